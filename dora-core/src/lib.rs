@@ -1,0 +1,2 @@
+pub mod suggest;
+pub mod yaml;

@@ -1,0 +1,529 @@
+//! Reading typed values out of a [`Value`] tree with serde, keeping positions.
+//!
+//! Every error names the position of the value it is about. Unknown keys do
+//! not stop reading: each one is reported, with the closest valid key as a
+//! suggestion, and the rest of the mapping is still read, so one pass finds
+//! as many mistakes as it can.
+//!
+//! ```
+//! use dora_core::yaml::{from_value, parse};
+//!
+//! #[derive(Debug, serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct Point { x: u32, y: u32 }
+//!
+//! let doc = &parse("x: 1\ny: 2\nxx: 3\n").unwrap()[0];
+//! let errors = from_value::<Point>(doc).unwrap_err();
+//! assert!(errors[0].message.contains("unknown key `xx`"));
+//! assert_eq!(errors[0].hint.as_deref(), Some("did you mean `x`?"));
+//! ```
+
+use std::cell::RefCell;
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Unexpected, Visitor};
+
+use super::tree::{Position, Value, ValueKind};
+use crate::suggest::did_you_mean;
+
+/// A value that does not have the shape its place asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeError {
+    pub message: String,
+    pub hint: Option<String>,
+    /// Where the problem is; set by the innermost value that saw it.
+    pub position: Option<Position>,
+}
+
+impl DeError {
+    fn new(message: impl Into<String>, hint: Option<String>) -> Self {
+        DeError {
+            message: message.into(),
+            hint,
+            position: None,
+        }
+    }
+
+    fn or_at(mut self, position: Position) -> Self {
+        self.position.get_or_insert(position);
+        self
+    }
+}
+
+impl fmt::Display for DeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DeError {}
+
+impl de::Error for DeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        DeError::new(msg.to_string(), None)
+    }
+
+    fn invalid_type(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        let expected = describe_expected(&exp.to_string());
+        DeError::new(
+            format!("expected {expected}, found {}", describe_unexpected(&unexp)),
+            Some(format!("write {expected} here")),
+        )
+    }
+
+    fn invalid_value(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        let expected = describe_expected(&exp.to_string());
+        DeError::new(
+            format!("{} is not valid here", describe_unexpected(&unexp)),
+            Some(format!("write {expected}")),
+        )
+    }
+
+    fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
+        DeError::new(
+            format!("`{variant}` is not one of the accepted values"),
+            Some(suggest_or_list(variant, expected, "accepted values")),
+        )
+    }
+
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
+        DeError::new(
+            format!("unknown key `{field}`"),
+            Some(suggest_or_list(field, expected, "valid keys")),
+        )
+    }
+
+    fn missing_field(field: &'static str) -> Self {
+        DeError::new(
+            format!("the key `{field}` is missing"),
+            Some(format!("add `{field}:` to this mapping")),
+        )
+    }
+}
+
+fn suggest_or_list(word: &str, candidates: &[&str], what: &str) -> String {
+    match did_you_mean(word, candidates.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => format!("{what} are: {}", list(candidates)),
+    }
+}
+
+fn list(words: &[&str]) -> String {
+    words
+        .iter()
+        .map(|w| format!("`{w}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Serde names types the way Rust does (`u32`, `struct Node`); a person
+/// writing YAML thinks in numbers, text, lists and mappings.
+fn describe_expected(expected: &str) -> String {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_owned(),
+        "f32" | "f64" => "a number".to_owned(),
+        "a boolean" => "`true` or `false`".to_owned(),
+        "a string" | "a borrowed string" => "text".to_owned(),
+        "a sequence" => "a list".to_owned(),
+        "a map" => "a mapping".to_owned(),
+        other => match other.strip_prefix("struct ") {
+            Some(name) => format!("a mapping ({name})"),
+            None => other.to_owned(),
+        },
+    }
+}
+
+fn describe_unexpected(unexp: &Unexpected<'_>) -> String {
+    match unexp {
+        Unexpected::Unit | Unexpected::Option => "nothing (null)".to_owned(),
+        Unexpected::Str(text) => format!("the text `{text}`"),
+        Unexpected::Seq => "a list".to_owned(),
+        Unexpected::Map => "a mapping".to_owned(),
+        Unexpected::Signed(n) => format!("the number {n}"),
+        Unexpected::Unsigned(n) => format!("the number {n}"),
+        Unexpected::Float(n) => format!("the number {n}"),
+        Unexpected::Bool(b) => format!("`{b}`"),
+        other => other.to_string(),
+    }
+}
+
+/// Reads a `T` out of `value`. On failure, returns every error found: all
+/// unknown keys, and the first error of any other kind.
+pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<DeError>> {
+    let sink = RefCell::new(Vec::new());
+    let result = T::deserialize(ValueDeserializer {
+        value,
+        sink: &sink,
+    });
+    let mut errors = sink.into_inner();
+    match result {
+        Ok(value) if errors.is_empty() => Ok(value),
+        Ok(_) => Err(errors),
+        Err(error) => {
+            errors.push(error.or_at(value.position));
+            errors.sort_by_key(|e| e.position);
+            Err(errors)
+        }
+    }
+}
+
+/// A serde deserializer over one [`Value`].
+struct ValueDeserializer<'a> {
+    value: &'a Value,
+    /// Errors that do not stop reading (unknown keys).
+    sink: &'a RefCell<Vec<DeError>>,
+}
+
+impl<'a> ValueDeserializer<'a> {
+    fn child(&self, value: &'a Value) -> Self {
+        ValueDeserializer {
+            value,
+            sink: self.sink,
+        }
+    }
+
+    fn at<T>(&self, result: Result<T, DeError>) -> Result<T, DeError> {
+        result.map_err(|e| e.or_at(self.value.position))
+    }
+
+    fn scalar(&self) -> Option<(&'a str, bool)> {
+        match &self.value.kind {
+            ValueKind::Scalar { text, quoted } => Some((text, *quoted)),
+            _ => None,
+        }
+    }
+}
+
+/// How a plain scalar reads under the YAML 1.2 core schema.
+enum Plain<'a> {
+    Null,
+    Bool(bool),
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Text(&'a str),
+}
+
+fn read_plain(text: &str) -> Plain<'_> {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Plain::Null,
+        "true" | "True" | "TRUE" => return Plain::Bool(true),
+        "false" | "False" | "FALSE" => return Plain::Bool(false),
+        _ => {}
+    }
+    let digits = text.replace('_', "");
+    if let Ok(n) = digits.parse::<u64>() {
+        return Plain::Unsigned(n);
+    }
+    if let Ok(n) = digits.parse::<i64>() {
+        return Plain::Signed(n);
+    }
+    if let Some(hex) = digits.strip_prefix("0x") {
+        if let Ok(n) = u64::from_str_radix(hex, 16) {
+            return Plain::Unsigned(n);
+        }
+    }
+    let looks_numeric = text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'));
+    if looks_numeric {
+        if let Ok(n) = digits.parse::<f64>() {
+            return Plain::Float(n);
+        }
+    }
+    Plain::Text(text)
+}
+
+impl<'de> de::Deserializer<'de> for ValueDeserializer<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        let result = match &self.value.kind {
+            ValueKind::Scalar { text, quoted: true } => visitor.visit_str(text),
+            ValueKind::Scalar { text, quoted: false } => match read_plain(text) {
+                Plain::Null => visitor.visit_unit(),
+                Plain::Bool(b) => visitor.visit_bool(b),
+                Plain::Unsigned(n) => visitor.visit_u64(n),
+                Plain::Signed(n) => visitor.visit_i64(n),
+                Plain::Float(n) => visitor.visit_f64(n),
+                Plain::Text(text) => visitor.visit_str(text),
+            },
+            ValueKind::Sequence(items) => visitor.visit_seq(SeqAccess {
+                items: items.iter(),
+                parent: &self,
+            }),
+            ValueKind::Mapping(entries) => visitor.visit_map(MapAccess {
+                entries: entries.iter().collect::<Vec<_>>().into_iter(),
+                value: None,
+                parent: &self,
+            }),
+        };
+        self.at(result)
+    }
+
+    /// Any scalar that is not null reads as text: `image: ubuntu:22.04`,
+    /// `id: 7` and `version: 1.0` are all text where text is asked for.
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.scalar() {
+            Some((text, quoted)) if quoted || !self.value.is_null() => {
+                self.at(visitor.visit_str(text))
+            }
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        if self.value.is_null() {
+            self.at(visitor.visit_none())
+        } else {
+            let position = self.value.position;
+            visitor.visit_some(self).map_err(|e| e.or_at(position))
+        }
+    }
+
+    /// An empty value (`outputs:` with nothing after it) reads as an empty list.
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        if self.value.is_null() {
+            return self.at(visitor.visit_seq(SeqAccess {
+                items: [].iter(),
+                parent: &self,
+            }));
+        }
+        self.deserialize_any(visitor)
+    }
+
+    /// An empty value (`env:` with nothing after it) reads as an empty mapping.
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        if self.value.is_null() {
+            return self.at(visitor.visit_map(MapAccess {
+                entries: Vec::new().into_iter(),
+                value: None,
+                parent: &self,
+            }));
+        }
+        self.deserialize_any(visitor)
+    }
+
+    /// Unknown keys are reported to the sink and skipped, so that reading
+    /// goes on and finds the other mistakes of the mapping too.
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        let ValueKind::Mapping(entries) = &self.value.kind else {
+            return self.deserialize_any(visitor);
+        };
+        let mut known = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let key = entry.0.as_str().unwrap_or_default();
+            if fields.contains(&key) {
+                known.push(entry);
+            } else {
+                let error = <DeError as de::Error>::unknown_field(key, fields);
+                self.sink.borrow_mut().push(error.or_at(entry.0.position));
+            }
+        }
+        self.at(visitor.visit_map(MapAccess {
+            entries: known.into_iter(),
+            value: None,
+            parent: &self,
+        }))
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        match self.scalar() {
+            Some((text, _)) if !self.value.is_null() => {
+                self.at(visitor.visit_enum(text.into_deserializer()))
+            }
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        let position = self.value.position;
+        visitor
+            .visit_newtype_struct(self)
+            .map_err(|e| e.or_at(position))
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char
+        bytes byte_buf unit unit_struct tuple tuple_struct
+    }
+}
+
+struct SeqAccess<'a, 'p> {
+    items: std::slice::Iter<'a, Value>,
+    parent: &'p ValueDeserializer<'a>,
+}
+
+impl<'de> de::SeqAccess<'de> for SeqAccess<'_, '_> {
+    type Error = DeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        match self.items.next() {
+            None => Ok(None),
+            Some(item) => seed
+                .deserialize(self.parent.child(item))
+                .map(Some)
+                .map_err(|e| e.or_at(item.position)),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.items.len())
+    }
+}
+
+struct MapAccess<'a, 'p> {
+    entries: std::vec::IntoIter<&'a (Value, Value)>,
+    value: Option<&'a Value>,
+    parent: &'p ValueDeserializer<'a>,
+}
+
+impl<'de> de::MapAccess<'de> for MapAccess<'_, '_> {
+    type Error = DeError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        match self.entries.next() {
+            None => Ok(None),
+            Some((key, value)) => {
+                self.value = Some(value);
+                seed.deserialize(self.parent.child(key))
+                    .map(Some)
+                    .map_err(|e| e.or_at(key.position))
+            }
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+        let value = self
+            .value
+            .take()
+            .ok_or_else(|| <DeError as de::Error>::custom("a value was asked for before its key"))?;
+        seed.deserialize(self.parent.child(value))
+            .map_err(|e| e.or_at(value.position))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.entries.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::yaml::parse;
+
+    fn read<T: DeserializeOwned>(text: &str) -> Result<T, Vec<DeError>> {
+        from_value(&parse(text).unwrap()[0])
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, rename_all = "snake_case")]
+    struct Sample {
+        name: String,
+        #[serde(default)]
+        count: u32,
+        #[serde(default)]
+        tags: Vec<String>,
+        #[serde(default)]
+        mode: Option<Mode>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "kebab-case")]
+    enum Mode {
+        Fast,
+        SlowAndSteady,
+    }
+
+    #[test]
+    fn reads_a_struct() {
+        let sample: Sample = read("name: 42\ncount: 3\ntags: [a, 'b']\nmode: slow-and-steady\n").unwrap();
+        assert_eq!(sample.name, "42");
+        assert_eq!(sample.count, 3);
+        assert_eq!(sample.tags, ["a", "b"]);
+        assert_eq!(sample.mode, Some(Mode::SlowAndSteady));
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_its_position() {
+        let errors = read::<Sample>("name: x\ncont: 3\ntagz: []\n").unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].position, Some(Position { line: 2, column: 1 }));
+        assert_eq!(errors[0].hint.as_deref(), Some("did you mean `count`?"));
+        assert_eq!(errors[1].hint.as_deref(), Some("did you mean `tags`?"));
+    }
+
+    #[test]
+    fn wrong_types_point_at_the_value() {
+        let errors = read::<Sample>("name: x\ncount: many\n").unwrap_err();
+        assert_eq!(errors[0].position, Some(Position { line: 2, column: 8 }));
+        assert_eq!(
+            errors[0].message,
+            "expected a whole number (0 or more), found the text `many`"
+        );
+    }
+
+    #[test]
+    fn quoted_numbers_are_text() {
+        let errors = read::<Sample>("name: x\ncount: '3'\n").unwrap_err();
+        assert!(errors[0].message.contains("found the text `3`"));
+    }
+
+    #[test]
+    fn unknown_variants_get_a_suggestion() {
+        let errors = read::<Sample>("name: x\nmode: fats\n").unwrap_err();
+        assert_eq!(errors[0].hint.as_deref(), Some("did you mean `fast`?"));
+        assert_eq!(errors[0].position, Some(Position { line: 2, column: 7 }));
+    }
+
+    #[test]
+    fn missing_keys_point_at_their_mapping() {
+        let errors = read::<BTreeMap<String, Sample>>("a:\n  count: 1\n").unwrap_err();
+        assert_eq!(errors[0].message, "the key `name` is missing");
+        assert_eq!(errors[0].position, Some(Position { line: 2, column: 3 }));
+    }
+
+    #[test]
+    fn null_reads_as_empty_collections() {
+        let sample: Sample = read("name: x\ntags:\n").unwrap();
+        assert!(sample.tags.is_empty());
+    }
+}

@@ -1,0 +1,8 @@
+//! YAML with positions: a [`Value`] tree from [`parse`], and typed values
+//! out of it with [`from_value`].
+
+mod de;
+mod tree;
+
+pub use de::{from_value, DeError};
+pub use tree::{parse, Position, SyntaxError, Value, ValueKind};
