@@ -151,21 +151,30 @@ fn describe_unexpected(unexp: &Unexpected<'_>) -> String {
 /// Reads a `T` out of `value`. On failure, returns every error found: all
 /// unknown keys, and the first error of any other kind.
 pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<DeError>> {
+    match from_value_partial(value) {
+        (Some(value), errors) if errors.is_empty() => Ok(value),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// Like [`from_value`], but keeps the value when the only errors are
+/// unknown keys (which were skipped), so that later checks can still run.
+pub fn from_value_partial<T: DeserializeOwned>(value: &Value) -> (Option<T>, Vec<DeError>) {
     let sink = RefCell::new(Vec::new());
     let result = T::deserialize(ValueDeserializer {
         value,
         sink: &sink,
     });
     let mut errors = sink.into_inner();
-    match result {
-        Ok(value) if errors.is_empty() => Ok(value),
-        Ok(_) => Err(errors),
+    let value = match result {
+        Ok(value) => Some(value),
         Err(error) => {
             errors.push(error.or_at(value.position));
-            errors.sort_by_key(|e| e.position);
-            Err(errors)
+            None
         }
-    }
+    };
+    errors.sort_by_key(|e| e.position);
+    (value, errors)
 }
 
 /// A serde deserializer over one [`Value`].

@@ -4,5 +4,5 @@
 mod de;
 mod tree;
 
-pub use de::{from_value, DeError};
+pub use de::{from_value, from_value_partial, DeError};
 pub use tree::{parse, Position, SyntaxError, Value, ValueKind};

@@ -78,6 +78,14 @@ impl Value {
         }
     }
 
+    /// The item at `index` when `self` is a sequence.
+    pub fn item(&self, index: usize) -> Option<&Value> {
+        match &self.kind {
+            ValueKind::Sequence(items) => items.get(index),
+            _ => None,
+        }
+    }
+
     /// The text of a scalar.
     pub fn as_str(&self) -> Option<&str> {
         match &self.kind {

@@ -1,0 +1,56 @@
+//! The edges of a dataflow: which input receives from which source.
+
+use std::collections::BTreeMap;
+
+use super::{Dataflow, Input, InputSource};
+use crate::id::{DataId, NodeId, OperatorId};
+
+/// The input that receives a connection: a node's own input, or the input
+/// of one of its operators.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Receiver {
+    pub node: NodeId,
+    pub operator: Option<OperatorId>,
+    pub input: DataId,
+}
+
+/// One edge of the dataflow graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection<'a> {
+    pub source: &'a InputSource,
+    pub receiver: Receiver,
+    pub input: &'a Input,
+}
+
+impl Dataflow {
+    /// Every connection of the dataflow, in node order, then input order.
+    pub fn connections(&self) -> Vec<Connection<'_>> {
+        let mut connections = Vec::new();
+        for node in &self.nodes {
+            add_inputs(&mut connections, &node.id, None, &node.inputs);
+            for operator in &node.operators {
+                add_inputs(&mut connections, &node.id, Some(&operator.id), &operator.inputs);
+            }
+        }
+        connections
+    }
+}
+
+fn add_inputs<'a>(
+    connections: &mut Vec<Connection<'a>>,
+    node: &NodeId,
+    operator: Option<&OperatorId>,
+    inputs: &'a BTreeMap<DataId, Input>,
+) {
+    for (id, input) in inputs {
+        connections.push(Connection {
+            source: &input.source,
+            receiver: Receiver {
+                node: node.clone(),
+                operator: operator.cloned(),
+                input: id.clone(),
+            },
+            input,
+        });
+    }
+}

@@ -1,0 +1,108 @@
+//! Operators: light plugins that a runtime node hosts, many in one process.
+//!
+//! ```yaml
+//! - id: runtime
+//!   operators:
+//!     - id: detector
+//!       shared-library: target/release/libdetector.so
+//!       priority: 10
+//!       inputs:
+//!         image: { source: camera/image, deadline: 5ms }
+//!       outputs: [boxes]
+//! ```
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::input::Input;
+use crate::id::{DataId, OperatorId};
+
+/// One operator of a runtime node. Exactly one of `shared-library`,
+/// `python` and `c` says what to load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Operator {
+    /// Unique among the operators of its node. Other nodes name its
+    /// outputs `node/operator/output`.
+    pub id: OperatorId,
+    /// What the operator does, for people (shown in graphs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A Rust operator: the shared library (`.so`) built from a crate that
+    /// calls `register_operator!`.
+    #[serde(
+        default,
+        rename = "shared-library",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub shared_library: Option<String>,
+    /// A Python operator: the `.py` file that defines `class Operator`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
+    /// A C operator: the shared library that exports the dora operator ABI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub c: Option<String>,
+    /// A shell command run before the dataflow starts, from the dataflow's
+    /// folder (to build the library, for instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
+    /// The operator's inputs, by input id.
+    #[serde(default)]
+    pub inputs: BTreeMap<DataId, Input>,
+    /// The ids of the outputs the operator sends.
+    #[serde(default)]
+    pub outputs: Vec<DataId>,
+    /// When several events are ready, operators with a higher priority run
+    /// first (default 0).
+    #[serde(default)]
+    pub priority: i32,
+}
+
+/// What an operator is loaded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorSource<'a> {
+    SharedLibrary(&'a str),
+    Python(&'a str),
+    C(&'a str),
+}
+
+impl Operator {
+    /// Every source the operator names; a valid operator names exactly one.
+    pub fn sources(&self) -> Vec<OperatorSource<'_>> {
+        [
+            self.shared_library.as_deref().map(OperatorSource::SharedLibrary),
+            self.python.as_deref().map(OperatorSource::Python),
+            self.c.as_deref().map(OperatorSource::C),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// The one source of a valid operator.
+    pub fn source(&self) -> Option<OperatorSource<'_>> {
+        match self.sources().as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    }
+}
+
+impl OperatorSource<'_> {
+    /// The key that names this kind of source in YAML.
+    pub fn key(&self) -> &'static str {
+        match self {
+            OperatorSource::SharedLibrary(_) => "shared-library",
+            OperatorSource::Python(_) => "python",
+            OperatorSource::C(_) => "c",
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        match self {
+            OperatorSource::SharedLibrary(p) | OperatorSource::Python(p) | OperatorSource::C(p) => p,
+        }
+    }
+}

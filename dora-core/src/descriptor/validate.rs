@@ -1,0 +1,361 @@
+//! The checks that need the whole dataflow: unique ids, inputs that name
+//! existing outputs, well-formed timers and queues, one program per node.
+//!
+//! Each check reports every problem it finds, at the position of the value
+//! it is about, with a hint that says what to do.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use super::{Driver, Input, InputSource, Node, OutputRef, RestartPolicy};
+use crate::diagnostic::Diagnostic;
+use crate::id::{id_problem, DataId};
+use crate::suggest::did_you_mean;
+use crate::yaml::{Position, Value, ValueKind};
+
+/// Validates the nodes that could be read. `unreadable` holds the ids of
+/// nodes that could not be read (their errors are already reported), so
+/// that inputs naming them are not reported a second time.
+pub(super) fn validate(nodes: &[(Node, &Value)], unreadable: &[String], base_dir: Option<&Path>) -> Vec<Diagnostic> {
+    let mut check = Checker {
+        diagnostics: Vec::new(),
+        nodes: HashMap::new(),
+        unreadable: unreadable.iter().map(String::as_str).collect(),
+    };
+    check.ids(nodes);
+    for (node, tree) in nodes {
+        check.node(node, tree, base_dir);
+    }
+    for (node, tree) in nodes {
+        check.inputs_of(node, tree);
+    }
+    check.diagnostics
+}
+
+struct Checker<'a> {
+    diagnostics: Vec<Diagnostic>,
+    /// Nodes by id (the first one, when an id is repeated).
+    nodes: HashMap<&'a str, &'a Node>,
+    unreadable: HashSet<&'a str>,
+}
+
+/// The position of the value under `key`, or of `tree` when it has none.
+fn at(tree: &Value, key: &str) -> Position {
+    tree.get(key).map_or(tree.position, |v| v.position)
+}
+
+/// The position of the key `key` itself, or of `tree` when it has none.
+fn key_at(tree: &Value, key: &str) -> Position {
+    tree.entry(key).map_or(tree.position, |(k, _)| k.position)
+}
+
+
+fn quoted_list<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
+    let words: Vec<String> = words.into_iter().map(|w| format!("`{w}`")).collect();
+    if words.is_empty() {
+        "none".to_owned()
+    } else {
+        words.join(", ")
+    }
+}
+
+impl<'a> Checker<'a> {
+    fn error(&mut self, position: Position, message: String, hint: impl Into<String>) {
+        self.diagnostics.push(Diagnostic::error(position, message).with_hint(hint));
+    }
+
+    fn id(&mut self, id: &str, position: Position, what: &str) {
+        if let Some(problem) = id_problem(id) {
+            self.error(position, format!("bad {what} id: {problem}"), "rename it, for example with `_` in place of other characters");
+        }
+    }
+
+    /// Node ids are unique and well formed; `dora` is reserved for timers.
+    fn ids(&mut self, nodes: &'a [(Node, &Value)]) {
+        for (node, tree) in nodes {
+            let position = at(tree, "id");
+            self.id(node.id.as_str(), position, "node");
+            if node.id.as_str() == "dora" {
+                self.error(position, "the node id `dora` is reserved for dora's own sources such as timers".to_owned(), "choose another id");
+            }
+            if let Some(first) = self.nodes.get(node.id.as_str()) {
+                let first_line = nodes.iter().find(|(n, _)| std::ptr::eq(n, *first)).map(|(_, t)| at(t, "id").line).unwrap_or_default();
+                self.error(
+                    position,
+                    format!("the node id `{}` is used twice (first at line {first_line})", node.id),
+                    "give every node its own id",
+                );
+            } else {
+                self.nodes.insert(node.id.as_str(), node);
+            }
+        }
+    }
+
+    fn node(&mut self, node: &Node, tree: &Value, base_dir: Option<&Path>) {
+        self.program(node, tree, base_dir);
+        self.outputs(&node.outputs, tree);
+        self.input_ids(&node.inputs, tree);
+        for (index, operator) in node.operators.iter().enumerate() {
+            let Some(op_tree) = tree.get("operators").and_then(|v| v.item(index)) else { continue };
+            self.operator(node, operator, op_tree, base_dir);
+        }
+        let mut seen = HashSet::new();
+        for (index, operator) in node.operators.iter().enumerate() {
+            let position = tree.get("operators").and_then(|v| v.item(index)).map_or(tree.position, |t| at(t, "id"));
+            if !seen.insert(operator.id.as_str()) {
+                self.error(
+                    position,
+                    format!("the operator id `{}` is used twice in node `{}`", operator.id, node.id),
+                    "give every operator of a node its own id",
+                );
+            }
+        }
+        self.restart(node, tree);
+        self.deploy(node, tree);
+        let mut cores = HashSet::new();
+        for core in &node.cpu_affinity {
+            if !cores.insert(core) {
+                self.error(at(tree, "cpu_affinity"), format!("core {core} is listed twice in `cpu_affinity`"), "list each core once");
+            }
+        }
+    }
+
+    /// A node runs exactly one thing: a program, operators, or an image.
+    fn program(&mut self, node: &Node, tree: &Value, base_dir: Option<&Path>) {
+        let id = &node.id;
+        match (&node.path, node.is_runtime()) {
+            (Some(_), true) => self.error(
+                key_at(tree, "operators"),
+                format!("node `{id}` has both `path` and `operators`"),
+                "a node runs either one program (`path`) or operators; split it into two nodes",
+            ),
+            (None, false) if node.image.is_none() => self.error(
+                tree.position,
+                format!("node `{id}` has nothing to run: it has neither `path` nor `operators`"),
+                "add `path:` with the program to run, or `operators:` to make it a runtime node",
+            ),
+            _ => {}
+        }
+        match (node.driver, &node.image) {
+            (Driver::Docker, None) => self.error(
+                at(tree, "driver"),
+                format!("node `{id}` uses the docker driver but names no image"),
+                "add `image:` with the container image to run",
+            ),
+            (Driver::Process, Some(_)) => self.error(
+                key_at(tree, "image"),
+                format!("node `{id}` names an image but runs as a process"),
+                "add `driver: docker` to run it in a container, or remove `image`",
+            ),
+            (Driver::Docker, Some(_)) if node.is_runtime() => self.error(
+                key_at(tree, "operators"),
+                format!("node `{id}` runs operators in a container, which is not supported"),
+                "use `driver: process` for runtime nodes",
+            ),
+            _ => {}
+        }
+        if let (Some(path), Driver::Process, Some(base)) = (&node.path, node.driver, base_dir) {
+            if node.build.is_none() && !program_exists(path, base) {
+                self.diagnostics.push(
+                    Diagnostic::warning(at(tree, "path"), format!("the program `{path}` of node `{id}` does not exist yet"))
+                        .with_hint("build it before running, or add a `build:` command that makes it"),
+                );
+            }
+        }
+    }
+
+    fn outputs(&mut self, outputs: &[DataId], tree: &Value) {
+        let mut seen = HashSet::new();
+        for (index, output) in outputs.iter().enumerate() {
+            let position = tree.get("outputs").and_then(|v| v.item(index)).map_or(tree.position, |v| v.position);
+            self.id(output.as_str(), position, "output");
+            if !seen.insert(output) {
+                self.error(position, format!("the output `{output}` is declared twice"), "list each output once");
+            }
+        }
+    }
+
+    fn input_ids(&mut self, inputs: &BTreeMap<DataId, Input>, tree: &Value) {
+        let Some(inputs_tree) = tree.get("inputs") else { return };
+        for id in inputs.keys() {
+            let position = inputs_tree.entry(id.as_str()).map_or(inputs_tree.position, |(k, _)| k.position);
+            self.id(id.as_str(), position, "input");
+        }
+    }
+
+    fn operator(&mut self, node: &Node, operator: &super::Operator, tree: &Value, base_dir: Option<&Path>) {
+        let where_ = format!("operator `{}` of node `{}`", operator.id, node.id);
+        self.id(operator.id.as_str(), at(tree, "id"), "operator");
+        match operator.sources().as_slice() {
+            [] => self.error(
+                tree.position,
+                format!("{where_} names nothing to load"),
+                "add one of `shared-library:`, `python:` or `c:` with the operator's file",
+            ),
+            [_] => {}
+            [_, second, ..] => self.error(
+                key_at(tree, second.key()),
+                format!("{where_} names more than one of `shared-library`, `python` and `c`"),
+                "keep exactly one of them",
+            ),
+        }
+        if let (Some(source), Some(base)) = (operator.source(), base_dir) {
+            if operator.build.is_none() && !base.join(source.path()).exists() {
+                self.diagnostics.push(
+                    Diagnostic::warning(at(tree, source.key()), format!("the file `{}` of {where_} does not exist yet", source.path()))
+                        .with_hint("build it before running, or add a `build:` command that makes it"),
+                );
+            }
+        }
+        self.outputs(&operator.outputs, tree);
+        self.input_ids(&operator.inputs, tree);
+    }
+
+    fn restart(&mut self, node: &Node, tree: &Value) {
+        if node.restart_delay > node.max_restart_delay {
+            self.error(
+                at(tree, "restart_delay"),
+                format!("the `restart_delay` of node `{}` ({}) is longer than its `max_restart_delay` ({})", node.id, node.restart_delay, node.max_restart_delay),
+                "make `restart_delay` the shorter of the two",
+            );
+        }
+        if node.restart_policy == RestartPolicy::Never {
+            for key in ["max_restarts", "restart_delay", "max_restart_delay"] {
+                if tree.get(key).is_some() {
+                    self.diagnostics.push(
+                        Diagnostic::warning(key_at(tree, key), format!("`{key}` has no effect: node `{}` is never restarted", node.id))
+                            .with_hint("add `restart_policy: on-failure` or `always`, or remove it"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn deploy(&mut self, node: &Node, tree: &Value) {
+        let Some(selectors) = tree.get("deploy").and_then(|d| d.get("selectors")) else { return };
+        for (kind, selector) in [("cpu", &node.deploy.selectors.cpu), ("gpu", &node.deploy.selectors.gpu)] {
+            let Some(selector) = selector else { continue };
+            let Some(selector_tree) = selectors.get(kind) else { continue };
+            crate::selector::check(kind, selector, selector_tree, &mut self.diagnostics);
+        }
+    }
+
+    /// Every input names an existing output, a well-formed timer, and a
+    /// queue that can hold something.
+    fn inputs_of(&mut self, node: &Node, tree: &Value) {
+        let receiver = format!("node `{}`", node.id);
+        self.inputs(&receiver, &node.inputs, tree, false);
+        for (index, operator) in node.operators.iter().enumerate() {
+            let Some(op_tree) = tree.get("operators").and_then(|v| v.item(index)) else { continue };
+            let receiver = format!("operator `{}/{}`", node.id, operator.id);
+            self.inputs(&receiver, &operator.inputs, op_tree, true);
+        }
+    }
+
+    fn inputs(&mut self, receiver: &str, inputs: &BTreeMap<DataId, Input>, tree: &Value, operator: bool) {
+        let Some(inputs_tree) = tree.get("inputs") else { return };
+        for (id, input) in inputs {
+            let Some(input_tree) = inputs_tree.get(id.as_str()) else { continue };
+            let long = matches!(input_tree.kind, ValueKind::Mapping(_));
+            let source_at = if long { at(input_tree, "source") } else { input_tree.position };
+            let what = format!("input `{id}` of {receiver}");
+            match &input.source {
+                InputSource::Timer(timer) => {
+                    if timer.period().is_none() {
+                        self.error(source_at, format!("the timer `{timer}` of {what} never ticks"), "use a number above 0, like `dora/timer/millis/100`");
+                    }
+                }
+                InputSource::Output(output) => self.source(output, &what, source_at),
+            }
+            if input.queue_size == 0 {
+                self.error(at(input_tree, "queue_size"), format!("{what} has a `queue_size` of 0, so it could never hold a message"), "use 1 or more (the default is 10)");
+            }
+            match input.deadline {
+                Some(_) if !operator => self.error(
+                    key_at(input_tree, "deadline"),
+                    format!("{what} has a `deadline`, but deadlines apply to operator inputs only"),
+                    "remove `deadline`, or move the work into an operator",
+                ),
+                Some(deadline) if deadline.is_zero() => self.error(at(input_tree, "deadline"), format!("{what} has a deadline of 0, so every event would be late"), "use a positive duration like `5ms`"),
+                _ => {}
+            }
+        }
+    }
+
+    fn source(&mut self, output: &OutputRef, what: &str, position: Position) {
+        let source_id = output.node.as_str();
+        let Some(source) = self.nodes.get(source_id).copied() else {
+            if self.unreadable.contains(source_id) {
+                return;
+            }
+            let hint = match did_you_mean(source_id, self.nodes.keys().copied()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None => format!("the nodes are: {}", quoted_list(sorted(self.nodes.keys().copied()))),
+            };
+            self.error(position, format!("{what} reads from node `{source_id}`, which is not in this dataflow"), hint);
+            return;
+        };
+        let (outputs, owner) = match (&output.operator, source.is_runtime()) {
+            (None, false) => (&source.outputs, format!("node `{source_id}`")),
+            (Some(operator_id), true) => {
+                let Some(operator) = source.operators.iter().find(|op| op.id == *operator_id) else {
+                    let names = source.operators.iter().map(|op| op.id.as_str());
+                    let hint = match did_you_mean(operator_id.as_str(), names.clone()) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => format!("its operators are: {}", quoted_list(names)),
+                    };
+                    self.error(position, format!("{what} reads from operator `{operator_id}`, which node `{source_id}` does not have"), hint);
+                    return;
+                };
+                (&operator.outputs, format!("operator `{source_id}/{operator_id}`"))
+            }
+            (None, true) => {
+                let having: Vec<String> = source
+                    .operators
+                    .iter()
+                    .filter(|op| op.outputs.contains(&output.output))
+                    .map(|op| format!("`{source_id}/{}/{}`", op.id, output.output))
+                    .collect();
+                let hint = if having.is_empty() {
+                    format!("write `{source_id}/<operator>/{}`; its operators are: {}", output.output, quoted_list(source.operators.iter().map(|op| op.id.as_str())))
+                } else {
+                    format!("write {}", having.join(" or "))
+                };
+                self.error(position, format!("{what} reads `{output}`, but `{source_id}` is a runtime node whose outputs belong to its operators"), hint);
+                return;
+            }
+            (Some(operator_id), false) => {
+                self.error(
+                    position,
+                    format!("{what} reads `{output}`, but node `{source_id}` has no operators (so no operator `{operator_id}`)"),
+                    format!("write `{source_id}/{}`", output.output),
+                );
+                return;
+            }
+        };
+        if !outputs.contains(&output.output) {
+            let names = outputs.iter().map(DataId::as_str);
+            let hint = match did_you_mean(output.output.as_str(), names.clone()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None if outputs.is_empty() => format!("{owner} declares no outputs; add `{}` to its `outputs:`", output.output),
+                None => format!("{owner} declares {}; add `{}` to its `outputs:` if it sends it", quoted_list(names), output.output),
+            };
+            self.error(position, format!("{what} reads output `{}`, which {owner} does not declare", output.output), hint);
+        }
+    }
+}
+
+fn sorted<'a>(words: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut words: Vec<&str> = words.collect();
+    words.sort_unstable();
+    words
+}
+
+/// Whether a node's program can be found: a path with a `/` or a `.py`
+/// script relative to the dataflow's folder, or a bare command on `PATH`.
+fn program_exists(path: &str, base: &Path) -> bool {
+    if path.contains('/') || path.ends_with(".py") {
+        return base.join(path).exists();
+    }
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(path).is_file()))
+}

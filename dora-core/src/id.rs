@@ -1,0 +1,84 @@
+//! The names that tie a dataflow together: node, operator and data ids.
+//!
+//! Each is its own type, so that a node id cannot be passed where an output
+//! id is meant. The rules for what an id may contain are checked by the
+//! dataflow's validation, which reports every bad id with its position.
+
+use std::borrow::Borrow;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                $name(id.to_owned())
+            }
+        }
+    };
+}
+
+id_type!(
+    /// The id of a node, unique in its dataflow.
+    NodeId
+);
+id_type!(
+    /// The id of an operator, unique in its runtime node.
+    OperatorId
+);
+id_type!(
+    /// The id of an input or an output, unique in its node or operator.
+    DataId
+);
+
+/// Why an id is not acceptable, or `None` when it is.
+///
+/// Ids become parts of shared-memory service names, zenoh keys and file
+/// names, so they are kept to letters, digits, `_`, `-` and `.`.
+///
+/// ```
+/// use dora_core::id::id_problem;
+///
+/// assert_eq!(id_problem("camera_left"), None);
+/// assert!(id_problem("camera/left").unwrap().contains("`/`"));
+/// ```
+pub fn id_problem(id: &str) -> Option<String> {
+    if id.is_empty() {
+        return Some("an id cannot be empty".to_owned());
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        let shown = if c == '/' { "`/`".to_owned() } else { format!("{c:?}") };
+        return Some(format!(
+            "the id `{id}` contains {shown}; ids may hold only letters, digits, `_`, `-` and `.`"
+        ));
+    }
+    None
+}
