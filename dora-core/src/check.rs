@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::descriptor::{self, Dataflow};
 use crate::diagnostic::{self, Diagnostic};
 use crate::resource::{self, Resource};
-use crate::yaml::{self, Value};
+use crate::yaml::{self, Position, Value};
 
 /// A file after checking: what it holds and what was found wrong.
 #[derive(Debug)]
@@ -92,7 +92,7 @@ pub fn check_source(source: &str, base_dir: Option<&Path>) -> (Content, Vec<Diag
     match meaningful.as_slice() {
         [] => (
             Content::Invalid,
-            vec![Diagnostic::error(None, "the file is empty").with_hint("write a dataflow (`nodes:`) or a resource (`apiVersion: v1` and `kind`)")],
+            vec![Diagnostic::error(Position::START, "the file holds nothing").with_hint("write a dataflow (`nodes:`) or a resource (`apiVersion: v1` and `kind`)")],
         ),
         docs if docs.iter().any(|d| is_resource(d)) => {
             let (resources, diagnostics) = resource::check(&documents, base_dir);

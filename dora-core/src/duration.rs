@@ -48,7 +48,7 @@ impl From<std::time::Duration> for Duration {
 
 /// Text that is not a duration; the message says what is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{text}` is not a duration: write a number and a unit (ns, us, ms, s, m or h), like `5ms` or `1.5s`")]
+#[error("`{text}` is not a duration; write a number and a unit (ns, us, ms, s, m or h), like `5ms` or `1.5s`")]
 pub struct DurationError {
     text: String,
 }

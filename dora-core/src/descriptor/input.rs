@@ -259,7 +259,7 @@ impl FromStr for InputSource {
 fn parse_timer(text: &str, parts: &[&str]) -> Result<TimerInterval, String> {
     let usage = "timers are written `dora/timer/millis/N`, `dora/timer/secs/N` or `dora/timer/hz/N`";
     let [kind, unit, value] = parts else {
-        return Err(format!("`{text}` is not a timer: {usage}"));
+        return Err(format!("`{text}` is not a timer; {usage}"));
     };
     if *kind != "timer" {
         return Err(format!(

@@ -62,7 +62,7 @@ impl Dataflow {
     pub fn from_yaml_str(text: &str) -> Result<Dataflow, Vec<Diagnostic>> {
         let documents = yaml::parse(text).map_err(|errors| errors.into_iter().map(Diagnostic::from).collect::<Vec<_>>())?;
         let Some(root) = documents.first() else {
-            return Err(vec![Diagnostic::error(None, "the dataflow is empty").with_hint("add `nodes:` with at least one node")]);
+            return Err(vec![Diagnostic::error(crate::yaml::Position::START, "the dataflow is empty").with_hint("add `nodes:` with at least one node")]);
         };
         let (dataflow, diagnostics) = check(root, None);
         let errors: Vec<Diagnostic> = diagnostics.into_iter().filter(Diagnostic::is_error).collect();

@@ -192,7 +192,7 @@ impl<'de> Deserialize<'de> for Args {
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Args, E> {
                 shell_words::split(text).map(Args).map_err(|_| {
                     E::custom(format!(
-                        "the arguments `{text}` have a quote that is never closed"
+                        "the arguments `{text}` have a quote that is never closed; close the quote, or write the arguments as a list"
                     ))
                 })
             }

@@ -34,7 +34,7 @@ pub(super) fn check_documents(documents: &[Value], base_dir: Option<&Path>) -> (
         }
     }
     if resources.is_empty() && diagnostics.is_empty() {
-        diagnostics.push(Diagnostic::error(None, "the file holds no resource").with_hint("write a resource with `apiVersion`, `kind`, `metadata` and `spec`"));
+        diagnostics.push(Diagnostic::error(Position::START, "the file holds no resource").with_hint("write a resource with `apiVersion`, `kind`, `metadata` and `spec`"));
     }
     diagnostic::sort(&mut diagnostics);
     (resources, diagnostics)

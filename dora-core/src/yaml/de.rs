@@ -59,8 +59,20 @@ impl fmt::Display for DeError {
 impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
+    /// Messages from dora's own types read "what is wrong; what to do":
+    /// the part after the first `; ` becomes the hint.
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError::new(msg.to_string(), None)
+        let text = msg.to_string();
+        if let Some(field) = text.strip_prefix("duplicate field ") {
+            return DeError::new(
+                format!("the key {field} is given twice"),
+                Some("keep one of them (`group` and `workspace` are two names for one key)".to_owned()),
+            );
+        }
+        match text.split_once("; ") {
+            Some((message, hint)) => DeError::new(message, Some(hint.to_owned())),
+            None => DeError::new(text, None),
+        }
     }
 
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
@@ -108,19 +120,27 @@ fn suggest_or_list(word: &str, candidates: &[&str], what: &str) -> String {
     }
 }
 
+/// Lists the words once each: an alias that differs only in case (such as
+/// `Docker` for `docker`) is not shown beside the name it stands for.
 fn list(words: &[&str]) -> String {
-    words
-        .iter()
-        .map(|w| format!("`{w}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut shown: Vec<&str> = Vec::new();
+    for word in words {
+        match shown.iter_mut().find(|w| w.eq_ignore_ascii_case(word)) {
+            Some(existing) if word.chars().all(|c| !c.is_ascii_uppercase()) => *existing = word,
+            Some(_) => {}
+            None => shown.push(word),
+        }
+    }
+    shown.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// Serde names types the way Rust does (`u32`, `struct Node`); a person
 /// writing YAML thinks in numbers, text, lists and mappings.
 fn describe_expected(expected: &str) -> String {
     match expected {
-        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)".to_owned(),
+        "u8" => "a whole number from 0 to 255".to_owned(),
+        "u16" => "a whole number from 0 to 65535".to_owned(),
+        "u32" | "u64" | "usize" => "a whole number (0 or more)".to_owned(),
         "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_owned(),
         "f32" | "f64" => "a number".to_owned(),
         "a boolean" => "`true` or `false`".to_owned(),

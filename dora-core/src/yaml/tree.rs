@@ -28,6 +28,9 @@ pub struct Position {
 }
 
 impl Position {
+    /// The start of a file.
+    pub const START: Position = Position { line: 1, column: 1 };
+
     fn from_marker(marker: Marker) -> Self {
         Position {
             line: marker.line(),

@@ -1,0 +1,78 @@
+//! The corpus: bad files pinned to the errors they must produce, and good
+//! files (every example included) that must pass.
+//!
+//! Each `corpus/bad/NAME.yml` has `corpus/bad/NAME.errors` beside it: the
+//! exact report `dora check` prints. After changing a message on purpose,
+//! run `DORA_BLESS=1 cargo test -p dora-core --test corpus` and review the
+//! diff of the `.errors` files.
+
+use std::path::{Path, PathBuf};
+
+use dora_core::check::check_file;
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn bad_files_give_their_pinned_errors() {
+    let bless = std::env::var_os("DORA_BLESS").is_some();
+    let files = yaml_files(Path::new("tests/corpus/bad"));
+    assert!(files.len() >= 40, "the corpus has only {} bad files", files.len());
+    let mut failures = Vec::new();
+    for file in &files {
+        let checked = check_file(file);
+        assert!(!checked.is_valid(), "{} was accepted", file.display());
+        for diagnostic in checked.diagnostics.iter().filter(|d| d.is_error()) {
+            assert!(diagnostic.position.is_some(), "{}: `{}` has no line and column", file.display(), diagnostic.message);
+            assert!(diagnostic.hint.is_some(), "{}: `{}` says nothing about what to do", file.display(), diagnostic.message);
+        }
+        let report = checked.render(false);
+        let pinned = file.with_extension("errors");
+        if bless {
+            std::fs::write(&pinned, &report).unwrap();
+            continue;
+        }
+        match std::fs::read_to_string(&pinned) {
+            Ok(expected) if expected == report => {}
+            Ok(expected) => failures.push(format!("{}\n--- expected\n{expected}--- got\n{report}", file.display())),
+            Err(_) => failures.push(format!("{} has no {}; got\n{report}", file.display(), pinned.display())),
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} files differ (DORA_BLESS=1 updates them):\n\n{}", failures.len(), files.len(), failures.join("\n"));
+}
+
+#[test]
+fn every_pinned_report_has_its_file() {
+    for entry in std::fs::read_dir("tests/corpus/bad").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) == Some("errors") {
+            assert!(path.with_extension("yml").exists(), "{} pins a file that is gone", path.display());
+        }
+    }
+}
+
+#[test]
+fn good_files_and_examples_pass() {
+    let mut files = yaml_files(Path::new("tests/corpus/good"));
+    let examples = yaml_files(Path::new("../examples"));
+    assert!(!examples.is_empty(), "no example found");
+    files.extend(examples);
+    for file in &files {
+        let checked = check_file(file);
+        assert!(checked.is_valid(), "{} was rejected:\n{}", file.display(), checked.render(false));
+    }
+}
