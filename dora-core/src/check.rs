@@ -42,7 +42,12 @@ impl CheckedFile {
 
     /// The diagnostics, rendered for people.
     pub fn render(&self, color: bool) -> String {
-        diagnostic::render(&self.path.display().to_string(), &self.source, &self.diagnostics, color)
+        diagnostic::render(
+            &self.path.display().to_string(),
+            &self.source,
+            &self.diagnostics,
+            color,
+        )
     }
 }
 
@@ -64,14 +69,25 @@ pub fn check_file(path: &Path) -> CheckedFile {
         Ok(source) => source,
         Err(error) => {
             let hint = match error.kind() {
-                std::io::ErrorKind::NotFound => "check the path; it is relative to the current folder",
+                std::io::ErrorKind::NotFound => {
+                    "check the path; it is relative to the current folder"
+                }
                 std::io::ErrorKind::InvalidData => "dora files are YAML text in UTF-8",
                 _ => "check that the file exists and can be read",
             };
-            return invalid(String::new(), Diagnostic::error(None, format!("cannot read the file: {error}")).with_hint(hint));
+            return invalid(
+                String::new(),
+                Diagnostic::error(None, format!("cannot read the file: {error}")).with_hint(hint),
+            );
         }
     };
-    let base_dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
+    let base_dir = path.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
     let (content, diagnostics) = check_source(&source, base_dir);
     CheckedFile {
         path: path.to_owned(),
@@ -86,7 +102,12 @@ pub fn check_file(path: &Path) -> CheckedFile {
 pub fn check_source(source: &str, base_dir: Option<&Path>) -> (Content, Vec<Diagnostic>) {
     let documents = match yaml::parse(source) {
         Ok(documents) => documents,
-        Err(errors) => return (Content::Invalid, errors.into_iter().map(Diagnostic::from).collect()),
+        Err(errors) => {
+            return (
+                Content::Invalid,
+                errors.into_iter().map(Diagnostic::from).collect(),
+            )
+        }
     };
     let meaningful: Vec<&Value> = documents.iter().filter(|d| !d.is_null()).collect();
     match meaningful.as_slice() {

@@ -84,7 +84,7 @@ impl From<SyntaxError> for Diagnostic {
 
 /// Sorts diagnostics by position, errors before warnings at one place.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
-    diagnostics.sort_by(|a, b| (a.position, a.severity).cmp(&(b.position, b.severity)));
+    diagnostics.sort_by_key(|d| (d.position, d.severity));
 }
 
 /// Writes diagnostics for people: `error: ...`, then `--> file:line:col`,
@@ -105,7 +105,12 @@ pub fn render(path: &str, source: &str, diagnostics: &[Diagnostic], color: bool)
             Severity::Error => ("error", "1;31"),
             Severity::Warning => ("warning", "1;33"),
         };
-        let _ = writeln!(out, "{}{}", paint(code, label), paint("1", &format!(": {}", diagnostic.message)));
+        let _ = writeln!(
+            out,
+            "{}{}",
+            paint(code, label),
+            paint("1", &format!(": {}", diagnostic.message))
+        );
         let Some(position) = diagnostic.position else {
             let _ = writeln!(out, "  {} {path}", paint("1;34", "-->"));
             write_hint(&mut out, diagnostic, &paint, "");
@@ -131,8 +136,18 @@ pub fn render(path: &str, source: &str, diagnostics: &[Diagnostic], color: bool)
     out
 }
 
-fn write_hint(out: &mut String, diagnostic: &Diagnostic, paint: &dyn Fn(&str, &str) -> String, gutter: &str) {
+fn write_hint(
+    out: &mut String,
+    diagnostic: &Diagnostic,
+    paint: &dyn Fn(&str, &str) -> String,
+    gutter: &str,
+) {
     if let Some(hint) = &diagnostic.hint {
-        let _ = writeln!(out, "{gutter} {} {}: {hint}", paint("1;34", "="), paint("1", "help"));
+        let _ = writeln!(
+            out,
+            "{gutter} {} {}: {hint}",
+            paint("1;34", "="),
+            paint("1", "help")
+        );
     }
 }

@@ -92,7 +92,13 @@ impl FromStr for Duration {
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let nanos = self.0.as_nanos();
-        for (unit, size) in [("h", 3_600_000_000_000u128), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
+        for (unit, size) in [
+            ("h", 3_600_000_000_000u128),
+            ("m", 60_000_000_000),
+            ("s", 1_000_000_000),
+            ("ms", 1_000_000),
+            ("us", 1_000),
+        ] {
             if nanos != 0 && nanos % size == 0 {
                 return write!(f, "{}{unit}", nanos / size);
             }
@@ -141,7 +147,10 @@ mod tests {
         assert_eq!("0.5 s".parse(), ms(500));
         assert_eq!("1m".parse(), ms(60_000));
         assert_eq!("1h".parse(), ms(3_600_000));
-        assert_eq!("250us".parse::<Duration>().unwrap().as_std().as_micros(), 250);
+        assert_eq!(
+            "250us".parse::<Duration>().unwrap().as_std().as_micros(),
+            250
+        );
         assert_eq!("7ns".parse::<Duration>().unwrap().as_std().as_nanos(), 7);
     }
 

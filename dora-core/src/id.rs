@@ -75,7 +75,11 @@ pub fn id_problem(id: &str) -> Option<String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
     {
-        let shown = if c == '/' { "`/`".to_owned() } else { format!("{c:?}") };
+        let shown = if c == '/' {
+            "`/`".to_owned()
+        } else {
+            format!("{c:?}")
+        };
         return Some(format!(
             "the id `{id}` contains {shown}; ids may hold only letters, digits, `_`, `-` and `.`"
         ));

@@ -5,12 +5,15 @@ use schemars::{json_schema, Schema};
 
 use crate::descriptor::Dataflow;
 use crate::resource::{
-    ApiVersion, ContainerSpec, CreditSpec, Kind, Metadata, NodeSpec, RoleSpec, StorageSpec, UserSpec, VolumeSpec, WorkloadSpec,
+    ApiVersion, ContainerSpec, CreditSpec, Kind, Metadata, NodeSpec, RoleSpec, StorageSpec,
+    UserSpec, VolumeSpec, WorkloadSpec,
 };
 
 /// The JSON Schema of a dataflow file.
 pub fn dataflow() -> Schema {
-    SchemaSettings::draft07().into_generator().into_root_schema_for::<Dataflow>()
+    SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<Dataflow>()
 }
 
 /// The JSON Schema of one cluster resource: one branch per kind.

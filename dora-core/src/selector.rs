@@ -123,25 +123,43 @@ impl JsonSchema for ProductName {
 
 /// Checks a selector read from `tree`: at least one device, and a list of
 /// product names that is not empty and has no blank name.
-pub(crate) fn check(kind: &str, selector: &Selector, tree: &crate::yaml::Value, diagnostics: &mut Vec<crate::diagnostic::Diagnostic>) {
+pub(crate) fn check(
+    kind: &str,
+    selector: &Selector,
+    tree: &crate::yaml::Value,
+    diagnostics: &mut Vec<crate::diagnostic::Diagnostic>,
+) {
     use crate::diagnostic::Diagnostic;
     if selector.count == 0 {
         let position = tree.get("count").map_or(tree.position, |v| v.position);
         diagnostics.push(
             Diagnostic::error(position, format!("the {kind} selector asks for 0 devices"))
-                .with_hint(format!("ask for 1 or more, or remove the `{kind}` selector")),
+                .with_hint(format!(
+                    "ask for 1 or more, or remove the `{kind}` selector"
+                )),
         );
     }
     if let ProductName::AnyOf(names) = &selector.product_name {
-        let position = tree.get("product_name").map_or(tree.position, |v| v.position);
+        let position = tree
+            .get("product_name")
+            .map_or(tree.position, |v| v.position);
         if names.is_empty() {
             diagnostics.push(
-                Diagnostic::error(position, format!("the {kind} selector lists no product name"))
-                    .with_hint("list at least one name, or write `product_name: All` to accept any"),
+                Diagnostic::error(
+                    position,
+                    format!("the {kind} selector lists no product name"),
+                )
+                .with_hint("list at least one name, or write `product_name: All` to accept any"),
             );
         }
         if names.iter().any(|n| n.trim().is_empty()) {
-            diagnostics.push(Diagnostic::error(position, format!("the {kind} selector has an empty product name")).with_hint("remove it or write the name"));
+            diagnostics.push(
+                Diagnostic::error(
+                    position,
+                    format!("the {kind} selector has an empty product name"),
+                )
+                .with_hint("remove it or write the name"),
+            );
         }
     }
 }

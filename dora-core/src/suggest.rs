@@ -10,7 +10,10 @@
 /// assert_eq!(did_you_mean("inptus", ["inputs", "outputs"]), Some("inputs"));
 /// assert_eq!(did_you_mean("colour", ["inputs", "outputs"]), None);
 /// ```
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_lowercase();
     candidates
         .into_iter()

@@ -14,11 +14,16 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display())) {
+        for entry in
+            std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 pending.push(path);
-            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml")
+            ) {
                 files.push(path);
             }
         }
@@ -31,14 +36,28 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 fn bad_files_give_their_pinned_errors() {
     let bless = std::env::var_os("DORA_BLESS").is_some();
     let files = yaml_files(Path::new("tests/corpus/bad"));
-    assert!(files.len() >= 40, "the corpus has only {} bad files", files.len());
+    assert!(
+        files.len() >= 40,
+        "the corpus has only {} bad files",
+        files.len()
+    );
     let mut failures = Vec::new();
     for file in &files {
         let checked = check_file(file);
         assert!(!checked.is_valid(), "{} was accepted", file.display());
         for diagnostic in checked.diagnostics.iter().filter(|d| d.is_error()) {
-            assert!(diagnostic.position.is_some(), "{}: `{}` has no line and column", file.display(), diagnostic.message);
-            assert!(diagnostic.hint.is_some(), "{}: `{}` says nothing about what to do", file.display(), diagnostic.message);
+            assert!(
+                diagnostic.position.is_some(),
+                "{}: `{}` has no line and column",
+                file.display(),
+                diagnostic.message
+            );
+            assert!(
+                diagnostic.hint.is_some(),
+                "{}: `{}` says nothing about what to do",
+                file.display(),
+                diagnostic.message
+            );
         }
         let report = checked.render(false);
         let pinned = file.with_extension("errors");
@@ -48,11 +67,24 @@ fn bad_files_give_their_pinned_errors() {
         }
         match std::fs::read_to_string(&pinned) {
             Ok(expected) if expected == report => {}
-            Ok(expected) => failures.push(format!("{}\n--- expected\n{expected}--- got\n{report}", file.display())),
-            Err(_) => failures.push(format!("{} has no {}; got\n{report}", file.display(), pinned.display())),
+            Ok(expected) => failures.push(format!(
+                "{}\n--- expected\n{expected}--- got\n{report}",
+                file.display()
+            )),
+            Err(_) => failures.push(format!(
+                "{} has no {}; got\n{report}",
+                file.display(),
+                pinned.display()
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} of {} files differ (DORA_BLESS=1 updates them):\n\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} files differ (DORA_BLESS=1 updates them):\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -60,7 +92,11 @@ fn every_pinned_report_has_its_file() {
     for entry in std::fs::read_dir("tests/corpus/bad").unwrap() {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) == Some("errors") {
-            assert!(path.with_extension("yml").exists(), "{} pins a file that is gone", path.display());
+            assert!(
+                path.with_extension("yml").exists(),
+                "{} pins a file that is gone",
+                path.display()
+            );
         }
     }
 }
@@ -73,6 +109,11 @@ fn good_files_and_examples_pass() {
     files.extend(examples);
     for file in &files {
         let checked = check_file(file);
-        assert!(checked.is_valid(), "{} was rejected:\n{}", file.display(), checked.render(false));
+        assert!(
+            checked.is_valid(),
+            "{} was rejected:\n{}",
+            file.display(),
+            checked.render(false)
+        );
     }
 }

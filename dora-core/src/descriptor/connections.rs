@@ -29,7 +29,12 @@ impl Dataflow {
         for node in &self.nodes {
             add_inputs(&mut connections, &node.id, None, &node.inputs);
             for operator in &node.operators {
-                add_inputs(&mut connections, &node.id, Some(&operator.id), &operator.inputs);
+                add_inputs(
+                    &mut connections,
+                    &node.id,
+                    Some(&operator.id),
+                    &operator.inputs,
+                );
             }
         }
         connections

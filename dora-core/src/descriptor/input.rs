@@ -180,7 +180,9 @@ impl TimerInterval {
             TimerInterval::Millis(0) | TimerInterval::Secs(0) | TimerInterval::Hz(0) => None,
             TimerInterval::Millis(n) => Some(std::time::Duration::from_millis(n)),
             TimerInterval::Secs(n) => Some(std::time::Duration::from_secs(n)),
-            TimerInterval::Hz(n) => Some(std::time::Duration::from_secs(1) / u32::try_from(n).ok()?),
+            TimerInterval::Hz(n) => {
+                Some(std::time::Duration::from_secs(1) / u32::try_from(n).ok()?)
+            }
         }
     }
 }
@@ -226,7 +228,9 @@ impl FromStr for InputSource {
         let error = |message: String| InputSourceError { message };
         let parts: Vec<&str> = text.split('/').collect();
         if parts.first() == Some(&"dora") {
-            return parse_timer(text, &parts[1..]).map(InputSource::Timer).map_err(error);
+            return parse_timer(text, &parts[1..])
+                .map(InputSource::Timer)
+                .map_err(error);
         }
         if let Some(empty) = parts.iter().position(|p| p.trim().is_empty()) {
             let what = ["node id", "output id", "output id"][empty.min(2)];
@@ -257,7 +261,8 @@ impl FromStr for InputSource {
 }
 
 fn parse_timer(text: &str, parts: &[&str]) -> Result<TimerInterval, String> {
-    let usage = "timers are written `dora/timer/millis/N`, `dora/timer/secs/N` or `dora/timer/hz/N`";
+    let usage =
+        "timers are written `dora/timer/millis/N`, `dora/timer/secs/N` or `dora/timer/hz/N`";
     let [kind, unit, value] = parts else {
         return Err(format!("`{text}` is not a timer; {usage}"));
     };
@@ -273,7 +278,9 @@ fn parse_timer(text: &str, parts: &[&str]) -> Result<TimerInterval, String> {
         "millis" => Ok(TimerInterval::Millis(value)),
         "secs" => Ok(TimerInterval::Secs(value)),
         "hz" => Ok(TimerInterval::Hz(value)),
-        other => Err(format!("`{other}` in `{text}` is not a timer unit; {usage}")),
+        other => Err(format!(
+            "`{other}` in `{text}` is not a timer unit; {usage}"
+        )),
     }
 }
 
@@ -314,9 +321,14 @@ mod tests {
         let source: InputSource = "camera/image".parse().unwrap();
         assert_eq!(source.to_string(), "camera/image");
         let source: InputSource = "rt/op/out".parse().unwrap();
-        let InputSource::Output(output) = source else { panic!("not an output") };
+        let InputSource::Output(output) = source else {
+            panic!("not an output")
+        };
         assert_eq!(output.operator, Some("op".into()));
-        assert_eq!("dora/timer/secs/2".parse(), Ok(InputSource::Timer(TimerInterval::Secs(2))));
+        assert_eq!(
+            "dora/timer/secs/2".parse(),
+            Ok(InputSource::Timer(TimerInterval::Secs(2)))
+        );
     }
 
     #[test]
@@ -332,7 +344,10 @@ mod tests {
 
     #[test]
     fn timer_periods() {
-        assert_eq!(TimerInterval::Hz(4).period(), Some(std::time::Duration::from_millis(250)));
+        assert_eq!(
+            TimerInterval::Hz(4).period(),
+            Some(std::time::Duration::from_millis(250))
+        );
         assert_eq!(TimerInterval::Millis(0).period(), None);
     }
 }

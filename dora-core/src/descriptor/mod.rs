@@ -35,7 +35,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use connections::{Connection, Receiver};
-pub use input::{Input, InputSource, InputSourceError, OutputRef, QueuePolicy, TimerInterval, DEFAULT_QUEUE_SIZE};
+pub use input::{
+    Input, InputSource, InputSourceError, OutputRef, QueuePolicy, TimerInterval, DEFAULT_QUEUE_SIZE,
+};
 pub use node::{Args, Deploy, Driver, EnvValue, Node, RestartPolicy};
 pub use operator::{Operator, OperatorSource};
 
@@ -60,12 +62,20 @@ impl Dataflow {
     /// Reads and validates a dataflow from YAML text, with no file around it
     /// (paths are not looked for). On failure, returns the errors.
     pub fn from_yaml_str(text: &str) -> Result<Dataflow, Vec<Diagnostic>> {
-        let documents = yaml::parse(text).map_err(|errors| errors.into_iter().map(Diagnostic::from).collect::<Vec<_>>())?;
+        let documents = yaml::parse(text)
+            .map_err(|errors| errors.into_iter().map(Diagnostic::from).collect::<Vec<_>>())?;
         let Some(root) = documents.first() else {
-            return Err(vec![Diagnostic::error(crate::yaml::Position::START, "the dataflow is empty").with_hint("add `nodes:` with at least one node")]);
+            return Err(vec![Diagnostic::error(
+                crate::yaml::Position::START,
+                "the dataflow is empty",
+            )
+            .with_hint("add `nodes:` with at least one node")]);
         };
         let (dataflow, diagnostics) = check(root, None);
-        let errors: Vec<Diagnostic> = diagnostics.into_iter().filter(Diagnostic::is_error).collect();
+        let errors: Vec<Diagnostic> = diagnostics
+            .into_iter()
+            .filter(Diagnostic::is_error)
+            .collect();
         match dataflow {
             Some(dataflow) if errors.is_empty() => Ok(dataflow),
             _ => Err(errors),
@@ -87,8 +97,14 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
     let mut diagnostics = Vec::new();
     let ValueKind::Mapping(entries) = &root.kind else {
         diagnostics.push(
-            Diagnostic::error(root.position, format!("a dataflow is a mapping with `nodes:`, but this is {}", root.describe()))
-                .with_hint("start the file with `nodes:` and list the nodes under it"),
+            Diagnostic::error(
+                root.position,
+                format!(
+                    "a dataflow is a mapping with `nodes:`, but this is {}",
+                    root.describe()
+                ),
+            )
+            .with_hint("start the file with `nodes:` and list the nodes under it"),
         );
         return (None, diagnostics);
     };
@@ -99,11 +115,16 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
                 Some(best) => format!("did you mean `{best}`?"),
                 None => "a dataflow file has only `nodes:` at its top level".to_owned(),
             };
-            diagnostics.push(Diagnostic::error(key.position, format!("unknown key `{name}`")).with_hint(hint));
+            diagnostics.push(
+                Diagnostic::error(key.position, format!("unknown key `{name}`")).with_hint(hint),
+            );
         }
     }
     let Some(nodes) = root.get("nodes") else {
-        diagnostics.push(Diagnostic::error(root.position, "the dataflow has no `nodes:`").with_hint("add `nodes:` with a list of nodes"));
+        diagnostics.push(
+            Diagnostic::error(root.position, "the dataflow has no `nodes:`")
+                .with_hint("add `nodes:` with a list of nodes"),
+        );
         return (None, diagnostics);
     };
     let node_values: &[Value] = match &nodes.kind {
@@ -111,14 +132,20 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
         _ if nodes.is_null() => &[],
         _ => {
             diagnostics.push(
-                Diagnostic::error(nodes.position, format!("`nodes` must be a list, but this is {}", nodes.describe()))
-                    .with_hint("write each node as a list item starting with `- id: ...`"),
+                Diagnostic::error(
+                    nodes.position,
+                    format!("`nodes` must be a list, but this is {}", nodes.describe()),
+                )
+                .with_hint("write each node as a list item starting with `- id: ...`"),
             );
             return (None, diagnostics);
         }
     };
     if node_values.is_empty() {
-        diagnostics.push(Diagnostic::error(nodes.position, "the dataflow has no nodes").with_hint("add at least one node under `nodes:`"));
+        diagnostics.push(
+            Diagnostic::error(nodes.position, "the dataflow has no nodes")
+                .with_hint("add at least one node under `nodes:`"),
+        );
     }
 
     // Each node is read on its own, so that a mistake in one node does not

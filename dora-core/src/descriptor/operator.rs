@@ -72,7 +72,9 @@ impl Operator {
     /// Every source the operator names; a valid operator names exactly one.
     pub fn sources(&self) -> Vec<OperatorSource<'_>> {
         [
-            self.shared_library.as_deref().map(OperatorSource::SharedLibrary),
+            self.shared_library
+                .as_deref()
+                .map(OperatorSource::SharedLibrary),
             self.python.as_deref().map(OperatorSource::Python),
             self.c.as_deref().map(OperatorSource::C),
         ]
@@ -102,7 +104,9 @@ impl OperatorSource<'_> {
 
     pub fn path(&self) -> &str {
         match self {
-            OperatorSource::SharedLibrary(p) | OperatorSource::Python(p) | OperatorSource::C(p) => p,
+            OperatorSource::SharedLibrary(p) | OperatorSource::Python(p) | OperatorSource::C(p) => {
+                p
+            }
         }
     }
 }

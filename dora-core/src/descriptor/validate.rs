@@ -16,7 +16,11 @@ use crate::yaml::{Position, Value, ValueKind};
 /// Validates the nodes that could be read. `unreadable` holds the ids of
 /// nodes that could not be read (their errors are already reported), so
 /// that inputs naming them are not reported a second time.
-pub(super) fn validate(nodes: &[(Node, &Value)], unreadable: &[String], base_dir: Option<&Path>) -> Vec<Diagnostic> {
+pub(super) fn validate(
+    nodes: &[(Node, &Value)],
+    unreadable: &[String],
+    base_dir: Option<&Path>,
+) -> Vec<Diagnostic> {
     let mut check = Checker {
         diagnostics: Vec::new(),
         nodes: HashMap::new(),
@@ -49,7 +53,6 @@ fn key_at(tree: &Value, key: &str) -> Position {
     tree.entry(key).map_or(tree.position, |(k, _)| k.position)
 }
 
-
 fn quoted_list<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
     let words: Vec<String> = words.into_iter().map(|w| format!("`{w}`")).collect();
     if words.is_empty() {
@@ -61,12 +64,17 @@ fn quoted_list<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
 
 impl<'a> Checker<'a> {
     fn error(&mut self, position: Position, message: String, hint: impl Into<String>) {
-        self.diagnostics.push(Diagnostic::error(position, message).with_hint(hint));
+        self.diagnostics
+            .push(Diagnostic::error(position, message).with_hint(hint));
     }
 
     fn id(&mut self, id: &str, position: Position, what: &str) {
         if let Some(problem) = id_problem(id) {
-            self.error(position, format!("bad {what} id: {problem}"), "rename it, for example with `_` in place of other characters");
+            self.error(
+                position,
+                format!("bad {what} id: {problem}"),
+                "rename it, for example with `_` in place of other characters",
+            );
         }
     }
 
@@ -76,13 +84,25 @@ impl<'a> Checker<'a> {
             let position = at(tree, "id");
             self.id(node.id.as_str(), position, "node");
             if node.id.as_str() == "dora" {
-                self.error(position, "the node id `dora` is reserved for dora's own sources such as timers".to_owned(), "choose another id");
-            }
-            if let Some(first) = self.nodes.get(node.id.as_str()) {
-                let first_line = nodes.iter().find(|(n, _)| std::ptr::eq(n, *first)).map(|(_, t)| at(t, "id").line).unwrap_or_default();
                 self.error(
                     position,
-                    format!("the node id `{}` is used twice (first at line {first_line})", node.id),
+                    "the node id `dora` is reserved for dora's own sources such as timers"
+                        .to_owned(),
+                    "choose another id",
+                );
+            }
+            if let Some(first) = self.nodes.get(node.id.as_str()) {
+                let first_line = nodes
+                    .iter()
+                    .find(|(n, _)| std::ptr::eq(n, *first))
+                    .map(|(_, t)| at(t, "id").line)
+                    .unwrap_or_default();
+                self.error(
+                    position,
+                    format!(
+                        "the node id `{}` is used twice (first at line {first_line})",
+                        node.id
+                    ),
                     "give every node its own id",
                 );
             } else {
@@ -96,16 +116,24 @@ impl<'a> Checker<'a> {
         self.outputs(&node.outputs, tree);
         self.input_ids(&node.inputs, tree);
         for (index, operator) in node.operators.iter().enumerate() {
-            let Some(op_tree) = tree.get("operators").and_then(|v| v.item(index)) else { continue };
+            let Some(op_tree) = tree.get("operators").and_then(|v| v.item(index)) else {
+                continue;
+            };
             self.operator(node, operator, op_tree, base_dir);
         }
         let mut seen = HashSet::new();
         for (index, operator) in node.operators.iter().enumerate() {
-            let position = tree.get("operators").and_then(|v| v.item(index)).map_or(tree.position, |t| at(t, "id"));
+            let position = tree
+                .get("operators")
+                .and_then(|v| v.item(index))
+                .map_or(tree.position, |t| at(t, "id"));
             if !seen.insert(operator.id.as_str()) {
                 self.error(
                     position,
-                    format!("the operator id `{}` is used twice in node `{}`", operator.id, node.id),
+                    format!(
+                        "the operator id `{}` is used twice in node `{}`",
+                        operator.id, node.id
+                    ),
                     "give every operator of a node its own id",
                 );
             }
@@ -115,7 +143,11 @@ impl<'a> Checker<'a> {
         let mut cores = HashSet::new();
         for core in &node.cpu_affinity {
             if !cores.insert(core) {
-                self.error(at(tree, "cpu_affinity"), format!("core {core} is listed twice in `cpu_affinity`"), "list each core once");
+                self.error(
+                    at(tree, "cpu_affinity"),
+                    format!("core {core} is listed twice in `cpu_affinity`"),
+                    "list each core once",
+                );
             }
         }
     }
@@ -157,8 +189,11 @@ impl<'a> Checker<'a> {
         if let (Some(path), Driver::Process, Some(base)) = (&node.path, node.driver, base_dir) {
             if node.build.is_none() && !program_exists(path, base) {
                 self.diagnostics.push(
-                    Diagnostic::warning(at(tree, "path"), format!("the program `{path}` of node `{id}` does not exist yet"))
-                        .with_hint("build it before running, or add a `build:` command that makes it"),
+                    Diagnostic::warning(
+                        at(tree, "path"),
+                        format!("the program `{path}` of node `{id}` does not exist yet"),
+                    )
+                    .with_hint("build it before running, or add a `build:` command that makes it"),
                 );
             }
         }
@@ -167,23 +202,40 @@ impl<'a> Checker<'a> {
     fn outputs(&mut self, outputs: &[DataId], tree: &Value) {
         let mut seen = HashSet::new();
         for (index, output) in outputs.iter().enumerate() {
-            let position = tree.get("outputs").and_then(|v| v.item(index)).map_or(tree.position, |v| v.position);
+            let position = tree
+                .get("outputs")
+                .and_then(|v| v.item(index))
+                .map_or(tree.position, |v| v.position);
             self.id(output.as_str(), position, "output");
             if !seen.insert(output) {
-                self.error(position, format!("the output `{output}` is declared twice"), "list each output once");
+                self.error(
+                    position,
+                    format!("the output `{output}` is declared twice"),
+                    "list each output once",
+                );
             }
         }
     }
 
     fn input_ids(&mut self, inputs: &BTreeMap<DataId, Input>, tree: &Value) {
-        let Some(inputs_tree) = tree.get("inputs") else { return };
+        let Some(inputs_tree) = tree.get("inputs") else {
+            return;
+        };
         for id in inputs.keys() {
-            let position = inputs_tree.entry(id.as_str()).map_or(inputs_tree.position, |(k, _)| k.position);
+            let position = inputs_tree
+                .entry(id.as_str())
+                .map_or(inputs_tree.position, |(k, _)| k.position);
             self.id(id.as_str(), position, "input");
         }
     }
 
-    fn operator(&mut self, node: &Node, operator: &super::Operator, tree: &Value, base_dir: Option<&Path>) {
+    fn operator(
+        &mut self,
+        node: &Node,
+        operator: &super::Operator,
+        tree: &Value,
+        base_dir: Option<&Path>,
+    ) {
         let where_ = format!("operator `{}` of node `{}`", operator.id, node.id);
         self.id(operator.id.as_str(), at(tree, "id"), "operator");
         match operator.sources().as_slice() {
@@ -202,8 +254,14 @@ impl<'a> Checker<'a> {
         if let (Some(source), Some(base)) = (operator.source(), base_dir) {
             if operator.build.is_none() && !base.join(source.path()).exists() {
                 self.diagnostics.push(
-                    Diagnostic::warning(at(tree, source.key()), format!("the file `{}` of {where_} does not exist yet", source.path()))
-                        .with_hint("build it before running, or add a `build:` command that makes it"),
+                    Diagnostic::warning(
+                        at(tree, source.key()),
+                        format!(
+                            "the file `{}` of {where_} does not exist yet",
+                            source.path()
+                        ),
+                    )
+                    .with_hint("build it before running, or add a `build:` command that makes it"),
                 );
             }
         }
@@ -223,8 +281,14 @@ impl<'a> Checker<'a> {
             for key in ["max_restarts", "restart_delay", "max_restart_delay"] {
                 if tree.get(key).is_some() {
                     self.diagnostics.push(
-                        Diagnostic::warning(key_at(tree, key), format!("`{key}` has no effect: node `{}` is never restarted", node.id))
-                            .with_hint("add `restart_policy: on-failure` or `always`, or remove it"),
+                        Diagnostic::warning(
+                            key_at(tree, key),
+                            format!(
+                                "`{key}` has no effect: node `{}` is never restarted",
+                                node.id
+                            ),
+                        )
+                        .with_hint("add `restart_policy: on-failure` or `always`, or remove it"),
                     );
                 }
             }
@@ -232,10 +296,17 @@ impl<'a> Checker<'a> {
     }
 
     fn deploy(&mut self, node: &Node, tree: &Value) {
-        let Some(selectors) = tree.get("deploy").and_then(|d| d.get("selectors")) else { return };
-        for (kind, selector) in [("cpu", &node.deploy.selectors.cpu), ("gpu", &node.deploy.selectors.gpu)] {
+        let Some(selectors) = tree.get("deploy").and_then(|d| d.get("selectors")) else {
+            return;
+        };
+        for (kind, selector) in [
+            ("cpu", &node.deploy.selectors.cpu),
+            ("gpu", &node.deploy.selectors.gpu),
+        ] {
             let Some(selector) = selector else { continue };
-            let Some(selector_tree) = selectors.get(kind) else { continue };
+            let Some(selector_tree) = selectors.get(kind) else {
+                continue;
+            };
             crate::selector::check(kind, selector, selector_tree, &mut self.diagnostics);
         }
     }
@@ -246,29 +317,53 @@ impl<'a> Checker<'a> {
         let receiver = format!("node `{}`", node.id);
         self.inputs(&receiver, &node.inputs, tree, false);
         for (index, operator) in node.operators.iter().enumerate() {
-            let Some(op_tree) = tree.get("operators").and_then(|v| v.item(index)) else { continue };
+            let Some(op_tree) = tree.get("operators").and_then(|v| v.item(index)) else {
+                continue;
+            };
             let receiver = format!("operator `{}/{}`", node.id, operator.id);
             self.inputs(&receiver, &operator.inputs, op_tree, true);
         }
     }
 
-    fn inputs(&mut self, receiver: &str, inputs: &BTreeMap<DataId, Input>, tree: &Value, operator: bool) {
-        let Some(inputs_tree) = tree.get("inputs") else { return };
+    fn inputs(
+        &mut self,
+        receiver: &str,
+        inputs: &BTreeMap<DataId, Input>,
+        tree: &Value,
+        operator: bool,
+    ) {
+        let Some(inputs_tree) = tree.get("inputs") else {
+            return;
+        };
         for (id, input) in inputs {
-            let Some(input_tree) = inputs_tree.get(id.as_str()) else { continue };
+            let Some(input_tree) = inputs_tree.get(id.as_str()) else {
+                continue;
+            };
             let long = matches!(input_tree.kind, ValueKind::Mapping(_));
-            let source_at = if long { at(input_tree, "source") } else { input_tree.position };
+            let source_at = if long {
+                at(input_tree, "source")
+            } else {
+                input_tree.position
+            };
             let what = format!("input `{id}` of {receiver}");
             match &input.source {
                 InputSource::Timer(timer) => {
                     if timer.period().is_none() {
-                        self.error(source_at, format!("the timer `{timer}` of {what} never ticks"), "use a number above 0, like `dora/timer/millis/100`");
+                        self.error(
+                            source_at,
+                            format!("the timer `{timer}` of {what} never ticks"),
+                            "use a number above 0, like `dora/timer/millis/100`",
+                        );
                     }
                 }
                 InputSource::Output(output) => self.source(output, &what, source_at),
             }
             if input.queue_size == 0 {
-                self.error(at(input_tree, "queue_size"), format!("{what} has a `queue_size` of 0, so it could never hold a message"), "use 1 or more (the default is 10)");
+                self.error(
+                    at(input_tree, "queue_size"),
+                    format!("{what} has a `queue_size` of 0, so it could never hold a message"),
+                    "use 1 or more (the default is 10)",
+                );
             }
             match input.deadline {
                 Some(_) if !operator => self.error(
@@ -276,7 +371,11 @@ impl<'a> Checker<'a> {
                     format!("{what} has a `deadline`, but deadlines apply to operator inputs only"),
                     "remove `deadline`, or move the work into an operator",
                 ),
-                Some(deadline) if deadline.is_zero() => self.error(at(input_tree, "deadline"), format!("{what} has a deadline of 0, so every event would be late"), "use a positive duration like `5ms`"),
+                Some(deadline) if deadline.is_zero() => self.error(
+                    at(input_tree, "deadline"),
+                    format!("{what} has a deadline of 0, so every event would be late"),
+                    "use a positive duration like `5ms`",
+                ),
                 _ => {}
             }
         }
@@ -290,15 +389,23 @@ impl<'a> Checker<'a> {
             }
             let hint = match did_you_mean(source_id, self.nodes.keys().copied()) {
                 Some(best) => format!("did you mean `{best}`?"),
-                None => format!("the nodes are: {}", quoted_list(sorted(self.nodes.keys().copied()))),
+                None => format!(
+                    "the nodes are: {}",
+                    quoted_list(sorted(self.nodes.keys().copied()))
+                ),
             };
-            self.error(position, format!("{what} reads from node `{source_id}`, which is not in this dataflow"), hint);
+            self.error(
+                position,
+                format!("{what} reads from node `{source_id}`, which is not in this dataflow"),
+                hint,
+            );
             return;
         };
         let (outputs, owner) = match (&output.operator, source.is_runtime()) {
             (None, false) => (&source.outputs, format!("node `{source_id}`")),
             (Some(operator_id), true) => {
-                let Some(operator) = source.operators.iter().find(|op| op.id == *operator_id) else {
+                let Some(operator) = source.operators.iter().find(|op| op.id == *operator_id)
+                else {
                     let names = source.operators.iter().map(|op| op.id.as_str());
                     let hint = match did_you_mean(operator_id.as_str(), names.clone()) {
                         Some(best) => format!("did you mean `{best}`?"),
@@ -307,7 +414,10 @@ impl<'a> Checker<'a> {
                     self.error(position, format!("{what} reads from operator `{operator_id}`, which node `{source_id}` does not have"), hint);
                     return;
                 };
-                (&operator.outputs, format!("operator `{source_id}/{operator_id}`"))
+                (
+                    &operator.outputs,
+                    format!("operator `{source_id}/{operator_id}`"),
+                )
             }
             (None, true) => {
                 let having: Vec<String> = source
@@ -317,7 +427,11 @@ impl<'a> Checker<'a> {
                     .map(|op| format!("`{source_id}/{}/{}`", op.id, output.output))
                     .collect();
                 let hint = if having.is_empty() {
-                    format!("write `{source_id}/<operator>/{}`; its operators are: {}", output.output, quoted_list(source.operators.iter().map(|op| op.id.as_str())))
+                    format!(
+                        "write `{source_id}/<operator>/{}`; its operators are: {}",
+                        output.output,
+                        quoted_list(source.operators.iter().map(|op| op.id.as_str()))
+                    )
                 } else {
                     format!("write {}", having.join(" or "))
                 };
@@ -337,10 +451,24 @@ impl<'a> Checker<'a> {
             let names = outputs.iter().map(DataId::as_str);
             let hint = match did_you_mean(output.output.as_str(), names.clone()) {
                 Some(best) => format!("did you mean `{best}`?"),
-                None if outputs.is_empty() => format!("{owner} declares no outputs; add `{}` to its `outputs:`", output.output),
-                None => format!("{owner} declares {}; add `{}` to its `outputs:` if it sends it", quoted_list(names), output.output),
+                None if outputs.is_empty() => format!(
+                    "{owner} declares no outputs; add `{}` to its `outputs:`",
+                    output.output
+                ),
+                None => format!(
+                    "{owner} declares {}; add `{}` to its `outputs:` if it sends it",
+                    quoted_list(names),
+                    output.output
+                ),
             };
-            self.error(position, format!("{what} reads output `{}`, which {owner} does not declare", output.output), hint);
+            self.error(
+                position,
+                format!(
+                    "{what} reads output `{}`, which {owner} does not declare",
+                    output.output
+                ),
+                hint,
+            );
         }
     }
 }
@@ -357,5 +485,6 @@ fn program_exists(path: &str, base: &Path) -> bool {
     if path.contains('/') || path.ends_with(".py") {
         return base.join(path).exists();
     }
-    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(path).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(path).is_file()))
 }

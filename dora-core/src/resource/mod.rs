@@ -50,8 +50,8 @@ use serde::{Deserialize, Serialize};
 pub use access::{RoleSpec, Rule, UserSpec, Verb};
 pub use storage::{AccessMode, ContainerSpec, VolumeSpec};
 pub use workload::{
-    Affinity, Image, Network, NetworkMode, Notify, Port, PortKind, Protocol, PullPolicy, Replica, VolumeMount, WorkloadConfig,
-    WorkloadRestartPolicy, WorkloadSpec,
+    Affinity, Image, Network, NetworkMode, Notify, Port, PortKind, Protocol, PullPolicy, Replica,
+    VolumeMount, WorkloadConfig, WorkloadRestartPolicy, WorkloadSpec,
 };
 pub use zone::{CreditSpec, NodeSpec, StorageBackend, StorageSpec};
 
@@ -80,7 +80,9 @@ pub enum ApiVersion {
 }
 
 /// The kinds of resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Kind {
     User,
     Role,
@@ -178,9 +180,13 @@ impl Resource {
     /// Reads and validates every resource of a YAML stream, with no file
     /// around it. On failure, returns the errors.
     pub fn from_yaml_str(text: &str) -> Result<Vec<Resource>, Vec<Diagnostic>> {
-        let documents = yaml::parse(text).map_err(|errors| errors.into_iter().map(Diagnostic::from).collect::<Vec<_>>())?;
+        let documents = yaml::parse(text)
+            .map_err(|errors| errors.into_iter().map(Diagnostic::from).collect::<Vec<_>>())?;
         let (resources, diagnostics) = check(&documents, None);
-        let errors: Vec<Diagnostic> = diagnostics.into_iter().filter(Diagnostic::is_error).collect();
+        let errors: Vec<Diagnostic> = diagnostics
+            .into_iter()
+            .filter(Diagnostic::is_error)
+            .collect();
         if errors.is_empty() {
             Ok(resources)
         } else {

@@ -15,18 +15,34 @@ use crate::yaml::{from_value_partial, Position, Value, ValueKind};
 
 const ENVELOPE_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
 
-pub(super) fn check_documents(documents: &[Value], base_dir: Option<&Path>) -> (Vec<Resource>, Vec<Diagnostic>) {
+pub(super) fn check_documents(
+    documents: &[Value],
+    base_dir: Option<&Path>,
+) -> (Vec<Resource>, Vec<Diagnostic>) {
     let mut resources = Vec::new();
     let mut diagnostics = Vec::new();
     let mut names: HashMap<(Kind, String, Option<String>, String), Position> = HashMap::new();
     for document in documents.iter().filter(|d| !d.is_null()) {
-        let Some((resource, name_at)) = check_document(document, base_dir, &mut diagnostics) else { continue };
+        let Some((resource, name_at)) = check_document(document, base_dir, &mut diagnostics) else {
+            continue;
+        };
         let m = &resource.metadata;
-        let key = (resource.kind, m.zone().to_owned(), m.workspace.clone(), m.name.clone());
+        let key = (
+            resource.kind,
+            m.zone().to_owned(),
+            m.workspace.clone(),
+            m.name.clone(),
+        );
         if let Some(first) = names.get(&key) {
             diagnostics.push(
-                Diagnostic::error(name_at, format!("{} `{}` is defined twice in this file (first at line {})", resource.kind, m.name, first.line))
-                    .with_hint("give each resource its own name, or remove one of them"),
+                Diagnostic::error(
+                    name_at,
+                    format!(
+                        "{} `{}` is defined twice in this file (first at line {})",
+                        resource.kind, m.name, first.line
+                    ),
+                )
+                .with_hint("give each resource its own name, or remove one of them"),
             );
         } else {
             names.insert(key, name_at);
@@ -34,7 +50,10 @@ pub(super) fn check_documents(documents: &[Value], base_dir: Option<&Path>) -> (
         }
     }
     if resources.is_empty() && diagnostics.is_empty() {
-        diagnostics.push(Diagnostic::error(Position::START, "the file holds no resource").with_hint("write a resource with `apiVersion`, `kind`, `metadata` and `spec`"));
+        diagnostics.push(
+            Diagnostic::error(Position::START, "the file holds no resource")
+                .with_hint("write a resource with `apiVersion`, `kind`, `metadata` and `spec`"),
+        );
     }
     diagnostic::sort(&mut diagnostics);
     (resources, diagnostics)
@@ -48,11 +67,21 @@ fn read<T: DeserializeOwned>(value: &Value, diagnostics: &mut Vec<Diagnostic>) -
     result.filter(|_| clean)
 }
 
-fn check_document(document: &Value, base_dir: Option<&Path>, diagnostics: &mut Vec<Diagnostic>) -> Option<(Resource, Position)> {
+fn check_document(
+    document: &Value,
+    base_dir: Option<&Path>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Resource, Position)> {
     let ValueKind::Mapping(entries) = &document.kind else {
         diagnostics.push(
-            Diagnostic::error(document.position, format!("a resource is a mapping, but this is {}", document.describe()))
-                .with_hint("write `apiVersion: v1`, `kind`, `metadata` and `spec`"),
+            Diagnostic::error(
+                document.position,
+                format!(
+                    "a resource is a mapping, but this is {}",
+                    document.describe()
+                ),
+            )
+            .with_hint("write `apiVersion: v1`, `kind`, `metadata` and `spec`"),
         );
         return None;
     };
@@ -63,13 +92,23 @@ fn check_document(document: &Value, base_dir: Option<&Path>, diagnostics: &mut V
                 Some(best) => format!("did you mean `{best}`?"),
                 None => "a resource has only `apiVersion`, `kind`, `metadata` and `spec`; settings go under `spec`".to_owned(),
             };
-            diagnostics.push(Diagnostic::error(key.position, format!("unknown key `{name}`")).with_hint(hint));
+            diagnostics.push(
+                Diagnostic::error(key.position, format!("unknown key `{name}`")).with_hint(hint),
+            );
         }
     }
     let mut missing = |key: &str, hint: &str| {
-        diagnostics.push(Diagnostic::error(document.position, format!("the resource has no `{key}`")).with_hint(hint.to_owned()));
+        diagnostics.push(
+            Diagnostic::error(document.position, format!("the resource has no `{key}`"))
+                .with_hint(hint.to_owned()),
+        );
     };
-    let (api_version, kind, metadata, spec) = (document.get("apiVersion"), document.get("kind"), document.get("metadata"), document.get("spec"));
+    let (api_version, kind, metadata, spec) = (
+        document.get("apiVersion"),
+        document.get("kind"),
+        document.get("metadata"),
+        document.get("spec"),
+    );
     if api_version.is_none() {
         missing("apiVersion", "add `apiVersion: v1`");
     }
@@ -93,7 +132,9 @@ fn check_document(document: &Value, base_dir: Option<&Path>, diagnostics: &mut V
     check_metadata(kind, &metadata, metadata_value, diagnostics);
     let spec = spec?;
     check_spec(&spec, spec_value, diagnostics);
-    let name_at = metadata_value.get("name").map_or(metadata_value.position, |v| v.position);
+    let name_at = metadata_value
+        .get("name")
+        .map_or(metadata_value.position, |v| v.position);
     Some((
         Resource {
             api_version: api_version?,
@@ -105,7 +146,12 @@ fn check_document(document: &Value, base_dir: Option<&Path>, diagnostics: &mut V
     ))
 }
 
-fn read_spec(kind: Kind, value: &Value, base_dir: Option<&Path>, diagnostics: &mut Vec<Diagnostic>) -> Option<Spec> {
+fn read_spec(
+    kind: Kind,
+    value: &Value,
+    base_dir: Option<&Path>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Spec> {
     Some(match kind {
         Kind::User => Spec::User(read(value, diagnostics)?),
         Kind::Role => Spec::Role(read(value, diagnostics)?),
@@ -135,40 +181,67 @@ fn name_problem(name: &str) -> Option<&'static str> {
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return Some("it does not start with a letter or a digit");
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
         return Some("it holds a character other than letters, digits, `.`, `-` and `_`");
     }
     None
 }
 
-fn check_metadata(kind: Kind, metadata: &Metadata, tree: &Value, diagnostics: &mut Vec<Diagnostic>) {
+fn check_metadata(
+    kind: Kind,
+    metadata: &Metadata,
+    tree: &Value,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     let key_at = |key: &str| tree.entry(key).map_or(tree.position, |(k, _)| k.position);
     let value_at = |key: &str| tree.get(key).map_or(tree.position, |v| v.position);
     if let Some(problem) = name_problem(&metadata.name) {
         diagnostics.push(
-            Diagnostic::error(value_at("name"), format!("the name `{}` cannot be used: {problem}", metadata.name))
-                .with_hint("use letters, digits, `.`, `-` and `_`, starting with a letter or a digit"),
+            Diagnostic::error(
+                value_at("name"),
+                format!("the name `{}` cannot be used: {problem}", metadata.name),
+            )
+            .with_hint("use letters, digits, `.`, `-` and `_`, starting with a letter or a digit"),
         );
     }
     for (key, value) in [("zone", &metadata.zone), ("workspace", &metadata.workspace)] {
         if let Some(value) = value {
             if let Some(problem) = name_problem(value) {
-                diagnostics.push(Diagnostic::error(value_at(key), format!("the {key} `{value}` cannot be used: {problem}")).with_hint("use letters, digits, `.`, `-` and `_`"));
+                diagnostics.push(
+                    Diagnostic::error(
+                        value_at(key),
+                        format!("the {key} `{value}` cannot be used: {problem}"),
+                    )
+                    .with_hint("use letters, digits, `.`, `-` and `_`"),
+                );
             }
         }
     }
     let scope = kind.scope();
     if scope == Scope::Global && metadata.zone.is_some() {
         diagnostics.push(
-            Diagnostic::error(key_at("zone"), format!("a {kind} is global: it belongs to no zone"))
-                .with_hint("remove `zone`"),
+            Diagnostic::error(
+                key_at("zone"),
+                format!("a {kind} is global: it belongs to no zone"),
+            )
+            .with_hint("remove `zone`"),
         );
     }
     if scope != Scope::Workspace && metadata.workspace.is_some() {
-        let key = if tree.get("group").is_some() { "group" } else { "workspace" };
+        let key = if tree.get("group").is_some() {
+            "group"
+        } else {
+            "workspace"
+        };
         diagnostics.push(
-            Diagnostic::error(key_at(key), format!("a {kind} belongs to no workspace"))
-                .with_hint(format!("remove `{key}`; workspaces hold only workloads, containers, volumes and dataflows")),
+            Diagnostic::error(key_at(key), format!("a {kind} belongs to no workspace")).with_hint(
+                format!(
+                "remove `{key}`; workspaces hold only workloads, containers, volumes and dataflows"
+            ),
+            ),
         );
     }
 }
@@ -182,32 +255,63 @@ fn check_spec(spec: &Spec, tree: &Value, diagnostics: &mut Vec<Diagnostic>) {
         Spec::Storage(storage) => {
             let at = |key| path_value(tree, &[key]);
             if !storage.path.starts_with('/') {
-                error(at("path"), format!("the storage path `{}` is not absolute", storage.path), "write the full path, starting with `/`");
+                error(
+                    at("path"),
+                    format!("the storage path `{}` is not absolute", storage.path),
+                    "write the full path, starting with `/`",
+                );
             }
             match (storage.backend, &storage.server) {
-                (StorageBackend::Nfs, None) => error(at("backend"), "an Nfs storage needs its `server`".to_owned(), "add `server:` with the NFS server's address"),
-                (StorageBackend::Local, Some(_)) => error(at("server"), "a Local storage has no server".to_owned(), "remove `server`, or use `backend: Nfs`"),
+                (StorageBackend::Nfs, None) => error(
+                    at("backend"),
+                    "an Nfs storage needs its `server`".to_owned(),
+                    "add `server:` with the NFS server's address",
+                ),
+                (StorageBackend::Local, Some(_)) => error(
+                    at("server"),
+                    "a Local storage has no server".to_owned(),
+                    "remove `server`, or use `backend: Nfs`",
+                ),
                 _ => {}
             }
             if storage.capacity == Some(0) {
-                error(at("capacity"), "a capacity of 0 bytes can hold nothing".to_owned(), "remove `capacity` for no limit, or give a size in bytes");
+                error(
+                    at("capacity"),
+                    "a capacity of 0 bytes can hold nothing".to_owned(),
+                    "remove `capacity` for no limit, or give a size in bytes",
+                );
             }
         }
         Spec::Volume(volume) => {
             if volume.size == Some(0) {
-                error(path_value(tree, &["size"]), "a volume of 0 bytes can hold nothing".to_owned(), "remove `size` for no limit, or give a size in bytes");
+                error(
+                    path_value(tree, &["size"]),
+                    "a volume of 0 bytes can hold nothing".to_owned(),
+                    "remove `size` for no limit, or give a size in bytes",
+                );
             }
         }
         Spec::Credit(credit) => {
-            for (key, hours) in [("gpuHours", credit.gpu_hours), ("cpuHours", credit.cpu_hours)] {
+            for (key, hours) in [
+                ("gpuHours", credit.gpu_hours),
+                ("cpuHours", credit.cpu_hours),
+            ] {
                 if hours.is_some_and(|h| h < 0.0 || !h.is_finite()) {
-                    error(path_value(tree, &[key]), format!("`{key}` must be a number of hours, 0 or more"), "remove it for no limit");
+                    error(
+                        path_value(tree, &[key]),
+                        format!("`{key}` must be a number of hours, 0 or more"),
+                        "remove it for no limit",
+                    );
                 }
             }
         }
         Spec::Role(role) => {
             if role.rules.is_empty() {
-                error(path_value(tree, &["rules"]), "the role has no rules, so it allows nothing".to_owned(), "add a rule with `kinds` and `verbs`");
+                error(
+                    path_value(tree, &["rules"]),
+                    "the role has no rules, so it allows nothing".to_owned(),
+                    "add a rule with `kinds` and `verbs`",
+                );
             }
         }
         Spec::User(_) | Spec::Node(_) | Spec::Container(_) | Spec::Dataflow(_) => {}
@@ -227,61 +331,120 @@ fn path_value(tree: &Value, path: &[&str]) -> Position {
     value.position
 }
 
-
 fn check_workload(workload: &WorkloadSpec, tree: &Value, diagnostics: &mut Vec<Diagnostic>) {
     let mut error = |position: Position, message: String, hint: &str| {
         diagnostics.push(Diagnostic::error(position, message).with_hint(hint.to_owned()));
     };
     if workload.driver != Driver::Docker {
-        error(path_value(tree, &["driver"]), "workloads run in containers: their driver is `Docker`".to_owned(), "write `driver: Docker`; processes belong in a dataflow");
+        error(
+            path_value(tree, &["driver"]),
+            "workloads run in containers: their driver is `Docker`".to_owned(),
+            "write `driver: Docker`; processes belong in a dataflow",
+        );
     }
     if workload.replica.count == 0 {
-        error(path_value(tree, &["replica", "count"]), "a workload with 0 replicas runs nothing".to_owned(), "ask for 1 or more, or delete the workload");
+        error(
+            path_value(tree, &["replica", "count"]),
+            "a workload with 0 replicas runs nothing".to_owned(),
+            "ask for 1 or more, or delete the workload",
+        );
     }
     if workload.image.image.trim().is_empty() {
-        error(path_value(tree, &["image", "image"]), "the image is empty".to_owned(), "write the image to run, like `ubuntu:24.04`");
+        error(
+            path_value(tree, &["image", "image"]),
+            "the image is empty".to_owned(),
+            "write the image to run, like `ubuntu:24.04`",
+        );
     }
     if workload.config.cmd.trim().is_empty() {
-        error(path_value(tree, &["config", "cmd"]), "the command is empty".to_owned(), "write the command to run, like `/bin/bash`");
+        error(
+            path_value(tree, &["config", "cmd"]),
+            "the command is empty".to_owned(),
+            "write the command to run, like `/bin/bash`",
+        );
     }
     if workload.config.shm_size == Some(0) {
-        error(path_value(tree, &["config", "shmSize"]), "a shared memory size of 0 bytes leaves no /dev/shm".to_owned(), "remove `shmSize` for the engine's default, or give a size in bytes");
+        error(
+            path_value(tree, &["config", "shmSize"]),
+            "a shared memory size of 0 bytes leaves no /dev/shm".to_owned(),
+            "remove `shmSize` for the engine's default, or give a size in bytes",
+        );
     }
     let mut names = HashSet::new();
     let mut targets = HashSet::new();
     for (index, volume) in workload.volumes.iter().enumerate() {
-        let at = |key: &str| tree.get("volumes").and_then(|v| v.item(index)).map_or(tree.position, |v| path_value(v, &[key]));
+        let at = |key: &str| {
+            tree.get("volumes")
+                .and_then(|v| v.item(index))
+                .map_or(tree.position, |v| path_value(v, &[key]))
+        };
         if !names.insert(volume.name.as_str()) {
-            error(at("name"), format!("the volume `{}` is mounted twice", volume.name), "mount each volume once");
+            error(
+                at("name"),
+                format!("the volume `{}` is mounted twice", volume.name),
+                "mount each volume once",
+            );
         }
         if !volume.target.starts_with('/') {
-            error(at("target"), format!("the mount target `{}` is not absolute", volume.target), "write the full path in the container, starting with `/`");
+            error(
+                at("target"),
+                format!("the mount target `{}` is not absolute", volume.target),
+                "write the full path in the container, starting with `/`",
+            );
         } else if !targets.insert(volume.target.as_str()) {
-            error(at("target"), format!("two volumes are mounted at `{}`", volume.target), "give each volume its own target");
+            error(
+                at("target"),
+                format!("two volumes are mounted at `{}`", volume.target),
+                "give each volume its own target",
+            );
         }
     }
     let mut port_names = HashSet::new();
     let mut node_ports = HashSet::new();
     for (index, port) in workload.network.ports.iter().enumerate() {
-        let Some(port_tree) = tree.get("network").and_then(|n| n.get("ports").and_then(|v| v.item(index))) else { continue };
+        let Some(port_tree) = tree
+            .get("network")
+            .and_then(|n| n.get("ports").and_then(|v| v.item(index)))
+        else {
+            continue;
+        };
         let at = |key: &str| path_value(port_tree, &[key]);
         if !port_names.insert(port.name.as_str()) {
-            error(at("name"), format!("the port name `{}` is used twice", port.name), "give each port its own name");
+            error(
+                at("name"),
+                format!("the port name `{}` is used twice", port.name),
+                "give each port its own name",
+            );
         }
         if !node_ports.insert((port.node_port, port.protocol)) {
-            error(at("nodePort"), format!("the machine port {} is opened twice", port.node_port), "use a different `nodePort`");
+            error(
+                at("nodePort"),
+                format!("the machine port {} is opened twice", port.node_port),
+                "use a different `nodePort`",
+            );
         }
         for (key, number) in [("nodePort", port.node_port), ("port", port.port)] {
             if number == 0 {
-                error(at(key), format!("`{key}` is 0, which is not a port"), "use a port from 1 to 65535");
+                error(
+                    at(key),
+                    format!("`{key}` is 0, which is not a port"),
+                    "use a port from 1 to 65535",
+                );
             }
         }
     }
     if !workload.network.ports.is_empty() && workload.network.mode != super::NetworkMode::Bridge {
-        error(path_value(tree, &["network", "mode"]), "ports are opened only in `bridge` mode".to_owned(), "use `mode: bridge`, or remove `ports`");
+        error(
+            path_value(tree, &["network", "mode"]),
+            "ports are opened only in `bridge` mode".to_owned(),
+            "use `mode: bridge`, or remove `ports`",
+        );
     }
     if let Some(selectors) = tree.get("selectors") {
-        for (kind, selector) in [("cpu", &workload.selectors.cpu), ("gpu", &workload.selectors.gpu)] {
+        for (kind, selector) in [
+            ("cpu", &workload.selectors.cpu),
+            ("gpu", &workload.selectors.gpu),
+        ] {
             if let (Some(selector), Some(selector_tree)) = (selector, selectors.get(kind)) {
                 crate::selector::check(kind, selector, selector_tree, diagnostics);
             }

@@ -66,7 +66,10 @@ impl de::Error for DeError {
         if let Some(field) = text.strip_prefix("duplicate field ") {
             return DeError::new(
                 format!("the key {field} is given twice"),
-                Some("keep one of them (`group` and `workspace` are two names for one key)".to_owned()),
+                Some(
+                    "keep one of them (`group` and `workspace` are two names for one key)"
+                        .to_owned(),
+                ),
             );
         }
         match text.split_once("; ") {
@@ -131,7 +134,11 @@ fn list(words: &[&str]) -> String {
             None => shown.push(word),
         }
     }
-    shown.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+    shown
+        .iter()
+        .map(|w| format!("`{w}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Serde names types the way Rust does (`u32`, `struct Node`); a person
@@ -181,10 +188,7 @@ pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<DeError>>
 /// unknown keys (which were skipped), so that later checks can still run.
 pub fn from_value_partial<T: DeserializeOwned>(value: &Value) -> (Option<T>, Vec<DeError>) {
     let sink = RefCell::new(Vec::new());
-    let result = T::deserialize(ValueDeserializer {
-        value,
-        sink: &sink,
-    });
+    let result = T::deserialize(ValueDeserializer { value, sink: &sink });
     let mut errors = sink.into_inner();
     let value = match result {
         Ok(value) => Some(value),
@@ -271,7 +275,10 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'_> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         let result = match &self.value.kind {
             ValueKind::Scalar { text, quoted: true } => visitor.visit_str(text),
-            ValueKind::Scalar { text, quoted: false } => match read_plain(text) {
+            ValueKind::Scalar {
+                text,
+                quoted: false,
+            } => match read_plain(text) {
                 Plain::Null => visitor.visit_unit(),
                 Plain::Bool(b) => visitor.visit_bool(b),
                 Plain::Unsigned(n) => visitor.visit_u64(n),
@@ -457,10 +464,9 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let value = self
-            .value
-            .take()
-            .ok_or_else(|| <DeError as de::Error>::custom("a value was asked for before its key"))?;
+        let value = self.value.take().ok_or_else(|| {
+            <DeError as de::Error>::custom("a value was asked for before its key")
+        })?;
         seed.deserialize(self.parent.child(value))
             .map_err(|e| e.or_at(value.position))
     }
@@ -504,7 +510,8 @@ mod tests {
 
     #[test]
     fn reads_a_struct() {
-        let sample: Sample = read("name: 42\ncount: 3\ntags: [a, 'b']\nmode: slow-and-steady\n").unwrap();
+        let sample: Sample =
+            read("name: 42\ncount: 3\ntags: [a, 'b']\nmode: slow-and-steady\n").unwrap();
         assert_eq!(sample.name, "42");
         assert_eq!(sample.count, 3);
         assert_eq!(sample.tags, ["a", "b"]);

@@ -57,7 +57,10 @@ pub struct Value {
 pub enum ValueKind {
     /// A scalar as written. `quoted` scalars are always strings; plain ones
     /// may also read as null, a boolean or a number.
-    Scalar { text: String, quoted: bool },
+    Scalar {
+        text: String,
+        quoted: bool,
+    },
     Sequence(Vec<Value>),
     /// Keys in the order they were written. Keys are unique: [`parse`]
     /// rejects a mapping that repeats one.
@@ -155,7 +158,10 @@ fn tab_indentation(text: &str) -> Vec<SyntaxError> {
     let mut errors = Vec::new();
     let mut in_block_scalar = false;
     for (index, line) in text.lines().enumerate() {
-        let indent: String = line.chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+        let indent: String = line
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .collect();
         let rest = line[indent.len()..].trim_end();
         // A tab after the indentation of a literal block (`|`) is content.
         if in_block_scalar && !rest.is_empty() && !indent.contains('\t') {
@@ -201,7 +207,10 @@ impl TreeBuilder {
         match &mut parent.kind {
             ValueKind::Sequence(items) => items.push(value),
             ValueKind::Mapping(entries) => {
-                let slot = self.pending_keys.last_mut().expect("a slot per open mapping");
+                let slot = self
+                    .pending_keys
+                    .last_mut()
+                    .expect("a slot per open mapping");
                 match slot.take() {
                     None => *slot = Some(value),
                     Some(key) => {
@@ -331,13 +340,22 @@ mod tests {
     #[test]
     fn aliases_resolve_to_their_anchor() {
         let docs = parse("a: &x [1, 2]\nb: *x\n").unwrap();
-        assert_eq!(docs[0].get("a").unwrap().kind, docs[0].get("b").unwrap().kind);
+        assert_eq!(
+            docs[0].get("a").unwrap().kind,
+            docs[0].get("b").unwrap().kind
+        );
     }
 
     #[test]
     fn quoted_scalars_are_marked() {
         let docs = parse("a: 'yes'\nb: yes\n").unwrap();
-        assert!(matches!(docs[0].get("a").unwrap().kind, ValueKind::Scalar { quoted: true, .. }));
-        assert!(matches!(docs[0].get("b").unwrap().kind, ValueKind::Scalar { quoted: false, .. }));
+        assert!(matches!(
+            docs[0].get("a").unwrap().kind,
+            ValueKind::Scalar { quoted: true, .. }
+        ));
+        assert!(matches!(
+            docs[0].get("b").unwrap().kind,
+            ValueKind::Scalar { quoted: false, .. }
+        ));
     }
 }
