@@ -1,1 +1,19 @@
-fn main(){}
+//! `dora`: check, draw and run dora dataflows.
+
+mod cli;
+mod graph;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(error) => {
+            cli::print_error(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
