@@ -17,7 +17,13 @@ use clap::{Parser, Subcommand};
 /// machine and zenoh across machines. Declare a dataflow in YAML, check it,
 /// draw it, and run it.
 #[derive(Debug, Parser)]
-#[command(name = "dora", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "dora",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = "Examples:\n  dora check dataflow.yml                  validate a dataflow\n  dora graph dataflow.yml --html g.html    draw it, then open g.html\n  dora new my-robot                        start a new dataflow"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,8 +58,12 @@ enum Command {
     },
     /// Print the JSON Schema of dora's files, for editor completion.
     ///
-    /// With the YAML language server, add to the top of a dataflow:
-    /// `# yaml-language-server: $schema=dataflow.schema.json`
+    /// Save it, then name it at the top of a dataflow for editors that use
+    /// the YAML language server:
+    ///
+    ///     dora schema > dataflow.schema.json
+    ///     # yaml-language-server: $schema=dataflow.schema.json
+    #[command(verbatim_doc_comment)]
     Schema {
         /// Which file the schema describes.
         #[arg(value_enum, default_value_t = schema::Which::Dataflow)]

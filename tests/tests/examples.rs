@@ -1,0 +1,65 @@
+//! Every example of the repository is a valid dora file: the examples are
+//! what users copy first, so none may rot.
+
+use std::path::{Path, PathBuf};
+
+use dora_core::check::{check_file, Content};
+
+fn examples() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut files = Vec::new();
+    let mut pending = vec![root];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn every_example_checks_without_errors_or_warnings() {
+    let files = examples();
+    assert!(files.len() >= 4, "examples are missing: {files:?}");
+    for file in files {
+        let checked = check_file(&file);
+        assert!(
+            checked.diagnostics.is_empty(),
+            "{}:\n{}",
+            file.display(),
+            checked.render(false)
+        );
+        assert!(
+            !matches!(checked.content, Content::Invalid),
+            "{} holds nothing usable",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn every_example_dataflow_builds_its_nodes() {
+    // A node without a `build` step would need a program that the
+    // repository does not make.
+    for file in examples() {
+        if let Content::Dataflow(dataflow) = check_file(&file).content {
+            for node in &dataflow.nodes {
+                assert!(
+                    node.build.is_some() || node.is_runtime(),
+                    "{}: node `{}` has no build step",
+                    file.display(),
+                    node.id
+                );
+            }
+        }
+    }
+}
