@@ -131,7 +131,7 @@ pub(crate) fn check(
 ) {
     use crate::diagnostic::Diagnostic;
     if selector.count == 0 {
-        let position = tree.get("count").map_or(tree.position, |v| v.position);
+        let position = tree.value_position("count");
         diagnostics.push(
             Diagnostic::error(position, format!("the {kind} selector asks for 0 devices"))
                 .with_hint(format!(
@@ -140,9 +140,7 @@ pub(crate) fn check(
         );
     }
     if let ProductName::AnyOf(names) = &selector.product_name {
-        let position = tree
-            .get("product_name")
-            .map_or(tree.position, |v| v.position);
+        let position = tree.value_position("product_name");
         if names.is_empty() {
             diagnostics.push(
                 Diagnostic::error(

@@ -43,16 +43,6 @@ struct Checker<'a> {
     unreadable: HashSet<&'a str>,
 }
 
-/// The position of the value under `key`, or of `tree` when it has none.
-fn at(tree: &Value, key: &str) -> Position {
-    tree.get(key).map_or(tree.position, |v| v.position)
-}
-
-/// The position of the key `key` itself, or of `tree` when it has none.
-fn key_at(tree: &Value, key: &str) -> Position {
-    tree.entry(key).map_or(tree.position, |(k, _)| k.position)
-}
-
 fn quoted_list<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
     let words: Vec<String> = words.into_iter().map(|w| format!("`{w}`")).collect();
     if words.is_empty() {
@@ -80,8 +70,9 @@ impl<'a> Checker<'a> {
 
     /// Node ids are unique and well formed; `dora` is reserved for timers.
     fn ids(&mut self, nodes: &'a [(Node, &Value)]) {
+        let mut first_lines = HashMap::new();
         for (node, tree) in nodes {
-            let position = at(tree, "id");
+            let position = tree.value_position("id");
             self.id(node.id.as_str(), position, "node");
             if node.id.as_str() == "dora" {
                 self.error(
@@ -91,22 +82,19 @@ impl<'a> Checker<'a> {
                     "choose another id",
                 );
             }
-            if let Some(first) = self.nodes.get(node.id.as_str()) {
-                let first_line = nodes
-                    .iter()
-                    .find(|(n, _)| std::ptr::eq(n, *first))
-                    .map(|(_, t)| at(t, "id").line)
-                    .unwrap_or_default();
-                self.error(
+            match first_lines.get(node.id.as_str()) {
+                Some(first_line) => self.error(
                     position,
                     format!(
                         "the node id `{}` is used twice (first at line {first_line})",
                         node.id
                     ),
                     "give every node its own id",
-                );
-            } else {
-                self.nodes.insert(node.id.as_str(), node);
+                ),
+                None => {
+                    first_lines.insert(node.id.as_str(), position.line);
+                    self.nodes.insert(node.id.as_str(), node);
+                }
             }
         }
     }
@@ -126,7 +114,7 @@ impl<'a> Checker<'a> {
             let position = tree
                 .get("operators")
                 .and_then(|v| v.item(index))
-                .map_or(tree.position, |t| at(t, "id"));
+                .map_or(tree.position, |t| t.value_position("id"));
             if !seen.insert(operator.id.as_str()) {
                 self.error(
                     position,
@@ -144,7 +132,7 @@ impl<'a> Checker<'a> {
         for core in &node.cpu_affinity {
             if !cores.insert(core) {
                 self.error(
-                    at(tree, "cpu_affinity"),
+                    tree.value_position("cpu_affinity"),
                     format!("core {core} is listed twice in `cpu_affinity`"),
                     "list each core once",
                 );
@@ -157,7 +145,7 @@ impl<'a> Checker<'a> {
         let id = &node.id;
         match (&node.path, node.is_runtime()) {
             (Some(_), true) => self.error(
-                key_at(tree, "operators"),
+                tree.key_position("operators"),
                 format!("node `{id}` has both `path` and `operators`"),
                 "a node runs either one program (`path`) or operators; split it into two nodes",
             ),
@@ -170,17 +158,17 @@ impl<'a> Checker<'a> {
         }
         match (node.driver, &node.image) {
             (Driver::Docker, None) => self.error(
-                at(tree, "driver"),
+                tree.value_position("driver"),
                 format!("node `{id}` uses the docker driver but names no image"),
                 "add `image:` with the container image to run",
             ),
             (Driver::Process, Some(_)) => self.error(
-                key_at(tree, "image"),
+                tree.key_position("image"),
                 format!("node `{id}` names an image but runs as a process"),
                 "add `driver: docker` to run it in a container, or remove `image`",
             ),
             (Driver::Docker, Some(_)) if node.is_runtime() => self.error(
-                key_at(tree, "operators"),
+                tree.key_position("operators"),
                 format!("node `{id}` runs operators in a container, which is not supported"),
                 "use `driver: process` for runtime nodes",
             ),
@@ -190,7 +178,7 @@ impl<'a> Checker<'a> {
             if node.build.is_none() && !program_exists(path, base) {
                 self.diagnostics.push(
                     Diagnostic::warning(
-                        at(tree, "path"),
+                        tree.value_position("path"),
                         format!("the program `{path}` of node `{id}` does not exist yet"),
                     )
                     .with_hint("build it before running, or add a `build:` command that makes it"),
@@ -222,9 +210,7 @@ impl<'a> Checker<'a> {
             return;
         };
         for id in inputs.keys() {
-            let position = inputs_tree
-                .entry(id.as_str())
-                .map_or(inputs_tree.position, |(k, _)| k.position);
+            let position = inputs_tree.key_position(id.as_str());
             self.id(id.as_str(), position, "input");
         }
     }
@@ -237,7 +223,7 @@ impl<'a> Checker<'a> {
         base_dir: Option<&Path>,
     ) {
         let where_ = format!("operator `{}` of node `{}`", operator.id, node.id);
-        self.id(operator.id.as_str(), at(tree, "id"), "operator");
+        self.id(operator.id.as_str(), tree.value_position("id"), "operator");
         match operator.sources().as_slice() {
             [] => self.error(
                 tree.position,
@@ -246,7 +232,7 @@ impl<'a> Checker<'a> {
             ),
             [_] => {}
             [_, second, ..] => self.error(
-                key_at(tree, second.key()),
+                tree.key_position(second.key()),
                 format!("{where_} names more than one of `shared-library`, `python` and `c`"),
                 "keep exactly one of them",
             ),
@@ -255,7 +241,7 @@ impl<'a> Checker<'a> {
             if operator.build.is_none() && !base.join(source.path()).exists() {
                 self.diagnostics.push(
                     Diagnostic::warning(
-                        at(tree, source.key()),
+                        tree.value_position(source.key()),
                         format!(
                             "the file `{}` of {where_} does not exist yet",
                             source.path()
@@ -272,7 +258,7 @@ impl<'a> Checker<'a> {
     fn restart(&mut self, node: &Node, tree: &Value) {
         if node.restart_delay > node.max_restart_delay {
             self.error(
-                at(tree, "restart_delay"),
+                tree.value_position("restart_delay"),
                 format!("the `restart_delay` of node `{}` ({}) is longer than its `max_restart_delay` ({})", node.id, node.restart_delay, node.max_restart_delay),
                 "make `restart_delay` the shorter of the two",
             );
@@ -282,7 +268,7 @@ impl<'a> Checker<'a> {
                 if tree.get(key).is_some() {
                     self.diagnostics.push(
                         Diagnostic::warning(
-                            key_at(tree, key),
+                            tree.key_position(key),
                             format!(
                                 "`{key}` has no effect: node `{}` is never restarted",
                                 node.id
@@ -341,7 +327,7 @@ impl<'a> Checker<'a> {
             };
             let long = matches!(input_tree.kind, ValueKind::Mapping(_));
             let source_at = if long {
-                at(input_tree, "source")
+                input_tree.value_position("source")
             } else {
                 input_tree.position
             };
@@ -360,19 +346,19 @@ impl<'a> Checker<'a> {
             }
             if input.queue_size == 0 {
                 self.error(
-                    at(input_tree, "queue_size"),
+                    input_tree.value_position("queue_size"),
                     format!("{what} has a `queue_size` of 0, so it could never hold a message"),
                     "use 1 or more (the default is 10)",
                 );
             }
             match input.deadline {
                 Some(_) if !operator => self.error(
-                    key_at(input_tree, "deadline"),
+                    input_tree.key_position("deadline"),
                     format!("{what} has a `deadline`, but deadlines apply to operator inputs only"),
                     "remove `deadline`, or move the work into an operator",
                 ),
                 Some(deadline) if deadline.is_zero() => self.error(
-                    at(input_tree, "deadline"),
+                    input_tree.value_position("deadline"),
                     format!("{what} has a deadline of 0, so every event would be late"),
                     "use a positive duration like `5ms`",
                 ),

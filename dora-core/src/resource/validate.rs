@@ -132,9 +132,7 @@ fn check_document(
     check_metadata(kind, &metadata, metadata_value, diagnostics);
     let spec = spec?;
     check_spec(&spec, spec_value, diagnostics);
-    let name_at = metadata_value
-        .get("name")
-        .map_or(metadata_value.position, |v| v.position);
+    let name_at = metadata_value.value_position("name");
     Some((
         Resource {
             api_version: api_version?,
@@ -196,12 +194,10 @@ fn check_metadata(
     tree: &Value,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    let key_at = |key: &str| tree.entry(key).map_or(tree.position, |(k, _)| k.position);
-    let value_at = |key: &str| tree.get(key).map_or(tree.position, |v| v.position);
     if let Some(problem) = name_problem(&metadata.name) {
         diagnostics.push(
             Diagnostic::error(
-                value_at("name"),
+                tree.value_position("name"),
                 format!("the name `{}` cannot be used: {problem}", metadata.name),
             )
             .with_hint("use letters, digits, `.`, `-` and `_`, starting with a letter or a digit"),
@@ -212,7 +208,7 @@ fn check_metadata(
             if let Some(problem) = name_problem(value) {
                 diagnostics.push(
                     Diagnostic::error(
-                        value_at(key),
+                        tree.value_position(key),
                         format!("the {key} `{value}` cannot be used: {problem}"),
                     )
                     .with_hint("use letters, digits, `.`, `-` and `_`"),
@@ -224,7 +220,7 @@ fn check_metadata(
     if scope == Scope::Global && metadata.zone.is_some() {
         diagnostics.push(
             Diagnostic::error(
-                key_at("zone"),
+                tree.key_position("zone"),
                 format!("a {kind} is global: it belongs to no zone"),
             )
             .with_hint("remove `zone`"),
@@ -237,11 +233,13 @@ fn check_metadata(
             "workspace"
         };
         diagnostics.push(
-            Diagnostic::error(key_at(key), format!("a {kind} belongs to no workspace")).with_hint(
-                format!(
+            Diagnostic::error(
+                tree.key_position(key),
+                format!("a {kind} belongs to no workspace"),
+            )
+            .with_hint(format!(
                 "remove `{key}`; workspaces hold only workloads, containers, volumes and dataflows"
-            ),
-            ),
+            )),
         );
     }
 }

@@ -84,6 +84,18 @@ impl Value {
         }
     }
 
+    /// Where the value under `key` starts, or where `self` starts when it
+    /// has no such key: the place to point at for a problem with a value.
+    pub fn value_position(&self, key: &str) -> Position {
+        self.get(key).map_or(self.position, |v| v.position)
+    }
+
+    /// Where the key `key` is written, or where `self` starts when it has
+    /// no such key: the place to point at for a key that should not be there.
+    pub fn key_position(&self, key: &str) -> Position {
+        self.entry(key).map_or(self.position, |(k, _)| k.position)
+    }
+
     /// The item at `index` when `self` is a sequence.
     pub fn item(&self, index: usize) -> Option<&Value> {
         match &self.kind {
