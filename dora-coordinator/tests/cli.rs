@@ -67,6 +67,30 @@ fn check_accepts_every_example() {
 }
 
 #[test]
+fn check_walks_folders() {
+    let output = dora(&["check", "examples"], &root());
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(
+        stdout.contains("valid examples/cluster/resources.yml"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("valid examples/hello/dataflow.yml"),
+        "{stdout}"
+    );
+
+    let empty = scratch("empty-folder");
+    let output = dora(&["check", "."], &empty);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("holds no .yml or .yaml file"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
 fn check_reports_errors_with_position_and_hint_and_fails() {
     let dir = scratch("bad");
     std::fs::write(

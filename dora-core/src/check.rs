@@ -51,6 +51,27 @@ impl CheckedFile {
     }
 }
 
+/// Every `.yml` and `.yaml` file under `dir`, in every subfolder, sorted.
+pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// Whether a YAML document is a resource rather than a dataflow.
 fn is_resource(document: &Value) -> bool {
     document.get("apiVersion").is_some() || document.get("kind").is_some()

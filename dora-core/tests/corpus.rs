@@ -8,34 +8,16 @@
 
 use std::path::{Path, PathBuf};
 
-use dora_core::check::check_file;
+use dora_core::check::{self, check_file};
 
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in
-            std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yml" | "yaml")
-            ) {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
+fn yaml_files(dir: &str) -> Vec<PathBuf> {
+    check::yaml_files(Path::new(dir)).unwrap_or_else(|e| panic!("cannot read {dir}: {e}"))
 }
 
 #[test]
 fn bad_files_give_their_pinned_errors() {
     let bless = std::env::var_os("DORA_BLESS").is_some();
-    let files = yaml_files(Path::new("tests/corpus/bad"));
+    let files = yaml_files("tests/corpus/bad");
     assert!(
         files.len() >= 40,
         "the corpus has only {} bad files",
@@ -103,7 +85,7 @@ fn every_pinned_report_has_its_file() {
 
 #[test]
 fn good_files_pass() {
-    let files = yaml_files(Path::new("tests/corpus/good"));
+    let files = yaml_files("tests/corpus/good");
     assert!(
         files.len() >= 5,
         "the corpus has only {} good files",

@@ -3,27 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use dora_core::check::{check_file, Content};
+use dora_core::check::{check_file, yaml_files, Content};
 
 fn examples() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let mut files = Vec::new();
-    let mut pending = vec![root];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yml" | "yaml")
-            ) {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
+    yaml_files(&root).expect("the examples folder can be read")
 }
 
 #[test]

@@ -4,21 +4,38 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use dora_core::check::{check_file, CheckedFile, Content};
+use dora_core::check::{check_file, yaml_files, CheckedFile, Content};
+use eyre::WrapErr;
 
-pub fn run(files: &[PathBuf]) -> ExitCode {
+pub fn run(paths: &[PathBuf]) -> eyre::Result<ExitCode> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let found = yaml_files(path)
+                .wrap_err_with(|| format!("cannot read the folder {}", path.display()))?;
+            if found.is_empty() {
+                eyre::bail!(
+                    "the folder {} holds no .yml or .yaml file to check",
+                    path.display()
+                );
+            }
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
     let mut all_valid = true;
-    for path in files {
+    for path in &files {
         let checked = check_file(path);
         super::print_diagnostics(&checked.render(true));
         all_valid &= checked.is_valid();
         print_summary(&checked);
     }
-    if all_valid {
+    Ok(if all_valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
 
 /// One line per file on stdout: what it holds, or how many errors it has.

@@ -37,7 +37,8 @@ enum Command {
     /// Exits with 0 when every file is valid (warnings allowed), 1 otherwise.
     Check {
         /// The files to check: dataflows (`nodes:`) or cluster resources
-        /// (`apiVersion: v1` and `kind`), several per file with `---`.
+        /// (`apiVersion: v1` and `kind`), several per file with `---`. A
+        /// folder stands for every `.yml` and `.yaml` file under it.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
@@ -80,7 +81,7 @@ enum Command {
 /// Runs the command; the exit code says whether it succeeded.
 pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
     match cli.command {
-        Command::Check { files } => Ok(check::run(&files)),
+        Command::Check { files } => check::run(&files),
         Command::Graph { file, dot, html } => graph::run(&file, dot, html.as_deref()),
         Command::Schema { which } => schema::run(which),
         Command::New { name } => new::run(&name),
