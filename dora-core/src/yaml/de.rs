@@ -186,19 +186,114 @@ pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, Vec<DeError>>
 
 /// Like [`from_value`], but keeps the value when the only errors are
 /// unknown keys (which were skipped), so that later checks can still run.
+///
+/// Serde stops at the first error of any other kind. To report the errors
+/// after it too, the value that error is about is taken out of a copy of
+/// the tree and the copy is read again, until it reads or nothing more can
+/// be taken out. A value is returned only when the first read succeeded.
 pub fn from_value_partial<T: DeserializeOwned>(value: &Value) -> (Option<T>, Vec<DeError>) {
+    let (result, mut errors) = read_once::<T>(value);
+    let mut error = match result {
+        Ok(value) => return (Some(value), errors),
+        Err(error) => error,
+    };
+    let mut pruned = value.clone();
+    let mut removed = Vec::new();
+    for _ in 0..MAX_RECOVERIES {
+        let position = error.position.unwrap_or(value.position);
+        errors.push(error);
+        let Some(taken) = remove_value_at(&mut pruned, position) else {
+            break;
+        };
+        removed.push(taken);
+        let (result, more) = read_once::<T>(&pruned);
+        errors.extend(more);
+        error = match result {
+            Ok(_) => break,
+            // A key that was taken out is missing now, but was not before.
+            Err(e) if removed.iter().any(|r| r.explains(&e)) => break,
+            Err(e) => e,
+        };
+    }
+    errors.sort_by_key(|e| e.position);
+    // Each read reports the unknown keys again.
+    let mut seen = Vec::with_capacity(errors.len());
+    errors.retain(|e| {
+        let new = !seen.contains(e);
+        if new {
+            seen.push(e.clone());
+        }
+        new
+    });
+    (None, errors)
+}
+
+/// How many values one read may take out to find the errors after them.
+const MAX_RECOVERIES: usize = 32;
+
+/// One attempt: the value or the error that stopped it, and the errors that
+/// did not stop it.
+fn read_once<T: DeserializeOwned>(value: &Value) -> (Result<T, DeError>, Vec<DeError>) {
     let sink = RefCell::new(Vec::new());
     let result = T::deserialize(ValueDeserializer { value, sink: &sink });
-    let mut errors = sink.into_inner();
-    let value = match result {
-        Ok(value) => Some(value),
-        Err(error) => {
-            errors.push(error.or_at(value.position));
+    (
+        result.map_err(|e| e.or_at(value.position)),
+        sink.into_inner(),
+    )
+}
+
+/// A mapping entry or list item taken out of a tree.
+struct Removed {
+    /// The mapping or list it was in.
+    parent: Position,
+    /// Its key, for a mapping entry.
+    key: Option<String>,
+}
+
+impl Removed {
+    /// Whether `error` only says that this entry is now missing.
+    fn explains(&self, error: &DeError) -> bool {
+        let missing = self
+            .key
+            .as_ref()
+            .map(|key| format!("the key `{key}` is missing"));
+        error.position == Some(self.parent) && missing.as_deref() == Some(error.message.as_str())
+    }
+}
+
+/// Takes out of `tree` the deepest entry or item whose value starts at
+/// `position`. Keys are never matched: errors about a mapping are placed at
+/// the mapping, which in block style starts where its first key does.
+fn remove_value_at(tree: &mut Value, position: Position) -> Option<Removed> {
+    let parent = tree.position;
+    match &mut tree.kind {
+        ValueKind::Scalar { .. } => None,
+        ValueKind::Sequence(items) => {
+            for index in 0..items.len() {
+                if let Some(removed) = remove_value_at(&mut items[index], position) {
+                    return Some(removed);
+                }
+                if items[index].position == position {
+                    items.remove(index);
+                    return Some(Removed { parent, key: None });
+                }
+            }
             None
         }
-    };
-    errors.sort_by_key(|e| e.position);
-    (value, errors)
+        ValueKind::Mapping(entries) => {
+            for index in 0..entries.len() {
+                if let Some(removed) = remove_value_at(&mut entries[index].1, position) {
+                    return Some(removed);
+                }
+                if entries[index].1.position == position {
+                    let (key, _) = entries.remove(index);
+                    let key = key.as_str().map(str::to_owned);
+                    return Some(Removed { parent, key });
+                }
+            }
+            None
+        }
+    }
 }
 
 /// A serde deserializer over one [`Value`].
@@ -555,6 +650,20 @@ mod tests {
         let errors = read::<BTreeMap<String, Sample>>("a:\n  count: 1\n").unwrap_err();
         assert_eq!(errors[0].message, "the key `name` is missing");
         assert_eq!(errors[0].position, Some(Position { line: 2, column: 3 }));
+    }
+
+    #[test]
+    fn errors_after_the_first_are_found_too() {
+        let errors = read::<Sample>("name: [x]\ncount: many\ntags: 3\nmode: fats\n").unwrap_err();
+        let lines: Vec<usize> = errors.iter().map(|e| e.position.unwrap().line).collect();
+        assert_eq!(lines, [1, 2, 3, 4], "{errors:?}");
+    }
+
+    #[test]
+    fn a_key_taken_out_to_go_on_is_not_reported_missing() {
+        let errors = read::<Sample>("name: [x]\n").unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("expected text"));
     }
 
     #[test]
