@@ -121,12 +121,13 @@ pub fn render(path: &str, source: &str, diagnostics: &[Diagnostic], color: bool)
         let _ = writeln!(out, "{gutter}{} {path}:{position}", paint("1;34", "-->"));
         if let Some(line) = lines.get(position.line.wrapping_sub(1)) {
             let bar = paint("1;34", "|");
+            let (shown, column) = window(line, position.column);
             let _ = writeln!(out, "{gutter} {bar}");
-            let _ = writeln!(out, "{} {bar} {line}", paint("1;34", &number));
+            let _ = writeln!(out, "{} {bar} {shown}", paint("1;34", &number));
             // Keep tabs so that the caret lines up with the text above it.
-            let pad: String = line
+            let pad: String = shown
                 .chars()
-                .take(position.column.saturating_sub(1))
+                .take(column.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             let _ = writeln!(out, "{gutter} {bar} {pad}{}", paint(code, "^"));
@@ -134,6 +135,32 @@ pub fn render(path: &str, source: &str, diagnostics: &[Diagnostic], color: bool)
         write_hint(&mut out, diagnostic, &paint, &gutter);
     }
     out
+}
+
+/// The widest line shown whole; a longer one is cut around the column.
+const MAX_SHOWN: usize = 100;
+
+/// The part of `line` to show and the column within it: long lines (a
+/// minified file, say) are cut to the characters around `column`.
+fn window(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= MAX_SHOWN {
+        return (line.to_owned(), column);
+    }
+    let start = column
+        .saturating_sub(MAX_SHOWN / 2)
+        .min(chars.len().saturating_sub(MAX_SHOWN));
+    let end = (start + MAX_SHOWN).min(chars.len());
+    let mut shown: String = chars[start..end].iter().collect();
+    let mut column = column - start;
+    if start > 0 {
+        shown.insert(0, '…');
+        column += 1;
+    }
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, column)
 }
 
 fn write_hint(
@@ -149,5 +176,31 @@ fn write_hint(
             paint("1;34", "="),
             paint("1", "help")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_cut_around_the_column() {
+        let line = format!("{}X{}", "a".repeat(500), "b".repeat(500));
+        let error = Diagnostic::error(
+            Position {
+                line: 1,
+                column: 501,
+            },
+            "here",
+        );
+        let text = render("f.yml", &line, &[error], false);
+        let shown: Vec<&str> = text.lines().filter(|l| l.contains('|')).collect();
+        assert!(
+            shown[1].contains("…") && shown[1].chars().count() < 120,
+            "{text}"
+        );
+        let x = shown[1].chars().position(|c| c == 'X').unwrap();
+        let caret = shown[2].chars().position(|c| c == '^').unwrap();
+        assert_eq!(x, caret, "{text}");
     }
 }

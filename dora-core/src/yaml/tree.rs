@@ -96,6 +96,15 @@ impl Value {
         self.entry(key).map_or(self.position, |(k, _)| k.position)
     }
 
+    /// How many values this one holds, itself included.
+    pub fn count(&self) -> usize {
+        1 + match &self.kind {
+            ValueKind::Scalar { .. } => 0,
+            ValueKind::Sequence(items) => items.iter().map(Value::count).sum(),
+            ValueKind::Mapping(entries) => entries.iter().map(|(k, v)| k.count() + v.count()).sum(),
+        }
+    }
+
     /// The item at `index` when `self` is a sequence.
     pub fn item(&self, index: usize) -> Option<&Value> {
         match &self.kind {
@@ -156,7 +165,11 @@ pub fn parse(text: &str) -> Result<Vec<Value>, Vec<SyntaxError>> {
         return Err(vec![SyntaxError {
             position: Position::from_marker(marker),
             message: format!("this is not valid YAML: {}", error.info()),
-            hint: "check the indentation and the quoting around this place".to_owned(),
+            hint: if error.info().contains("recursion limit") {
+                "the values nest too deeply; dora files nest a few levels at most".to_owned()
+            } else {
+                "check the indentation and the quoting around this place".to_owned()
+            },
         }]);
     }
     if builder.errors.is_empty() {
@@ -196,6 +209,10 @@ fn tab_indentation(text: &str) -> Vec<SyntaxError> {
     errors
 }
 
+/// The most values that aliases may add to a file; real dora files have a
+/// few hundred.
+const MAX_ALIAS_VALUES: usize = 100_000;
+
 /// Builds [`Value`]s from the parser's events.
 #[derive(Default)]
 struct TreeBuilder {
@@ -204,7 +221,10 @@ struct TreeBuilder {
     stack: Vec<Value>,
     /// A mapping's key waiting for its value, one slot per open mapping.
     pending_keys: Vec<Option<Value>>,
-    anchors: HashMap<usize, Value>,
+    /// Anchored values and how many values each holds.
+    anchors: HashMap<usize, (Value, usize)>,
+    /// Values made by expanding aliases so far.
+    expanded: usize,
     /// The anchor of each open collection, to record it when it closes.
     open_anchors: Vec<usize>,
     errors: Vec<SyntaxError>,
@@ -248,7 +268,7 @@ impl TreeBuilder {
 
     fn remember(&mut self, anchor: usize, value: &Value) {
         if anchor > 0 {
-            self.anchors.insert(anchor, value.clone());
+            self.anchors.insert(anchor, (value.clone(), value.count()));
         }
     }
 }
@@ -299,11 +319,32 @@ impl MarkedEventReceiver for TreeBuilder {
             }
             Event::Alias(anchor) => {
                 // The parser rejects unknown aliases, so the anchor exists.
-                if let Some(target) = self.anchors.get(&anchor) {
-                    let mut value = target.clone();
-                    value.position = position;
-                    self.push_value(value);
-                }
+                let Some((target, size)) = self.anchors.get(&anchor) else {
+                    return;
+                };
+                // Aliases of aliases grow exponentially ("billion laughs"):
+                // past a bound, the file is refused rather than expanded.
+                self.expanded = self.expanded.saturating_add(*size);
+                let mut value = if self.expanded <= MAX_ALIAS_VALUES {
+                    target.clone()
+                } else {
+                    if self.expanded.saturating_sub(*size) <= MAX_ALIAS_VALUES {
+                        self.errors.push(SyntaxError {
+                            position,
+                            message: format!("the aliases of this file expand to more than {MAX_ALIAS_VALUES} values"),
+                            hint: "write the values out, or use fewer nested aliases".to_owned(),
+                        });
+                    }
+                    Value {
+                        kind: ValueKind::Scalar {
+                            text: String::new(),
+                            quoted: false,
+                        },
+                        position,
+                    }
+                };
+                value.position = position;
+                self.push_value(value);
             }
             Event::StreamStart
             | Event::StreamEnd
@@ -356,6 +397,17 @@ mod tests {
             docs[0].get("a").unwrap().kind,
             docs[0].get("b").unwrap().kind
         );
+    }
+
+    #[test]
+    fn exponential_aliases_are_refused() {
+        let mut text = "a: &a0 [1, 1]\n".to_owned();
+        for i in 1..40 {
+            text.push_str(&format!("b{i}: &a{i} [*a{}, *a{}]\n", i - 1, i - 1));
+        }
+        let errors = parse(&text).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].message.contains("expand to more than"));
     }
 
     #[test]
