@@ -156,6 +156,17 @@ impl<'a> Checker<'a> {
             ),
             _ => {}
         }
+        if node.is_runtime() {
+            for key in ["inputs", "outputs"] {
+                if tree.get(key).is_some() {
+                    self.error(
+                        tree.key_position(key),
+                        format!("runtime node `{id}` has its own `{key}`, but a runtime node's {key} belong to its operators"),
+                        format!("move `{key}` into the operator that uses them"),
+                    );
+                }
+            }
+        }
         match (node.driver, &node.image) {
             (Driver::Docker, None) => self.error(
                 tree.value_position("driver"),
