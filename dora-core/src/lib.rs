@@ -6,7 +6,9 @@
 //! validate any dora file, [`descriptor::Dataflow`] for dataflows and
 //! [`resource::Resource`] for cluster resources.
 
+pub mod channel;
 pub mod check;
+pub mod config;
 pub mod descriptor;
 pub mod diagnostic;
 mod duration;

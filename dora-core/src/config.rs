@@ -1,0 +1,215 @@
+//! The configuration a launcher hands to every node it starts: who the node
+//! is, what it receives and from which channel, what it sends and to whom.
+//!
+//! It travels as JSON in the `DORA_NODE_CONFIG` environment variable, so a
+//! node needs nothing but its environment to join its dataflow.
+//!
+//! ```
+//! use dora_core::config::NodeConfig;
+//! use dora_core::descriptor::Dataflow;
+//!
+//! let dataflow = Dataflow::from_yaml_str(
+//!     "nodes:
+//!   - id: sender
+//!     path: sender
+//!     inputs: { tick: dora/timer/millis/100 }
+//!     outputs: [message]
+//!   - id: receiver
+//!     path: receiver
+//!     inputs: { message: sender/message }
+//! ",
+//! )
+//! .unwrap();
+//! let configs = NodeConfig::for_dataflow(&dataflow, "run-1");
+//! let sender = &configs["sender"];
+//! let receivers = &sender.outputs["message"].receivers;
+//! assert_eq!(receivers[0].node.as_str(), "receiver");
+//! assert_eq!(configs["receiver"].inputs["message"].channel.as_deref(),
+//!            Some("dora/run-1/sender/out/message"));
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::channel;
+use crate::descriptor::{Dataflow, Input, InputSource, QueuePolicy};
+use crate::id::{DataId, NodeId};
+use crate::Duration;
+
+/// The environment variable that carries a node's [`NodeConfig`] as JSON.
+pub const ENV_VAR: &str = "DORA_NODE_CONFIG";
+
+/// Everything a node needs to join its dataflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeConfig {
+    /// The id of this run of the dataflow; unique per run.
+    pub dataflow_id: String,
+    pub node_id: NodeId,
+    /// Inputs by id. The inputs of a runtime node's operators are named
+    /// `operator/input`.
+    pub inputs: BTreeMap<DataId, InputConfig>,
+    /// Outputs by id. The outputs of a runtime node's operators are named
+    /// `operator/output`.
+    pub outputs: BTreeMap<DataId, OutputConfig>,
+    /// The channel that wakes this node when an input has data.
+    pub wakeup: String,
+    /// The channel on which the launcher tells this node to stop.
+    pub control: String,
+    /// Every node of the dataflow: start-up waits until all are ready.
+    pub nodes: Vec<NodeId>,
+}
+
+/// One input of a running node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputConfig {
+    pub source: InputSource,
+    /// The output channel read from; `None` for timers, which tick inside
+    /// the node.
+    pub channel: Option<String>,
+    pub queue_size: usize,
+    pub queue_policy: QueuePolicy,
+    pub deadline: Option<Duration>,
+    /// Whether the source runs on another machine (read over the network).
+    pub remote: bool,
+}
+
+/// One output of a running node and the inputs it feeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputConfig {
+    pub channel: String,
+    pub receivers: Vec<ReceiverConfig>,
+}
+
+/// An input fed by an output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceiverConfig {
+    pub node: NodeId,
+    pub input: DataId,
+    /// The receiving node's wake-up channel, notified after each send.
+    pub wakeup: String,
+    pub queue_size: usize,
+    pub queue_policy: QueuePolicy,
+    /// Whether the receiver runs on another machine.
+    pub remote: bool,
+}
+
+/// Why a node could not read its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeConfigError {
+    #[error(
+        "this node was started outside dora ({ENV_VAR} is not set); start it with `dora run <dataflow.yml>`"
+    )]
+    NotStartedByDora,
+    #[error("{ENV_VAR} does not hold a valid node configuration ({0}); start the node with the `dora run` of the same dora version")]
+    Invalid(#[from] serde_json::Error),
+}
+
+impl NodeConfig {
+    /// The configuration of every node of a valid dataflow, for one run.
+    /// Every edge is local; placement marks the remote ones.
+    pub fn for_dataflow(dataflow: &Dataflow, dataflow_id: &str) -> BTreeMap<NodeId, NodeConfig> {
+        let nodes: Vec<NodeId> = dataflow.nodes.iter().map(|n| n.id.clone()).collect();
+        let mut configs: BTreeMap<NodeId, NodeConfig> = dataflow
+            .nodes
+            .iter()
+            .map(|node| {
+                let mut outputs = BTreeMap::new();
+                let mut add_output = |id: DataId| {
+                    let channel = channel::output(dataflow_id, &node.id, &id);
+                    outputs.insert(
+                        id,
+                        OutputConfig {
+                            channel,
+                            receivers: Vec::new(),
+                        },
+                    );
+                };
+                node.outputs.iter().cloned().for_each(&mut add_output);
+                for operator in &node.operators {
+                    for output in &operator.outputs {
+                        add_output(DataId(format!("{}/{output}", operator.id)));
+                    }
+                }
+                let config = NodeConfig {
+                    dataflow_id: dataflow_id.to_owned(),
+                    node_id: node.id.clone(),
+                    inputs: BTreeMap::new(),
+                    outputs,
+                    wakeup: channel::wakeup(dataflow_id, &node.id),
+                    control: channel::control(dataflow_id, &node.id),
+                    nodes: nodes.clone(),
+                };
+                (node.id.clone(), config)
+            })
+            .collect();
+        for connection in dataflow.connections() {
+            let receiver = &connection.receiver;
+            let input_id = match &receiver.operator {
+                Some(operator) => DataId(format!("{operator}/{}", receiver.input)),
+                None => receiver.input.clone(),
+            };
+            let channel = match connection.source {
+                InputSource::Timer(_) => None,
+                InputSource::Output(source) => {
+                    let output_id = match &source.operator {
+                        Some(operator) => DataId(format!("{operator}/{}", source.output)),
+                        None => source.output.clone(),
+                    };
+                    let wakeup = channel::wakeup(dataflow_id, &receiver.node);
+                    let output = configs
+                        .get_mut(&source.node)
+                        .and_then(|c| c.outputs.get_mut(&output_id));
+                    output.map(|output| {
+                        output.receivers.push(receiver_config(
+                            receiver.node.clone(),
+                            input_id.clone(),
+                            wakeup,
+                            connection.input,
+                        ));
+                        output.channel.clone()
+                    })
+                }
+            };
+            if let Some(config) = configs.get_mut(&receiver.node) {
+                config
+                    .inputs
+                    .insert(input_id, input_config(connection.input, channel));
+            }
+        }
+        configs
+    }
+
+    /// Reads the configuration that `dora run` set for this process.
+    pub fn from_env() -> Result<NodeConfig, NodeConfigError> {
+        let text = std::env::var(ENV_VAR).map_err(|_| NodeConfigError::NotStartedByDora)?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// The configuration as the value of [`ENV_VAR`].
+    pub fn to_env_value(&self) -> String {
+        serde_json::to_string(self).expect("a node configuration is plain data")
+    }
+}
+
+fn input_config(input: &Input, channel: Option<String>) -> InputConfig {
+    InputConfig {
+        source: input.source.clone(),
+        channel,
+        queue_size: input.queue_size,
+        queue_policy: input.queue_policy,
+        deadline: input.deadline,
+        remote: false,
+    }
+}
+
+fn receiver_config(node: NodeId, input: DataId, wakeup: String, from: &Input) -> ReceiverConfig {
+    ReceiverConfig {
+        node,
+        input,
+        wakeup,
+        queue_size: from.queue_size,
+        queue_policy: from.queue_policy,
+        remote: false,
+    }
+}
