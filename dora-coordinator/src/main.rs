@@ -2,6 +2,7 @@
 
 mod cli;
 mod graph;
+mod run;
 
 use std::process::ExitCode;
 

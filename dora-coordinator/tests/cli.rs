@@ -26,14 +26,30 @@ fn root() -> PathBuf {
         .to_owned()
 }
 
-/// A fresh, empty folder for one test.
-fn scratch(name: &str) -> PathBuf {
+/// A fresh, empty folder for one test, removed when the test ends.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("dora-cli-{}-{name}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 #[test]
@@ -117,7 +133,7 @@ fn check_colours_when_forced() {
     std::fs::write(dir.join("bad.yml"), "nodes: 3\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_dora"))
         .args(["check", "bad.yml"])
-        .current_dir(&dir)
+        .current_dir(&*dir)
         .env("CLICOLOR_FORCE", "1")
         .output()
         .unwrap();

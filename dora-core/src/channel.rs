@@ -35,3 +35,8 @@ pub fn wakeup(dataflow: &str, node: &NodeId) -> String {
 pub fn control(dataflow: &str, node: &NodeId) -> String {
     format!("{}/control", node_prefix(dataflow, node))
 }
+
+/// The channel on which nodes report start-up progress to the launcher.
+pub fn launcher(dataflow: &str) -> String {
+    format!("dora/{dataflow}/launcher")
+}

@@ -72,6 +72,21 @@ pub struct InputConfig {
     pub deadline: Option<Duration>,
     /// Whether the source runs on another machine (read over the network).
     pub remote: bool,
+    /// The settings of the channel read from (the same for all its readers).
+    pub settings: Option<ChannelSettings>,
+}
+
+/// The settings of an output's channel. Sender and receivers must agree on
+/// them, so each gets them from its config rather than guessing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSettings {
+    /// How many inputs read the channel.
+    pub receivers: usize,
+    /// The largest `queue_size` among them.
+    pub queue_size: usize,
+    /// Whether any of them asks for `backpressure`: then the sender waits
+    /// for room instead of dropping the oldest message.
+    pub backpressure: bool,
 }
 
 /// One output of a running node and the inputs it feeds.
@@ -79,6 +94,25 @@ pub struct InputConfig {
 pub struct OutputConfig {
     pub channel: String,
     pub receivers: Vec<ReceiverConfig>,
+    pub settings: ChannelSettings,
+}
+
+impl OutputConfig {
+    fn settle(&mut self) {
+        self.settings = ChannelSettings {
+            receivers: self.receivers.len(),
+            queue_size: self
+                .receivers
+                .iter()
+                .map(|r| r.queue_size)
+                .max()
+                .unwrap_or(1),
+            backpressure: self
+                .receivers
+                .iter()
+                .any(|r| r.queue_policy == QueuePolicy::Backpressure),
+        };
+    }
 }
 
 /// An input fed by an output.
@@ -122,6 +156,12 @@ impl NodeConfig {
                         OutputConfig {
                             channel,
                             receivers: Vec::new(),
+                            // Settled once every receiver is known.
+                            settings: ChannelSettings {
+                                receivers: 0,
+                                queue_size: 1,
+                                backpressure: false,
+                            },
                         },
                     );
                 };
@@ -177,6 +217,17 @@ impl NodeConfig {
                     .insert(input_id, input_config(connection.input, channel));
             }
         }
+        let mut settings = BTreeMap::new();
+        for output in configs.values_mut().flat_map(|c| c.outputs.values_mut()) {
+            output.settle();
+            settings.insert(output.channel.clone(), output.settings);
+        }
+        for input in configs.values_mut().flat_map(|c| c.inputs.values_mut()) {
+            input.settings = input
+                .channel
+                .as_ref()
+                .and_then(|c| settings.get(c).copied());
+        }
         configs
     }
 
@@ -200,6 +251,7 @@ fn input_config(input: &Input, channel: Option<String>) -> InputConfig {
         queue_policy: input.queue_policy,
         deadline: input.deadline,
         remote: false,
+        settings: None,
     }
 }
 

@@ -115,3 +115,20 @@ fn the_environment_carries_the_config_and_says_how_to_start_a_node() {
     std::env::set_var(ENV_VAR, viewer.to_env_value());
     assert_eq!(&NodeConfig::from_env().unwrap(), viewer);
 }
+
+#[test]
+fn sender_and_receivers_agree_on_the_channel_settings() {
+    let configs = NodeConfig::for_dataflow(&dataflow(), "run-7");
+    let image = &configs["camera"].outputs["image"];
+    assert_eq!(image.settings.receivers, 2);
+    assert_eq!(image.settings.queue_size, 10);
+    assert!(
+        image.settings.backpressure,
+        "one reader asked for backpressure"
+    );
+    assert_eq!(
+        configs["viewer"].inputs["image"].settings,
+        Some(image.settings)
+    );
+    assert_eq!(configs["camera"].inputs["tick"].settings, None);
+}

@@ -46,6 +46,12 @@ fn args_split_like_a_shell_and_env_keeps_text() {
 }
 
 #[test]
+fn empty_args_are_no_args() {
+    let dataflow = Dataflow::from_yaml_str("nodes:\n  - id: a\n    path: a\n    args:\n").unwrap();
+    assert!(dataflow.nodes[0].args.is_empty());
+}
+
+#[test]
 fn a_minimal_workload_gets_every_default() {
     let resources = Resource::from_yaml_str(
         "apiVersion: v1\nkind: Workload\nmetadata:\n  name: w\nspec:\n  driver: Docker\n  selectors: {}\n  image:\n    image: ubuntu\n  config:\n    cmd: /bin/bash\n",

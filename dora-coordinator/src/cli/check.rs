@@ -27,7 +27,7 @@ pub fn run(paths: &[PathBuf]) -> eyre::Result<ExitCode> {
     let mut all_valid = true;
     for path in &files {
         let checked = check_file(path);
-        super::print_diagnostics(&checked.render(true));
+        super::print_rendered(&checked.render(true));
         all_valid &= checked.is_valid();
         print_summary(&checked);
     }

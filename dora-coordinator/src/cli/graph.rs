@@ -11,7 +11,7 @@ use crate::graph::{dot::dot, html::html, mermaid::mermaid, Graph};
 
 pub fn run(file: &Path, as_dot: bool, html_out: Option<&Path>) -> eyre::Result<ExitCode> {
     let checked = check_file(file);
-    super::print_diagnostics(&checked.render(true));
+    super::print_rendered(&checked.render(true));
     let dataflow = match checked.content {
         Content::Dataflow(dataflow) if checked.is_valid() => dataflow,
         Content::Resources(_) => eyre::bail!(

@@ -70,6 +70,23 @@ enum Command {
         #[arg(value_enum, default_value_t = schema::Which::Dataflow)]
         which: schema::Which,
     },
+    /// Run a dataflow on this machine: build it, start every node, and stop
+    /// them all on Ctrl-C.
+    ///
+    /// Each line a node prints is shown with the node's id in front and
+    /// kept in `out/<run>/<node>.log` beside the dataflow. At the end, a
+    /// summary says how each node ended; the exit code is 1 if one failed.
+    Run {
+        /// The dataflow file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// How long nodes have to end after Stop before they are killed.
+        #[arg(long, value_name = "DURATION", default_value = "5s")]
+        grace: dora_core::Duration,
+        /// Stop the dataflow after this long, like Ctrl-C (`10s`, `1m`).
+        #[arg(long, value_name = "DURATION")]
+        stop_after: Option<dora_core::Duration>,
+    },
     /// Create a folder with a starter dataflow and its nodes.
     New {
         /// The name of the dataflow and of the folder to create.
@@ -85,6 +102,17 @@ pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Graph { file, dot, html } => graph::run(&file, dot, html.as_deref()),
         Command::Schema { which } => schema::run(which),
         Command::New { name } => new::run(&name),
+        Command::Run {
+            file,
+            grace,
+            stop_after,
+        } => crate::run::run(
+            &file,
+            &crate::run::RunOptions {
+                grace: grace.as_std(),
+                stop_after: stop_after.map(dora_core::Duration::as_std),
+            },
+        ),
     }
 }
 
@@ -103,6 +131,6 @@ pub fn print_error(error: &eyre::Report) {
 
 /// Prints diagnostics already rendered with colours; the stream drops the
 /// colours when stderr is not a terminal (or `NO_COLOR` is set).
-fn print_diagnostics(rendered: &str) {
+pub fn print_rendered(rendered: &str) {
     let _ = anstream::stderr().write_all(rendered.as_bytes());
 }

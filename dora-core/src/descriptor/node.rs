@@ -197,6 +197,11 @@ impl<'de> Deserialize<'de> for Args {
                 })
             }
 
+            /// `args:` with nothing after it: no arguments.
+            fn visit_unit<E: de::Error>(self) -> Result<Args, E> {
+                Ok(Args::default())
+            }
+
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Args, A::Error> {
                 let mut args = Vec::new();
                 while let Some(arg) = seq.next_element::<EnvValue>()? {

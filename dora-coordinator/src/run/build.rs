@@ -1,0 +1,49 @@
+//! The `build` steps of a dataflow, run before any node starts.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use dora_core::descriptor::Dataflow;
+use eyre::{bail, WrapErr};
+
+/// Runs every distinct `build` command once, in the order nodes list them,
+/// from the dataflow's folder, showing what runs and how long it took.
+pub fn run_builds(dataflow: &Dataflow, dir: &Path) -> eyre::Result<()> {
+    let mut done: Vec<&str> = Vec::new();
+    let commands = dataflow.nodes.iter().flat_map(|node| {
+        let own = node.build.as_deref().map(|b| (node.id.to_string(), b));
+        let operators = node.operators.iter().filter_map(move |op| {
+            op.build
+                .as_deref()
+                .map(|b| (format!("{}/{}", node.id, op.id), b))
+        });
+        own.into_iter().chain(operators)
+    });
+    for (owner, command) in commands {
+        if done.contains(&command) {
+            continue;
+        }
+        done.push(command);
+        let mut out = anstream::stderr();
+        let bold = anstyle::Style::new().bold();
+        let _ = writeln!(out, "{bold}build{bold:#} {owner}: {command}");
+        let start = Instant::now();
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(dir)
+            .status()
+            .wrap_err_with(|| format!("cannot start the build of `{owner}`"))?;
+        if !status.success() {
+            bail!("the build of `{owner}` failed ({status}): {command}\nfix the build, or run it by hand from {} to see why", dir.display());
+        }
+        let _ = writeln!(
+            out,
+            "{bold}built{bold:#} {owner} in {:.1}s",
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}

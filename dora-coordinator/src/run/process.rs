@@ -1,0 +1,111 @@
+//! Starting node processes and passing on what they print: each line gets
+//! the node's id in front (coloured on a terminal) and also goes to the
+//! node's log file in the run folder.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use dora_core::config::{NodeConfig, ENV_VAR};
+use dora_core::descriptor::{Driver, Node};
+use eyre::{bail, WrapErr};
+
+/// A started node process and the threads that pass on its output.
+pub struct NodeProcess {
+    pub child: Child,
+    pub printers: Vec<JoinHandle<()>>,
+}
+
+/// The command that runs a node: its program, or Python for a `.py` file.
+fn command(node: &Node, dir: &Path) -> eyre::Result<Command> {
+    if node.is_runtime() {
+        bail!("node `{}` hosts operators, which `dora run` cannot start yet; run its operators as custom nodes for now", node.id);
+    }
+    if node.driver == Driver::Docker {
+        bail!("node `{}` uses the docker driver, which `dora run` cannot start yet; use `driver: process`", node.id);
+    }
+    let Some(path) = &node.path else {
+        bail!("node `{}` has no `path` to run", node.id);
+    };
+    let local = path.contains('/') || path.ends_with(".py");
+    let program: PathBuf = if local {
+        dir.join(path)
+    } else {
+        PathBuf::from(path)
+    };
+    let mut command = if path.ends_with(".py") {
+        let mut python = Command::new("python3");
+        python.arg(&program);
+        python
+    } else {
+        Command::new(&program)
+    };
+    command.args(&node.args.0);
+    Ok(command)
+}
+
+/// Starts `node` with its configuration in the environment, in a process
+/// group of its own so that Ctrl-C reaches `dora run` alone (which then
+/// stops every node the orderly way).
+pub fn spawn(
+    node: &Node,
+    config: &NodeConfig,
+    dir: &Path,
+    log: PathBuf,
+    prefix: String,
+) -> eyre::Result<NodeProcess> {
+    let mut command = command(node, dir)?;
+    command
+        .envs(node.env.iter().map(|(k, v)| (k, &v.0)))
+        .env(ENV_VAR, config.to_env_value())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = command.spawn().wrap_err_with(|| {
+        format!(
+            "cannot start node `{}` ({:?}); check its `path` and that it was built",
+            node.id,
+            command.get_program()
+        )
+    })?;
+    let log = Arc::new(Mutex::new(File::create(&log).wrap_err_with(|| {
+        format!("cannot create the log file {}", log.display())
+    })?));
+    let mut printers = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        printers.push(printer(stdout, prefix.clone(), log.clone(), false));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        printers.push(printer(stderr, prefix, log, true));
+    }
+    Ok(NodeProcess { child, printers })
+}
+
+fn printer(
+    stream: impl Read + Send + 'static,
+    prefix: String,
+    log: Arc<Mutex<File>>,
+    to_stderr: bool,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let reader = BufReader::new(stream);
+        for line in reader.split(b'\n') {
+            let Ok(line) = line else { break };
+            let text = String::from_utf8_lossy(&line);
+            if to_stderr {
+                let _ = writeln!(anstream::stderr(), "{prefix}{text}");
+            } else {
+                let _ = writeln!(anstream::stdout(), "{prefix}{text}");
+            }
+            if let Ok(mut file) = log.lock() {
+                let _ = writeln!(file, "{text}");
+            }
+        }
+    })
+}

@@ -1,0 +1,238 @@
+//! `dora run` with real node processes and real shared memory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn dora() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dora"));
+    command.current_dir(root()).env_remove("CLICOLOR_FORCE");
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The run folder named on the summary's `logs:` line.
+fn run_dir(stderr: &str) -> PathBuf {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("logs: "))
+        .unwrap_or_else(|| panic!("no logs line in:\n{stderr}"));
+    PathBuf::from(line)
+}
+
+/// Nothing of the run is left in shared memory or in its iceoryx2 folder.
+fn assert_no_leftovers(run_dir: &Path) {
+    let id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    let left: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&format!("dora_{id}_")))
+        .collect();
+    assert!(left.is_empty(), "left in /dev/shm: {left:?}");
+    assert!(
+        !Path::new(&format!("/tmp/dora-{id}")).exists(),
+        "the run's iceoryx2 folder is left"
+    );
+}
+
+/// A dataflow in a scratch folder, with the hello nodes by absolute path.
+fn scratch_dataflow(name: &str, yaml: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dora-run-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = root().join("target/debug");
+    let yaml = yaml
+        .replace("BIN", &bin.display().to_string())
+        .replace("ROOT", &root().display().to_string());
+    let file = dir.join("dataflow.yml");
+    std::fs::write(&file, yaml).unwrap();
+    file
+}
+
+const HELLO: &str = "nodes:
+  - id: sender
+    build: cargo build -q --manifest-path ROOT/Cargo.toml -p hello-sender -p hello-receiver
+    path: BIN/hello-sender
+    args: ARGS
+    inputs: { tick: dora/timer/millis/10 }
+    outputs: [message]
+  - id: receiver
+    path: BIN/hello-receiver
+    inputs: { message: sender/message }
+";
+
+fn hello(name: &str, args: &str) -> PathBuf {
+    scratch_dataflow(name, &HELLO.replace("ARGS", args))
+}
+
+#[test]
+fn hello_runs_until_stop_after_and_cleans_up() {
+    let output = dora()
+        .args(["run", "examples/hello/dataflow.yml", "--stop-after", "1s"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("receiver | hello #1 ("), "{stdout}");
+    assert!(
+        stdout.contains("  sender | sent "),
+        "the sender saw Stop and ended by itself:\n{stdout}"
+    );
+    assert!(stdout.contains("0 dropped"), "{stdout}");
+    assert!(
+        stderr.contains("sender    ok") && stderr.contains("receiver  ok"),
+        "{stderr}"
+    );
+    let dir = run_dir(&stderr);
+    let log = std::fs::read_to_string(dir.join("receiver.log")).unwrap();
+    assert!(
+        log.starts_with("hello #1 ("),
+        "the log holds the node's own lines: {log}"
+    );
+    assert_no_leftovers(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    // The `out` folder too, unless other runs are in it.
+    let _ = std::fs::remove_dir(dir.parent().unwrap());
+}
+
+#[test]
+fn every_message_sent_after_init_arrives_and_the_end_closes_inputs() {
+    let file = hello("count", "--count 300");
+    let output = dora().arg("run").arg(&file).output().unwrap();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("sent 300 messages"), "{stdout}");
+    assert!(stdout.contains("input `message` closed"), "{stdout}");
+    assert!(
+        stdout.contains("received 300 messages, 0 dropped"),
+        "{stdout}"
+    );
+    assert_no_leftovers(&run_dir(&stderr));
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn ctrl_c_stops_every_node_within_the_grace_period() {
+    let file = hello("ctrl-c", "");
+    // Build first, so that the timing below is the run's alone.
+    assert!(Command::new("cargo")
+        .args(["build", "-q", "-p", "hello-sender", "-p", "hello-receiver"])
+        .current_dir(root())
+        .status()
+        .unwrap()
+        .success());
+    let mut child = dora()
+        .arg("run")
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let interrupted = Instant::now();
+    // SAFETY: kill(2) with a live child's pid and a valid signal number.
+    assert_eq!(unsafe { libc_kill(child.id() as i32, 2) }, 0);
+    let output = wait_with_timeout(&mut child, Duration::from_secs(10));
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(5),
+        "stopping took {:?}",
+        interrupted.elapsed()
+    );
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("  sender | sent "), "{stdout}");
+    assert_no_leftovers(&run_dir(&stderr));
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn a_node_that_never_joins_fails_the_start_clearly() {
+    let file = scratch_dataflow(
+        "no-init",
+        "nodes:\n  - id: quitter\n    path: /bin/sh\n    args: [-c, 'echo bye; exit 3']\n  - id: receiver\n    path: BIN/hello-receiver\n    build: cargo build -q --manifest-path ROOT/Cargo.toml -p hello-receiver\n    inputs: { tick: dora/timer/secs/1 }\n",
+    );
+    let output = dora().arg("run").arg(&file).output().unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("node `quitter` ended before the dataflow started"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("exit status: 3"), "{stderr}");
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn a_node_started_by_hand_says_how_to_start_it() {
+    assert!(Command::new("cargo")
+        .args(["build", "-q", "-p", "hello-sender"])
+        .current_dir(root())
+        .status()
+        .unwrap()
+        .success());
+    let output = Command::new(root().join("target/debug/hello-sender"))
+        .env_remove("DORA_NODE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("start it with `dora run <dataflow.yml>`"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+fn wait_with_timeout(child: &mut std::process::Child, timeout: Duration) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < timeout,
+            "dora run did not end within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    Output {
+        status: child.wait().unwrap(),
+        stdout,
+        stderr,
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}

@@ -1,0 +1,135 @@
+//! The launcher's side of a run: the start-up barrier, and the signals that
+//! stop nodes and close their inputs. `dora run` drives it.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use dora_core::channel;
+use dora_core::id::NodeId;
+use iceoryx2::prelude::*;
+
+use crate::error::TransportError;
+use crate::transport::shm::{Shm, WakeupListener, WakeupNotifier};
+use crate::transport::signal;
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("node `{node}` ended before the dataflow started: {reason}")]
+    NodeEnded { node: NodeId, reason: String },
+    #[error("nodes {waiting} did not start within {timeout:?}; does each call `DoraNode::init_from_env()`?")]
+    Timeout { waiting: String, timeout: Duration },
+    #[error("a dataflow has at most {max} nodes; this one has {count}")]
+    TooManyNodes { count: usize, max: usize },
+}
+
+/// The channels between the launcher and the nodes of one run.
+pub struct RunChannels {
+    nodes: Vec<NodeId>,
+    listener: WakeupListener,
+    notifiers: Vec<WakeupNotifier>,
+    _shm: Shm,
+}
+
+impl RunChannels {
+    /// Opens the launcher's channel and a line to every node's wake-up
+    /// channel. Call it before starting the nodes.
+    pub fn open(dataflow_id: &str, nodes: &[NodeId]) -> Result<RunChannels, StartError> {
+        if nodes.len() > signal::MAX_NODES {
+            return Err(StartError::TooManyNodes {
+                count: nodes.len(),
+                max: signal::MAX_NODES,
+            });
+        }
+        let shm = Shm::open(dataflow_id, "launcher")?;
+        let listener = shm.listener(&channel::launcher(dataflow_id))?;
+        let notifiers = nodes
+            .iter()
+            .map(|node| shm.notifier(&channel::wakeup(dataflow_id, node)))
+            .collect::<Result<_, _>>()?;
+        Ok(RunChannels {
+            nodes: nodes.to_vec(),
+            listener,
+            notifiers,
+            _shm: shm,
+        })
+    }
+
+    /// Runs the start-up barrier: waits until every node has created its
+    /// ports, tells them to connect, waits until every node is connected,
+    /// and tells them to start. `ended` is asked now and then whether a
+    /// node process has exited (with the reason), which aborts the start.
+    pub fn start(
+        &self,
+        timeout: Duration,
+        mut ended: impl FnMut() -> Option<(NodeId, String)>,
+    ) -> Result<(), StartError> {
+        let deadline = Instant::now() + timeout;
+        for (phase, (report, go)) in [
+            (signal::ports_created as fn(usize) -> usize, signal::CONNECT),
+            (signal::connected, signal::START),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut waiting: BTreeSet<usize> = (0..self.nodes.len()).collect();
+            while !waiting.is_empty() {
+                if let Some((node, reason)) = ended() {
+                    return Err(StartError::NodeEnded { node, reason });
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    let names: Vec<String> = waiting
+                        .iter()
+                        .map(|i| format!("`{}`", self.nodes[*i]))
+                        .collect();
+                    return Err(StartError::Timeout {
+                        waiting: names.join(", "),
+                        timeout,
+                    });
+                }
+                let wait = (deadline - now).min(Duration::from_millis(50));
+                self.listener
+                    .timed_wait(
+                        |activation| {
+                            let id = activation.id.as_value();
+                            waiting.retain(|i| report(*i) != id);
+                        },
+                        wait,
+                    )
+                    .map_err(|e| {
+                        TransportError::new(format!("cannot wait for the nodes (phase {phase})"), e)
+                    })?;
+            }
+            for index in 0..self.nodes.len() {
+                self.signal(index, go)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks node number `index` to stop.
+    pub fn stop(&self, index: usize) -> Result<(), TransportError> {
+        self.signal(index, signal::STOP)
+    }
+
+    /// Tells node number `receiver` that node number `ended` has ended, so
+    /// the inputs it fed close once their queues are empty.
+    pub fn close_inputs_from(&self, receiver: usize, ended: usize) -> Result<(), TransportError> {
+        self.signal(receiver, signal::INPUT_CLOSED + ended)
+    }
+
+    fn signal(&self, index: usize, id: usize) -> Result<(), TransportError> {
+        let Some(notifier) = self.notifiers.get(index) else {
+            return Ok(());
+        };
+        notifier
+            .notify_with_custom_event_id(EventId::new(id))
+            .map(|_| ())
+            .map_err(|e| {
+                TransportError::new(format!("cannot signal node `{}`", self.nodes[index]), e)
+            })
+    }
+}

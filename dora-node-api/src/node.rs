@@ -1,0 +1,194 @@
+//! Sending: a node's outputs, each a shared-memory publisher that notifies
+//! the nodes that read it.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dora_core::config::NodeConfig;
+use dora_core::id::DataId;
+use iceoryx2::prelude::*;
+
+use crate::error::{InitError, SendError, TransportError};
+use crate::metadata::{self, Parameters};
+use crate::stream::EventStream;
+use crate::transport::shm::{Header, OutputPublisher, Shm, WakeupNotifier};
+use crate::transport::signal;
+
+/// How long start-up waits for the other nodes of the dataflow.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Output {
+    publisher: OutputPublisher,
+    /// Wake-up channels of the receiving nodes, keys into `DoraNode::wakeups`.
+    receivers: Vec<String>,
+    sequence: u64,
+}
+
+/// A node of a running dataflow: it sends on its outputs. Its inputs come
+/// through the [`EventStream`] that [`DoraNode::init_from_env`] returns.
+pub struct DoraNode {
+    config: NodeConfig,
+    outputs: BTreeMap<DataId, Output>,
+    wakeups: BTreeMap<String, WakeupNotifier>,
+    // Kept last: dropped after the ports above.
+    _shm: Rc<Shm>,
+}
+
+pub(crate) fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl DoraNode {
+    /// Joins the dataflow that started this process (`dora run` hands the
+    /// configuration over in the environment).
+    ///
+    /// Returns once every node of the dataflow has created and connected
+    /// its channels, so that nothing sent after `init` returns is lost.
+    pub fn init_from_env() -> Result<(DoraNode, EventStream), InitError> {
+        DoraNode::init(NodeConfig::from_env()?)
+    }
+
+    /// Joins the dataflow that `config` describes.
+    pub fn init(config: NodeConfig) -> Result<(DoraNode, EventStream), InitError> {
+        let shm = Rc::new(Shm::open(&config.dataflow_id, config.node_id.as_str())?);
+        let mut events = EventStream::new(shm.clone(), &config)?;
+        let mut wakeups = BTreeMap::new();
+        let mut outputs = BTreeMap::new();
+        for (id, output) in &config.outputs {
+            for receiver in &output.receivers {
+                if !wakeups.contains_key(&receiver.wakeup) {
+                    wakeups.insert(receiver.wakeup.clone(), shm.notifier(&receiver.wakeup)?);
+                }
+            }
+            outputs.insert(
+                id.clone(),
+                Output {
+                    publisher: shm.publisher(&output.channel, output.settings)?,
+                    receivers: output.receivers.iter().map(|r| r.wakeup.clone()).collect(),
+                    sequence: 0,
+                },
+            );
+        }
+        let node = DoraNode {
+            config,
+            outputs,
+            wakeups,
+            _shm: shm.clone(),
+        };
+        node.start_barrier(&shm, &mut events)?;
+        Ok((node, events))
+    }
+
+    /// Tells the launcher this node's ports exist, connects once all nodes'
+    /// ports exist, and starts once all nodes are connected.
+    fn start_barrier(&self, shm: &Shm, events: &mut EventStream) -> Result<(), InitError> {
+        let index = self
+            .config
+            .nodes
+            .iter()
+            .position(|n| *n == self.config.node_id)
+            .unwrap_or(0);
+        let launcher = shm.notifier(&dora_core::channel::launcher(&self.config.dataflow_id))?;
+        let report = |id: usize| {
+            launcher
+                .notify_with_custom_event_id(EventId::new(id))
+                .map_err(|e| TransportError::new("cannot report to the launcher", e))
+        };
+        report(signal::ports_created(index))?;
+        events.wait_for_start_signal(0, START_TIMEOUT)?;
+        events.connect()?;
+        for output in self.outputs.values() {
+            use iceoryx2::port::update_connections::UpdateConnections;
+            output
+                .publisher
+                .update_connections()
+                .map_err(|e| TransportError::new("cannot connect an output", e))?;
+        }
+        report(signal::connected(index))?;
+        events.wait_for_start_signal(1, START_TIMEOUT)?;
+        Ok(())
+    }
+
+    /// This node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// Sends `data` on `output`: one copy, into shared memory.
+    pub fn send_output(
+        &mut self,
+        output: &str,
+        parameters: Parameters,
+        data: &[u8],
+    ) -> Result<(), SendError> {
+        self.send_output_with(output, data.len(), parameters, |buffer| {
+            buffer.copy_from_slice(data)
+        })
+    }
+
+    /// Sends `len` bytes on `output`, written by `fill` straight into the
+    /// shared memory the receivers read: no copy at all.
+    pub fn send_output_with(
+        &mut self,
+        output: &str,
+        len: usize,
+        parameters: Parameters,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), SendError> {
+        let Some(port) = self.outputs.get_mut(output) else {
+            let declared: Vec<String> = self.outputs.keys().map(|k| format!("`{k}`")).collect();
+            return Err(SendError::UndeclaredOutput {
+                output: output.to_owned(),
+                declared: if declared.is_empty() {
+                    "none".to_owned()
+                } else {
+                    declared.join(", ")
+                },
+            });
+        };
+        let transport = |action: &str, e: &dyn std::fmt::Debug| SendError::Transport {
+            output: output.to_owned(),
+            source: TransportError::new(action, e),
+        };
+        let metadata_len = metadata::encoded_len(&parameters);
+        let header_len = u32::try_from(metadata_len).map_err(|_| SendError::MetadataTooLarge {
+            output: output.to_owned(),
+            len: metadata_len,
+            max: u32::MAX as usize,
+        })?;
+        let mut sample = port
+            .publisher
+            .loan_slice_uninit(len + metadata_len)
+            .map_err(|e| transport("cannot get shared memory", &e))?;
+        let uninit = sample.payload_mut();
+        // SAFETY: `uninit` is the sample's own buffer of `uninit.len()`
+        // bytes; zeroing it initialises every byte before any is read.
+        unsafe { std::ptr::write_bytes(uninit.as_mut_ptr(), 0, uninit.len()) };
+        // SAFETY: every byte was initialised just above.
+        let mut sample = unsafe { sample.assume_init() };
+        let (payload, encoded) = sample.payload_mut().split_at_mut(len);
+        fill(payload);
+        metadata::encode(&parameters, encoded);
+        // The timestamp is written last, so latency measures the transport
+        // and not the time spent filling the buffer.
+        *sample.user_header_mut() = Header {
+            timestamp_ns: now_ns(),
+            sequence: port.sequence,
+            metadata_len: header_len,
+            reserved: 0,
+        };
+        sample.send().map_err(|e| transport("cannot send", &e))?;
+        port.sequence += 1;
+        for wakeup in &port.receivers {
+            if let Some(notifier) = self.wakeups.get(wakeup) {
+                notifier
+                    .notify_with_custom_event_id(EventId::new(signal::DATA))
+                    .map_err(|e| transport("cannot wake a receiver", &e))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,335 @@
+//! The event stream of a node: its inputs, its timers, and the launcher's
+//! signals, all behind one wake-up channel.
+//!
+//! A node waits on exactly one thing, its wake-up listener, with a timeout
+//! set by its next timer. Senders notify it after each message; the
+//! launcher notifies it to stop or to close inputs. Inputs are read round
+//! robin so a busy input cannot starve the others.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use dora_core::config::NodeConfig;
+use dora_core::descriptor::InputSource;
+use dora_core::id::DataId;
+use iceoryx2::prelude::*;
+
+use crate::error::{InitError, RecvError, TransportError};
+use crate::event::{Data, Event};
+use crate::metadata::{self, Metadata};
+use crate::transport::shm::{InputSubscriber, Shm, WakeupListener};
+use crate::transport::signal;
+
+struct Input {
+    id: DataId,
+    /// `None` for timers.
+    subscriber: Option<InputSubscriber>,
+    /// The index (in `NodeConfig::nodes`) of the node that feeds it.
+    source: Option<usize>,
+    last_sequence: Option<u64>,
+    received: u64,
+    dropped: u64,
+    /// The source has ended; close once the queue is empty.
+    closing: bool,
+    closed: bool,
+}
+
+struct Timer {
+    input: DataId,
+    period: Duration,
+    next: Instant,
+}
+
+/// Counts of one input, for the node and for the run summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputCounts {
+    pub received: u64,
+    /// Messages that the `drop_oldest` policy dropped before they were read.
+    pub dropped: u64,
+}
+
+/// The events of a node, in order. Iterate over it, or use
+/// [`recv_timeout`](Self::recv_timeout) to wait with a time limit.
+pub struct EventStream {
+    listener: WakeupListener,
+    inputs: Vec<Input>,
+    timers: Vec<Timer>,
+    pending: VecDeque<Event>,
+    /// Where the next round-robin poll starts.
+    next_input: usize,
+    stop_delivered: bool,
+    start_signals: [bool; 2],
+    // Kept last: dropped after the ports above.
+    _shm: std::rc::Rc<Shm>,
+}
+
+impl EventStream {
+    pub(crate) fn new(
+        shm: std::rc::Rc<Shm>,
+        config: &NodeConfig,
+    ) -> Result<EventStream, InitError> {
+        let listener = shm.listener(&config.wakeup)?;
+        let mut inputs = Vec::new();
+        let mut timers = Vec::new();
+        let start = Instant::now();
+        for (id, input) in &config.inputs {
+            match &input.source {
+                InputSource::Timer(interval) => {
+                    if let Some(period) = interval.period() {
+                        timers.push(Timer {
+                            input: id.clone(),
+                            period,
+                            next: start + period,
+                        });
+                    }
+                }
+                InputSource::Output(output) => {
+                    let (Some(channel), Some(settings)) = (&input.channel, input.settings) else {
+                        continue;
+                    };
+                    inputs.push(Input {
+                        id: id.clone(),
+                        subscriber: Some(shm.subscriber(channel, settings, input.queue_size)?),
+                        source: config.nodes.iter().position(|n| *n == output.node),
+                        last_sequence: None,
+                        received: 0,
+                        dropped: 0,
+                        closing: false,
+                        closed: false,
+                    });
+                }
+            }
+        }
+        Ok(EventStream {
+            listener,
+            inputs,
+            timers,
+            pending: VecDeque::new(),
+            next_input: 0,
+            stop_delivered: false,
+            start_signals: [false; 2],
+            _shm: shm,
+        })
+    }
+
+    /// The counts of every input that reads another node.
+    pub fn input_counts(&self) -> impl Iterator<Item = (&DataId, InputCounts)> {
+        self.inputs.iter().map(|i| {
+            (
+                &i.id,
+                InputCounts {
+                    received: i.received,
+                    dropped: i.dropped,
+                },
+            )
+        })
+    }
+
+    /// Waits at most `timeout` for the next event. `None` when none came
+    /// in time, or when the stream has ended ([`is_ended`](Self::is_ended)).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Event> {
+        self.next_event(Some(Instant::now() + timeout))
+    }
+
+    /// Whether the stream has ended: `Stop` was delivered, or every input
+    /// is closed and there is no timer. A node with no input at all waits
+    /// for `Stop`.
+    pub fn is_ended(&self) -> bool {
+        self.pending.is_empty()
+            && (self.stop_delivered
+                || (self.timers.is_empty()
+                    && !self.inputs.is_empty()
+                    && self.inputs.iter().all(|i| i.closed)))
+    }
+
+    fn next_event(&mut self, deadline: Option<Instant>) -> Option<Event> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                self.stop_delivered |= matches!(event, Event::Stop);
+                return Some(event);
+            }
+            if self.is_ended() {
+                return None;
+            }
+            let now = Instant::now();
+            if let Some(event) = self.due_timer(now) {
+                return Some(event);
+            }
+            match self.poll_inputs() {
+                Ok(Some(event)) => return Some(event),
+                Ok(None) => {}
+                Err(error) => return Some(Event::Error(error.to_string())),
+            }
+            if !self.pending.is_empty() {
+                continue;
+            }
+            let next_timer = self.timers.iter().map(|t| t.next).min();
+            let until = match (deadline, next_timer) {
+                (Some(d), Some(t)) => Some(d.min(t)),
+                (d, t) => d.or(t),
+            };
+            if let Some(deadline) = deadline {
+                if now >= deadline {
+                    return None;
+                }
+            }
+            if let Err(error) = self.wait(until.map(|u| u.saturating_duration_since(now))) {
+                return Some(Event::Error(error.to_string()));
+            }
+        }
+    }
+
+    fn due_timer(&mut self, now: Instant) -> Option<Event> {
+        let timer = self
+            .timers
+            .iter_mut()
+            .filter(|t| t.next <= now)
+            .min_by_key(|t| t.next)?;
+        // A node that fell behind gets one tick now, not a burst.
+        timer.next = (timer.next + timer.period).max(now);
+        Some(Event::Input {
+            id: timer.input.clone(),
+            metadata: Metadata {
+                timestamp_ns: crate::node::now_ns(),
+                sequence: 0,
+                parameters: Default::default(),
+            },
+            data: Data::empty(),
+        })
+    }
+
+    fn poll_inputs(&mut self) -> Result<Option<Event>, RecvError> {
+        let count = self.inputs.len();
+        for step in 0..count {
+            let index = (self.next_input + step) % count;
+            let input = &mut self.inputs[index];
+            if input.closed {
+                continue;
+            }
+            let Some(subscriber) = &input.subscriber else {
+                continue;
+            };
+            let sample = subscriber.receive().map_err(|e| RecvError::Transport {
+                input: input.id.to_string(),
+                source: TransportError::new("cannot take the next message", e),
+            })?;
+            let Some(sample) = sample else {
+                if input.closing {
+                    input.closed = true;
+                    input.subscriber = None;
+                    self.pending.push_back(Event::InputClosed {
+                        id: input.id.clone(),
+                    });
+                }
+                continue;
+            };
+            self.next_input = index + 1;
+            let header = *sample.user_header();
+            if let Some(last) = input.last_sequence {
+                input.dropped += header.sequence.saturating_sub(last + 1);
+            }
+            input.last_sequence = Some(header.sequence);
+            input.received += 1;
+            let total = sample.payload().len();
+            let len = total.saturating_sub(header.metadata_len as usize);
+            let Some(parameters) = metadata::decode(&sample.payload()[len..]) else {
+                return Ok(Some(Event::Error(format!(
+                    "a message on input `{}` carries metadata this node cannot read; is every node built with the same dora version?",
+                    input.id
+                ))));
+            };
+            let metadata = Metadata {
+                timestamp_ns: header.timestamp_ns,
+                sequence: header.sequence,
+                parameters,
+            };
+            return Ok(Some(Event::Input {
+                id: input.id.clone(),
+                metadata,
+                data: Data::sample(sample, len),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Waits for signals on the wake-up channel and records them.
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<(), RecvError> {
+        let mut ids = Vec::new();
+        let collect = |activation: EventActivation| ids.push(activation.id.as_value());
+        let result = match timeout {
+            Some(timeout) => self.listener.timed_wait(collect, timeout),
+            None => self.listener.blocking_wait(collect),
+        };
+        result.map_err(|e| RecvError::Wait(TransportError::new("cannot wait for events", e)))?;
+        for id in ids {
+            self.on_signal(id);
+        }
+        Ok(())
+    }
+
+    fn on_signal(&mut self, id: usize) {
+        match id {
+            signal::DATA => {}
+            signal::STOP => {
+                if !self.pending.iter().any(|e| matches!(e, Event::Stop)) && !self.stop_delivered {
+                    self.pending.push_back(Event::Stop);
+                }
+            }
+            signal::CONNECT => self.start_signals[0] = true,
+            signal::START => self.start_signals[1] = true,
+            closed => {
+                let node = closed - signal::INPUT_CLOSED;
+                for input in self.inputs.iter_mut().filter(|i| i.source == Some(node)) {
+                    input.closing = true;
+                }
+            }
+        }
+    }
+
+    /// Start-up barrier: waits for the launcher's `CONNECT` (phase 0) or
+    /// `START` (phase 1) signal.
+    pub(crate) fn wait_for_start_signal(
+        &mut self,
+        phase: usize,
+        timeout: Duration,
+    ) -> Result<(), InitError> {
+        let deadline = Instant::now() + timeout;
+        while !self.start_signals[phase] {
+            if self.pending.iter().any(|e| matches!(e, Event::Stop)) {
+                return Err(InitError::StoppedDuringStart);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(InitError::StartTimeout(timeout));
+            }
+            self.wait(Some(deadline - now)).map_err(|e| match e {
+                RecvError::Wait(t) | RecvError::Transport { source: t, .. } => {
+                    InitError::Transport(t)
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Connects every subscriber to its publisher, which exists by now.
+    pub(crate) fn connect(&self) -> Result<(), TransportError> {
+        use iceoryx2::port::update_connections::UpdateConnections;
+        for input in &self.inputs {
+            if let Some(subscriber) = &input.subscriber {
+                subscriber.update_connections().map_err(|e| {
+                    TransportError::new(format!("cannot connect input `{}`", input.id), e)
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for EventStream {
+    type Item = Event;
+
+    /// Blocks until the next event; `None` once the stream has ended.
+    fn next(&mut self) -> Option<Event> {
+        self.next_event(None)
+    }
+}

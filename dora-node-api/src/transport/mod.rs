@@ -1,0 +1,8 @@
+//! How messages move. On one machine: iceoryx2 shared memory, one
+//! publish-subscribe service per output and one event service per node
+//! for its wake-ups and control signals.
+
+pub(crate) mod shm;
+pub mod signal;
+
+pub use shm::remove_run_files;

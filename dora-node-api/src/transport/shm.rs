@@ -1,0 +1,220 @@
+//! The iceoryx2 side of the transport: every run gets its own file prefix
+//! and folder, so runs never see each other and a run's files can all be
+//! removed by name once it has ended.
+
+use std::time::Duration;
+
+use dora_core::config::ChannelSettings;
+use iceoryx2::port::listener::Listener;
+use iceoryx2::port::notifier::Notifier;
+use iceoryx2::port::publisher::Publisher;
+use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::prelude::*;
+
+use super::signal::MAX_EVENT_ID;
+use crate::error::TransportError;
+
+pub(crate) type Ipc = ipc::Service;
+pub(crate) type OutputPublisher = Publisher<Ipc, [u8], Header>;
+pub(crate) type InputSubscriber = Subscriber<Ipc, [u8], Header>;
+pub(crate) type WakeupListener = Listener<Ipc>;
+pub(crate) type WakeupNotifier = Notifier<Ipc>;
+
+/// The fixed header in front of every message. The payload is followed by
+/// `metadata_len` bytes of encoded parameters.
+#[derive(Debug, Default, Clone, Copy, ZeroCopySend)]
+#[repr(C)]
+pub(crate) struct Header {
+    pub timestamp_ns: u64,
+    pub sequence: u64,
+    pub metadata_len: u32,
+    pub reserved: u32,
+}
+
+/// How many messages of one input a node may hold at once.
+pub(crate) const MAX_HELD_PER_INPUT: usize = 4;
+/// Notifiers per wake-up channel: every upstream node and the launcher.
+const MAX_NOTIFIERS: usize = 1024;
+/// Creating a service that another process is creating at the same moment
+/// fails for a short while; it is tried again until this passes.
+const OPEN_PATIENCE: Duration = Duration::from_secs(5);
+
+fn root(dataflow_id: &str) -> String {
+    format!("/tmp/dora-{dataflow_id}/")
+}
+
+fn prefix(dataflow_id: &str) -> String {
+    format!("dora_{dataflow_id}_")
+}
+
+fn config(dataflow_id: &str) -> Result<Config, TransportError> {
+    let mut config = Config::default();
+    config.global.prefix = FileName::new(prefix(dataflow_id).as_bytes()).map_err(|e| {
+        TransportError::new(
+            format!("the run id `{dataflow_id}` cannot name shared memory"),
+            e,
+        )
+    })?;
+    let root = Path::new(root(dataflow_id).as_bytes()).map_err(|e| {
+        TransportError::new(
+            format!("the run id `{dataflow_id}` cannot name a folder"),
+            e,
+        )
+    })?;
+    config.global.set_root_path(&root);
+    Ok(config)
+}
+
+/// Removes every file a run left in `/dev/shm` and its folder: iceoryx2
+/// keeps a small management segment by design, and a process killed with
+/// SIGKILL leaves its ports behind. Call it when no process of the run is
+/// alive.
+pub fn remove_run_files(dataflow_id: &str) -> std::io::Result<usize> {
+    let prefix = prefix(dataflow_id);
+    let mut removed = 0;
+    for entry in std::fs::read_dir("/dev/shm")? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    match std::fs::remove_dir_all(root(dataflow_id)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    Ok(removed)
+}
+
+/// One process's handle on the run's shared memory.
+pub(crate) struct Shm {
+    node: Node<Ipc>,
+}
+
+/// Tries `open` until it succeeds or [`OPEN_PATIENCE`] has passed.
+fn patiently<T, E: std::fmt::Debug>(
+    what: &str,
+    mut open: impl FnMut() -> Result<T, E>,
+) -> Result<T, TransportError> {
+    let start = std::time::Instant::now();
+    loop {
+        match open() {
+            Ok(value) => return Ok(value),
+            Err(error) if start.elapsed() > OPEN_PATIENCE => {
+                return Err(TransportError::new(what, error))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+impl Shm {
+    pub(crate) fn open(dataflow_id: &str, name: &str) -> Result<Shm, TransportError> {
+        let config = config(dataflow_id)?;
+        let name = NodeName::new(name)
+            .map_err(|e| TransportError::new(format!("`{name}` cannot name a node"), e))?;
+        let node = NodeBuilder::new()
+            .name(&name)
+            .config(&config)
+            // Ctrl-C and SIGTERM must keep their usual meaning in user code.
+            .signal_handling_mode(SignalHandlingMode::Disabled)
+            .create::<Ipc>()
+            .map_err(|e| TransportError::new("cannot create the shared-memory node", e))?;
+        Ok(Shm { node })
+    }
+
+    fn service_name(channel: &str) -> Result<ServiceName, TransportError> {
+        ServiceName::new(channel)
+            .map_err(|e| TransportError::new(format!("`{channel}` cannot name a channel"), e))
+    }
+
+    fn data_service(
+        &self,
+        channel: &str,
+        settings: ChannelSettings,
+    ) -> Result<
+        iceoryx2::service::port_factory::publish_subscribe::PortFactory<Ipc, [u8], Header>,
+        TransportError,
+    > {
+        let name = Self::service_name(channel)?;
+        patiently(&format!("cannot open the channel `{channel}`"), || {
+            self.node
+                .service_builder(&name)
+                .publish_subscribe::<[u8]>()
+                .user_header::<Header>()
+                .enable_safe_overflow(!settings.backpressure)
+                .subscriber_max_buffer_size(settings.queue_size.max(1))
+                .subscriber_max_borrowed_samples(MAX_HELD_PER_INPUT)
+                .history_size(0)
+                .max_subscribers(settings.receivers.max(1))
+                .max_publishers(1)
+                .open_or_create()
+        })
+    }
+
+    pub(crate) fn publisher(
+        &self,
+        channel: &str,
+        settings: ChannelSettings,
+    ) -> Result<OutputPublisher, TransportError> {
+        let service = self.data_service(channel, settings)?;
+        let strategy = if settings.backpressure {
+            BackpressureStrategy::RetryUntilDelivered
+        } else {
+            BackpressureStrategy::DiscardData
+        };
+        service
+            .publisher_builder()
+            .initial_max_slice_len(4096)
+            .allocation_strategy(AllocationStrategy::BestFit)
+            .backpressure_strategy(strategy)
+            .create()
+            .map_err(|e| TransportError::new(format!("cannot create the sender of `{channel}`"), e))
+    }
+
+    pub(crate) fn subscriber(
+        &self,
+        channel: &str,
+        settings: ChannelSettings,
+        queue_size: usize,
+    ) -> Result<InputSubscriber, TransportError> {
+        let service = self.data_service(channel, settings)?;
+        service
+            .subscriber_builder()
+            .buffer_size(queue_size.max(1))
+            .create()
+            .map_err(|e| {
+                TransportError::new(format!("cannot create the receiver of `{channel}`"), e)
+            })
+    }
+
+    fn event_service(
+        &self,
+        channel: &str,
+    ) -> Result<iceoryx2::service::port_factory::event::PortFactory<Ipc>, TransportError> {
+        let name = Self::service_name(channel)?;
+        patiently(&format!("cannot open the channel `{channel}`"), || {
+            self.node
+                .service_builder(&name)
+                .event()
+                .event_id_max_value(MAX_EVENT_ID)
+                .max_notifiers(MAX_NOTIFIERS)
+                .max_listeners(2)
+                .open_or_create()
+        })
+    }
+
+    pub(crate) fn listener(&self, channel: &str) -> Result<WakeupListener, TransportError> {
+        self.event_service(channel)?
+            .listener_builder()
+            .create()
+            .map_err(|e| TransportError::new(format!("cannot listen on `{channel}`"), e))
+    }
+
+    pub(crate) fn notifier(&self, channel: &str) -> Result<WakeupNotifier, TransportError> {
+        self.event_service(channel)?
+            .notifier_builder()
+            .create()
+            .map_err(|e| TransportError::new(format!("cannot notify on `{channel}`"), e))
+    }
+}
