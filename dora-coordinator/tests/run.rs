@@ -92,10 +92,10 @@ fn hello_runs_until_stop_after_and_cleans_up() {
         "the sender saw Stop and ended by itself:\n{stdout}"
     );
     assert!(stdout.contains("0 dropped"), "{stdout}");
-    assert!(
-        stderr.contains("sender    ok") && stderr.contains("receiver  ok"),
-        "{stderr}"
-    );
+    for node in ["sender", "receiver"] {
+        let row = summary_row(&stderr, node);
+        assert!(row.ends_with("  ok"), "{row}");
+    }
     let dir = run_dir(&stderr);
     let log = std::fs::read_to_string(dir.join("receiver.log")).unwrap();
     assert!(
@@ -199,6 +199,43 @@ fn a_node_started_by_hand_says_how_to_start_it() {
         "{}",
         text(&output.stderr)
     );
+}
+
+/// The summary's line of `node`, split into its words.
+fn summary_row<'a>(stderr: &'a str, node: &str) -> &'a str {
+    stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with(&format!("{node} ")))
+        .unwrap_or_else(|| panic!("no summary line for {node} in:\n{stderr}"))
+}
+
+#[test]
+fn a_failing_node_is_restarted_then_its_end_closes_the_inputs_downstream() {
+    let yaml = HELLO.replace("ARGS", "--fail-after 3").replace(
+        "    outputs: [message]",
+        "    outputs: [message]\n    restart_policy: on-failure\n    max_restarts: 2\n    restart_delay: 10ms",
+    );
+    let file = scratch_dataflow("restart", &yaml);
+    let output = dora().arg("run").arg(&file).output().unwrap();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_eq!(stderr.matches("restarting it in").count(), 2, "{stderr}");
+    let words: Vec<&str> = summary_row(&stderr, "sender").split_whitespace().collect();
+    // node, restarts, sent, received, dropped, status...
+    assert_eq!(&words[..5], ["sender", "2", "9", "0", "0"], "{stderr}");
+    assert_eq!(words[5..].join(" "), "failed: exit code 1");
+    let words: Vec<&str> = summary_row(&stderr, "receiver")
+        .split_whitespace()
+        .collect();
+    assert_eq!(&words[..5], ["receiver", "0", "0", "9", "0"], "{stderr}");
+    assert!(stdout.contains("input `message` closed"), "{stdout}");
+    assert_no_leftovers(&run_dir(&stderr));
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
 }
 
 fn wait_with_timeout(child: &mut std::process::Child, timeout: Duration) -> Output {

@@ -25,6 +25,9 @@ pub enum StartError {
     TooManyNodes { count: usize, max: usize },
 }
 
+/// Maps a node's index to the event id of one of its start-up reports.
+type ReportId = fn(usize) -> usize;
+
 /// The channels between the launcher and the nodes of one run.
 pub struct RunChannels {
     nodes: Vec<NodeId>,
@@ -57,24 +60,26 @@ impl RunChannels {
         })
     }
 
-    /// Runs the start-up barrier: waits until every node has created its
-    /// ports, tells them to connect, waits until every node is connected,
-    /// and tells them to start. `ended` is asked now and then whether a
-    /// node process has exited (with the reason), which aborts the start.
+    /// Runs the start-up barrier for the nodes numbered `nodes` (all of
+    /// them at first, one when it is restarted): waits until each has
+    /// created its ports, tells them to connect, waits until each is
+    /// connected, and tells them to start. `ended` is asked now and then
+    /// whether a node process has exited (with the reason), which aborts.
     pub fn start(
         &self,
+        nodes: &[usize],
         timeout: Duration,
         mut ended: impl FnMut() -> Option<(NodeId, String)>,
     ) -> Result<(), StartError> {
         let deadline = Instant::now() + timeout;
-        for (phase, (report, go)) in [
-            (signal::ports_created as fn(usize) -> usize, signal::CONNECT),
+        // Each phase: the report every node sends, and the signal that
+        // answers it once all have.
+        let phases: [(ReportId, usize); 2] = [
+            (signal::ports_created, signal::CONNECT),
             (signal::connected, signal::START),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let mut waiting: BTreeSet<usize> = (0..self.nodes.len()).collect();
+        ];
+        for (report, go) in phases {
+            let mut waiting: BTreeSet<usize> = nodes.iter().copied().collect();
             while !waiting.is_empty() {
                 if let Some((node, reason)) = ended() {
                     return Err(StartError::NodeEnded { node, reason });
@@ -99,11 +104,9 @@ impl RunChannels {
                         },
                         wait,
                     )
-                    .map_err(|e| {
-                        TransportError::new(format!("cannot wait for the nodes (phase {phase})"), e)
-                    })?;
+                    .map_err(|e| TransportError::new("cannot wait for the nodes to start", e))?;
             }
-            for index in 0..self.nodes.len() {
+            for &index in nodes {
                 self.signal(index, go)?;
             }
         }

@@ -27,6 +27,7 @@ mod event;
 pub mod launch;
 mod metadata;
 mod node;
+pub mod stats;
 mod stream;
 pub mod transport;
 

@@ -117,6 +117,11 @@ impl DoraNode {
         &self.config
     }
 
+    /// How many messages were sent on `output` so far.
+    pub fn sent(&self, output: &str) -> Option<u64> {
+        self.outputs.get(output).map(|o| o.sequence)
+    }
+
     /// Sends `data` on `output`: one copy, into shared memory.
     pub fn send_output(
         &mut self,
@@ -190,5 +195,15 @@ impl DoraNode {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for DoraNode {
+    fn drop(&mut self) {
+        crate::stats::record_sent(
+            self.outputs
+                .iter()
+                .map(|(id, o)| (id.to_string(), o.sequence)),
+        );
     }
 }

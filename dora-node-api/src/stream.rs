@@ -333,3 +333,13 @@ impl Iterator for EventStream {
         self.next_event(None)
     }
 }
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        crate::stats::record_received(
+            self.inputs
+                .iter()
+                .map(|i| (i.id.to_string(), i.received, i.dropped)),
+        );
+    }
+}

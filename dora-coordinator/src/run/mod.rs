@@ -1,6 +1,6 @@
 //! `dora run`: one process that builds a dataflow, starts every node,
-//! passes on their output, stops them on Ctrl-C, SIGTERM or a time limit,
-//! and reports how each one ended.
+//! passes on their output, restarts nodes as their policy says, stops them
+//! on Ctrl-C, SIGTERM or a time limit, and reports how each one ended.
 //!
 //! The launcher never carries messages: nodes talk to each other through
 //! shared memory. It only starts them, runs the start-up barrier, tells
@@ -10,7 +10,7 @@ mod build;
 mod process;
 mod summary;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,14 +19,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dora_core::check::{check_file, Content};
 use dora_core::config::NodeConfig;
-use dora_core::descriptor::Dataflow;
+use dora_core::descriptor::{Dataflow, RestartPolicy};
 use dora_core::id::NodeId;
 use dora_node_api::launch::RunChannels;
 use dora_node_api::transport::remove_run_files;
 use eyre::{bail, WrapErr};
 
-use process::NodeProcess;
-pub use summary::Ended;
+use process::{NodeFiles, NodeProcess};
+use summary::{Ended, Row};
 
 /// The colours of the node ids in front of their output, in turn.
 const PREFIX_COLOURS: [anstyle::AnsiColor; 6] = [
@@ -55,19 +55,29 @@ pub struct RunOptions {
 struct Slot {
     id: NodeId,
     process: Option<NodeProcess>,
+    /// How it ended for good.
     ended: Option<Ended>,
+    /// How its last process ended, while a restart is pending.
+    last_exit: Option<Ended>,
+    restart_at: Option<Instant>,
+    restarts: u32,
     /// The nodes that read this node's outputs, by index.
     downstream: BTreeSet<usize>,
 }
 
-/// Kills what is left and removes the run's shared-memory files, whatever
-/// way the run ends.
-struct Cleanup<'a> {
-    run_id: &'a str,
+/// A run in progress. Dropping it kills what is left and removes the run's
+/// shared-memory files, whatever way the run ends.
+struct Run<'a> {
+    dataflow: &'a Dataflow,
+    configs: BTreeMap<NodeId, NodeConfig>,
+    dir: PathBuf,
+    run_dir: PathBuf,
+    run_id: String,
     slots: Vec<Slot>,
+    prefix_width: usize,
 }
 
-impl Drop for Cleanup<'_> {
+impl Drop for Run<'_> {
     fn drop(&mut self) {
         for slot in &mut self.slots {
             if let Some(process) = &mut slot.process {
@@ -75,7 +85,7 @@ impl Drop for Cleanup<'_> {
                 let _ = process.child.wait();
             }
         }
-        let _ = remove_run_files(self.run_id);
+        let _ = remove_run_files(&self.run_id);
     }
 }
 
@@ -122,22 +132,37 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
 
     let configs = NodeConfig::for_dataflow(&dataflow, &run_id);
     let ids: Vec<NodeId> = dataflow.nodes.iter().map(|n| n.id.clone()).collect();
-    let mut run = Cleanup {
-        run_id: &run_id,
-        slots: slots(&ids, &configs),
+    let slots = slots(&ids, &configs);
+    let mut run = Run {
+        dataflow: &dataflow,
+        configs,
+        dir,
+        run_dir,
+        run_id: run_id.clone(),
+        slots,
+        prefix_width: ids.iter().map(|id| id.as_str().len()).max().unwrap_or(0),
     };
     let channels = RunChannels::open(&run_id, &ids)?;
-    start_nodes(&dataflow, &configs, &dir, &run_dir, &mut run.slots)?;
-    channels.start(START_TIMEOUT, || first_ended(&mut run.slots))?;
+    for index in 0..ids.len() {
+        run.spawn(index)?;
+    }
+    let all: Vec<usize> = (0..ids.len()).collect();
+    channels.start(&all, START_TIMEOUT, || run.first_ended())?;
 
-    supervise(&channels, &mut run.slots, &stop, options);
-    let failed = summary::print(
-        &run.slots
-            .iter()
-            .map(|s| (&s.id, s.ended.as_ref()))
-            .collect::<Vec<_>>(),
-        &run_dir,
-    );
+    run.supervise(&channels, &stop, options);
+    let rows: Vec<Row> = run
+        .slots
+        .iter()
+        .map(|slot| Row {
+            id: &slot.id,
+            ended: slot.ended.as_ref(),
+            restarts: slot.restarts,
+            stats: dora_node_api::stats::read(
+                &NodeFiles::new(&run.run_dir, slot.id.as_str()).stats,
+            ),
+        })
+        .collect();
+    let failed = summary::print(&rows, &run.run_dir);
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -145,7 +170,7 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
     })
 }
 
-fn slots(ids: &[NodeId], configs: &std::collections::BTreeMap<NodeId, NodeConfig>) -> Vec<Slot> {
+fn slots(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<Slot> {
     ids.iter()
         .map(|id| {
             let downstream = configs[id]
@@ -158,100 +183,177 @@ fn slots(ids: &[NodeId], configs: &std::collections::BTreeMap<NodeId, NodeConfig
                 id: id.clone(),
                 process: None,
                 ended: None,
+                last_exit: None,
+                restart_at: None,
+                restarts: 0,
                 downstream,
             }
         })
         .collect()
 }
 
-fn start_nodes(
-    dataflow: &Dataflow,
-    configs: &std::collections::BTreeMap<NodeId, NodeConfig>,
-    dir: &Path,
-    run_dir: &Path,
-    slots: &mut [Slot],
-) -> eyre::Result<()> {
-    let width = dataflow
-        .nodes
-        .iter()
-        .map(|n| n.id.as_str().len())
-        .max()
-        .unwrap_or(0);
-    for (index, (node, slot)) in dataflow.nodes.iter().zip(slots.iter_mut()).enumerate() {
-        let log: PathBuf = run_dir.join(format!("{}.log", node.id));
-        let style = anstyle::Style::new()
-            .fg_color(Some(PREFIX_COLOURS[index % PREFIX_COLOURS.len()].into()));
-        let prefix = format!("{style}{:>width$} |{style:#} ", node.id.as_str());
-        slot.process = Some(process::spawn(node, &configs[&node.id], dir, log, prefix)?);
+/// Whether a node that ended this way is started again under `policy`.
+fn wants_restart(policy: RestartPolicy, ended: &Ended) -> bool {
+    match policy {
+        RestartPolicy::Never => false,
+        RestartPolicy::OnFailure => ended.failed(),
+        RestartPolicy::Always => true,
     }
-    Ok(())
 }
 
-/// A node that has ended, with the reason, if any has.
-fn first_ended(slots: &mut [Slot]) -> Option<(NodeId, String)> {
-    slots.iter_mut().find_map(|slot| {
-        let status = slot.process.as_mut()?.child.try_wait().ok()??;
-        Some((
-            slot.id.clone(),
-            format!("it exited with {status}; see its output above"),
-        ))
-    })
-}
+impl Run<'_> {
+    fn spawn(&mut self, index: usize) -> eyre::Result<()> {
+        let node = &self.dataflow.nodes[index];
+        let colour = PREFIX_COLOURS[index % PREFIX_COLOURS.len()];
+        let style = anstyle::Style::new().fg_color(Some(colour.into()));
+        let prefix = format!(
+            "{style}{:>width$} |{style:#} ",
+            node.id.as_str(),
+            width = self.prefix_width
+        );
+        let files = NodeFiles::new(&self.run_dir, node.id.as_str());
+        self.slots[index].process = Some(process::spawn(
+            node,
+            &self.configs[&node.id],
+            &self.dir,
+            &files,
+            prefix,
+        )?);
+        Ok(())
+    }
 
-/// Waits for every node to end: passes on `Stop` (Ctrl-C, SIGTERM or the
-/// time limit), closes the inputs of nodes whose sources ended, and kills
-/// what is still running when the grace period is over.
-fn supervise(channels: &RunChannels, slots: &mut [Slot], stop: &AtomicBool, options: &RunOptions) {
-    let started = Instant::now();
-    let mut stopping_since: Option<Instant> = None;
-    while slots.iter().any(|s| s.ended.is_none()) {
-        let time_is_up = options
-            .stop_after
-            .is_some_and(|limit| started.elapsed() >= limit);
-        if stopping_since.is_none() && (stop.load(Ordering::Relaxed) || time_is_up) {
-            stopping_since = Some(Instant::now());
-            for (index, slot) in slots.iter().enumerate() {
-                if slot.ended.is_none() {
-                    if let Err(error) = channels.stop(index) {
-                        eprintln!("cannot ask node `{}` to stop: {error}", slot.id);
+    /// A node that has exited during start-up, with the reason, if any.
+    fn first_ended(&mut self) -> Option<(NodeId, String)> {
+        self.slots.iter_mut().find_map(|slot| {
+            let status = slot.process.as_mut()?.child.try_wait().ok()??;
+            Some((
+                slot.id.clone(),
+                format!("it exited with {status}; see its output above"),
+            ))
+        })
+    }
+
+    /// Waits for every node to end: passes on `Stop` (Ctrl-C, SIGTERM or
+    /// the time limit), restarts nodes as their policy says, closes the
+    /// inputs of nodes whose sources ended for good, and kills what is
+    /// still running when the grace period is over.
+    fn supervise(&mut self, channels: &RunChannels, stop: &AtomicBool, options: &RunOptions) {
+        let started = Instant::now();
+        let mut stopping_since: Option<Instant> = None;
+        while self.slots.iter().any(|s| s.ended.is_none()) {
+            let time_is_up = options
+                .stop_after
+                .is_some_and(|limit| started.elapsed() >= limit);
+            if stopping_since.is_none() && (stop.load(Ordering::Relaxed) || time_is_up) {
+                stopping_since = Some(Instant::now());
+                for (index, slot) in self.slots.iter_mut().enumerate() {
+                    if let Some(last) = slot.last_exit.take() {
+                        // A restart was pending: the last exit is final.
+                        slot.restart_at = None;
+                        slot.ended = Some(last);
+                    } else if slot.ended.is_none() {
+                        if let Err(error) = channels.stop(index) {
+                            eprintln!("cannot ask node `{}` to stop: {error}", slot.id);
+                        }
                     }
                 }
+            }
+            for index in 0..self.slots.len() {
+                self.check(index, channels, stopping_since, options.grace);
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Looks at one node: has it ended, must it be killed or restarted.
+    fn check(
+        &mut self,
+        index: usize,
+        channels: &RunChannels,
+        stopping_since: Option<Instant>,
+        grace: Duration,
+    ) {
+        if self.slots[index]
+            .restart_at
+            .is_some_and(|at| at <= Instant::now())
+        {
+            self.restart(index, channels);
+            return;
+        }
+        let slot = &mut self.slots[index];
+        let Some(process) = &mut slot.process else {
+            return;
+        };
+        let ended = match process.child.try_wait() {
+            Ok(Some(status)) => Ended::Exited(status),
+            Ok(None) => match stopping_since {
+                Some(since) if since.elapsed() >= grace => {
+                    let _ = process.child.kill();
+                    let _ = process.child.wait();
+                    Ended::Killed { grace }
+                }
+                _ => return,
+            },
+            Err(error) => Ended::Lost(error.to_string()),
+        };
+        for printer in std::mem::take(&mut process.printers) {
+            let _ = printer.join();
+        }
+        slot.process = None;
+        let node = &self.dataflow.nodes[index];
+        if stopping_since.is_none()
+            && wants_restart(node.restart_policy, &ended)
+            && slot.restarts < node.max_restarts
+        {
+            slot.restarts += 1;
+            let delay = node.restart_delay_before(slot.restarts);
+            eprintln!(
+                "node `{}` {}; restarting it in {:.1}s (restart {} of {})",
+                slot.id,
+                ended.describe(),
+                delay.as_secs_f64(),
+                slot.restarts,
+                node.max_restarts
+            );
+            slot.last_exit = Some(ended);
+            slot.restart_at = Some(Instant::now() + delay);
+        } else {
+            self.end(index, ended, channels);
+        }
+    }
+
+    /// Starts a node again and runs the start-up barrier for it alone.
+    fn restart(&mut self, index: usize, channels: &RunChannels) {
+        self.slots[index].restart_at = None;
+        let last = self.slots[index].last_exit.take();
+        let result = self.spawn(index).map_err(|e| e.to_string()).and_then(|()| {
+            let slot = &mut self.slots[index];
+            let id = slot.id.clone();
+            channels
+                .start(&[index], START_TIMEOUT, || {
+                    let status = slot.process.as_mut()?.child.try_wait().ok()??;
+                    Some((id.clone(), format!("it exited with {status}")))
+                })
+                .map_err(|e| e.to_string())
+        });
+        if let Err(error) = result {
+            eprintln!("cannot restart node `{}`: {error}", self.slots[index].id);
+            if let Some(process) = &mut self.slots[index].process {
+                let _ = process.child.kill();
+                let _ = process.child.wait();
+            }
+            self.slots[index].process = None;
+            self.end(index, last.unwrap_or(Ended::Lost(error)), channels);
+        }
+    }
+
+    /// Records that a node has ended for good and closes the inputs it fed.
+    fn end(&mut self, index: usize, ended: Ended, channels: &RunChannels) {
+        self.slots[index].ended = Some(ended);
+        for &receiver in &self.slots[index].downstream {
+            if self.slots[receiver].ended.is_none() {
+                let _ = channels.close_inputs_from(receiver, index);
             }
         }
-        for index in 0..slots.len() {
-            let Some(process) = &mut slots[index].process else {
-                continue;
-            };
-            if slots[index].ended.is_some() {
-                continue;
-            }
-            let ended = match process.child.try_wait() {
-                Ok(Some(status)) => Some(Ended::Exited(status)),
-                Ok(None) => match stopping_since {
-                    Some(since) if since.elapsed() >= options.grace => {
-                        let _ = process.child.kill();
-                        let _ = process.child.wait();
-                        Some(Ended::Killed {
-                            grace: options.grace,
-                        })
-                    }
-                    _ => None,
-                },
-                Err(error) => Some(Ended::Lost(error.to_string())),
-            };
-            if let Some(ended) = ended {
-                for printer in std::mem::take(&mut process.printers) {
-                    let _ = printer.join();
-                }
-                slots[index].process = None;
-                slots[index].ended = Some(ended);
-                for &receiver in &slots[index].downstream.clone() {
-                    if slots[receiver].ended.is_none() {
-                        let _ = channels.close_inputs_from(receiver, index);
-                    }
-                }
-            }
-        }
-        std::thread::sleep(POLL);
     }
 }

@@ -2,7 +2,6 @@
 //! the node's id in front (coloured on a terminal) and also goes to the
 //! node's log file in the run folder.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -13,6 +12,21 @@ use std::thread::JoinHandle;
 use dora_core::config::{NodeConfig, ENV_VAR};
 use dora_core::descriptor::{Driver, Node};
 use eyre::{bail, WrapErr};
+
+/// Where a node's output and counts go, in the run folder.
+pub struct NodeFiles {
+    pub log: PathBuf,
+    pub stats: PathBuf,
+}
+
+impl NodeFiles {
+    pub fn new(run_dir: &Path, node: &str) -> NodeFiles {
+        NodeFiles {
+            log: run_dir.join(format!("{node}.log")),
+            stats: run_dir.join(format!("{node}.stats")),
+        }
+    }
+}
 
 /// A started node process and the threads that pass on its output.
 pub struct NodeProcess {
@@ -55,13 +69,14 @@ pub fn spawn(
     node: &Node,
     config: &NodeConfig,
     dir: &Path,
-    log: PathBuf,
+    files: &NodeFiles,
     prefix: String,
 ) -> eyre::Result<NodeProcess> {
     let mut command = command(node, dir)?;
     command
         .envs(node.env.iter().map(|(k, v)| (k, &v.0)))
         .env(ENV_VAR, config.to_env_value())
+        .env(dora_node_api::stats::ENV_VAR, &files.stats)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -74,9 +89,14 @@ pub fn spawn(
             command.get_program()
         )
     })?;
-    let log = Arc::new(Mutex::new(File::create(&log).wrap_err_with(|| {
-        format!("cannot create the log file {}", log.display())
-    })?));
+    // Appended to, so that a restarted node's output follows its earlier
+    // output.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&files.log)
+        .wrap_err_with(|| format!("cannot create the log file {}", files.log.display()))?;
+    let log = Arc::new(Mutex::new(log));
     let mut printers = Vec::new();
     if let Some(stdout) = child.stdout.take() {
         printers.push(printer(stdout, prefix.clone(), log.clone(), false));
@@ -90,7 +110,7 @@ pub fn spawn(
 fn printer(
     stream: impl Read + Send + 'static,
     prefix: String,
-    log: Arc<Mutex<File>>,
+    log: Arc<Mutex<std::fs::File>>,
     to_stderr: bool,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {

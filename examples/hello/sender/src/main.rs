@@ -1,5 +1,6 @@
-//! Sends "hello #N" on `message` at every tick of its timer; with
-//! `--count N`, ends by itself after N messages.
+//! Sends "hello #N" on `message` at every tick of its timer. With
+//! `--count N` it ends by itself after N messages; with `--fail-after N`
+//! it fails after N messages, to show how restart policies work.
 
 use dora_node_api::{DoraNode, Event, Parameter, Parameters};
 
@@ -12,14 +13,18 @@ fn main() {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let limit: Option<i64> = match args.iter().position(|a| a == "--count") {
-        Some(i) => Some(
-            args.get(i + 1)
+    let number_after = |flag: &str| -> Result<Option<i64>, String> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args
+                .get(i + 1)
                 .and_then(|n| n.parse().ok())
-                .ok_or("--count needs a number")?,
-        ),
-        None => None,
+                .map(Some)
+                .ok_or(format!("{flag} needs a number")),
+            None => Ok(None),
+        }
     };
+    let limit = number_after("--count")?;
+    let fail_after = number_after("--fail-after")?;
     let (mut node, events) = DoraNode::init_from_env()?;
     let mut count: i64 = 0;
     for event in events {
@@ -27,6 +32,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             Event::Input { id, .. } if id.as_str() == "tick" => {
                 if limit.is_some_and(|limit| count >= limit) {
                     break;
+                }
+                if fail_after.is_some_and(|n| count >= n) {
+                    return Err(format!("failing on purpose after {count} messages").into());
                 }
                 count += 1;
                 let text = format!("hello #{count}");

@@ -1,0 +1,76 @@
+//! The counts a node leaves for `dora run`'s summary: messages sent per
+//! output, received and dropped per input.
+//!
+//! When [`DoraNode`](crate::DoraNode) and [`EventStream`](crate::EventStream)
+//! are dropped, each appends its lines to the file named by [`ENV_VAR`],
+//! which the launcher reads once the process has ended. A node that is
+//! killed leaves no counts, and the summary says so.
+
+use std::io::Write;
+use std::path::Path;
+
+/// The environment variable that names the node's counts file.
+pub const ENV_VAR: &str = "DORA_NODE_STATS";
+
+/// The counts of one node, summed over its outputs and inputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    pub sent: u64,
+    pub received: u64,
+    pub dropped: u64,
+    /// The inputs that dropped messages, with how many.
+    pub drops: Vec<(String, u64)>,
+}
+
+pub(crate) fn record_sent(counts: impl Iterator<Item = (String, u64)>) {
+    append(
+        counts
+            .map(|(output, n)| format!("sent {output} {n}\n"))
+            .collect(),
+    );
+}
+
+pub(crate) fn record_received(counts: impl Iterator<Item = (String, u64, u64)>) {
+    append(
+        counts
+            .map(|(input, n, dropped)| format!("received {input} {n} {dropped}\n"))
+            .collect(),
+    );
+}
+
+fn append(text: String) {
+    let Some(path) = std::env::var_os(ENV_VAR) else {
+        return;
+    };
+    // The counts are a report, not the work: failing to write them must
+    // not fail the node, and the summary shows them as unknown.
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
+    if let Ok(mut file) = file {
+        let _ = file.write_all(text.as_bytes());
+    }
+}
+
+/// Reads a counts file; `None` when the node left none.
+pub fn read(path: &Path) -> Option<NodeStats> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut stats = NodeStats::default();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["sent", _, n] => stats.sent += n.parse::<u64>().ok()?,
+            ["received", input, n, dropped] => {
+                stats.received += n.parse::<u64>().ok()?;
+                let dropped: u64 = dropped.parse().ok()?;
+                stats.dropped += dropped;
+                if dropped > 0 {
+                    stats.drops.push(((*input).to_owned(), dropped));
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(stats)
+}
