@@ -273,3 +273,184 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, signal: i32) -> i32;
 }
+
+/// Runs a dataflow of test nodes to its end; returns stdout and stderr.
+fn run_to_end(name: &str, yaml: &str) -> (String, String) {
+    let yaml = yaml.replace(
+        "BUILD",
+        "cargo build -q --manifest-path ROOT/Cargo.toml -p dora-test-nodes",
+    );
+    let file = scratch_dataflow(name, &yaml);
+    let output = dora()
+        .arg("run")
+        .arg(&file)
+        .arg("--stop-after")
+        .arg("60s")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_no_leftovers(&run_dir(&stderr));
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+    (stdout, stderr)
+}
+
+/// The numbers a test sink printed, by name.
+fn sink_report(stdout: &str, sink: &str) -> std::collections::BTreeMap<String, u64> {
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{sink} | received ")))
+        .unwrap_or_else(|| panic!("no report of {sink} in:\n{stdout}"));
+    let words: Vec<&str> = line.split('|').nth(1).unwrap().split_whitespace().collect();
+    words
+        .chunks(2)
+        .map(|pair| (pair[0].to_owned(), pair[1].parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn fan_out_delivers_every_message_to_every_receiver() {
+    let sink = |id: &str| {
+        format!("  - id: {id}\n    path: BIN/test-sink\n    inputs:\n      in: {{ source: source/out, queue_size: 1000 }}\n")
+    };
+    let yaml = format!(
+        "nodes:\n  - id: source\n    build: BUILD\n    path: BIN/test-source\n    args: --count 500 --size 64\n    outputs: [out, sum]\n{}{}{}",
+        sink("a"),
+        sink("b"),
+        sink("c")
+    );
+    let (stdout, _) = run_to_end("fan-out", &yaml);
+    for id in ["a", "b", "c"] {
+        let report = sink_report(&stdout, id);
+        assert_eq!(
+            (report["received"], report["dropped"]),
+            (500, 0),
+            "{id}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn a_40_mib_payload_arrives_bit_exact() {
+    let yaml = "nodes:
+  - id: source
+    build: BUILD
+    path: BIN/test-source
+    args: --count 3 --size 41943040
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    inputs:
+      in: { source: source/out, queue_policy: backpressure, queue_size: 2 }
+      sum: { source: source/sum, queue_size: 10 }
+";
+    let (stdout, _) = run_to_end("big", yaml);
+    let report = sink_report(&stdout, "sink");
+    assert_eq!(report["received"], 3, "{stdout}");
+    assert_eq!(report["bytes"], 3 * 41_943_040);
+    assert_eq!(
+        report["checked"], 3,
+        "every payload was compared with its checksum: {stdout}"
+    );
+    assert_eq!(report["mismatches"], 0);
+}
+
+#[test]
+fn a_full_queue_drops_the_oldest_and_counts_every_drop() {
+    let yaml = "nodes:
+  - id: source
+    build: BUILD
+    path: BIN/test-source
+    args: --count 200
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    args: --delay-ms 2
+    inputs:
+      in: { source: source/out, queue_size: 2 }
+";
+    let (stdout, stderr) = run_to_end("drops", yaml);
+    let report = sink_report(&stdout, "sink");
+    assert!(
+        report["dropped"] > 0,
+        "a slow sink with a queue of 2 dropped nothing: {stdout}"
+    );
+    assert_eq!(
+        report["received"] + report["dropped"],
+        200,
+        "every message was received or counted as dropped: {stdout}"
+    );
+    let row = summary_row(&stderr, "sink");
+    assert!(
+        row.split_whitespace().nth(4) == Some(&report["dropped"].to_string()),
+        "the summary shows the drops: {row}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "input `in` dropped {} messages",
+            report["dropped"]
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn backpressure_makes_the_sender_wait_and_loses_nothing() {
+    let yaml = "nodes:
+  - id: source
+    build: BUILD
+    path: BIN/test-source
+    args: --count 200
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    args: --delay-ms 2
+    inputs:
+      in: { source: source/out, queue_size: 2, queue_policy: backpressure }
+";
+    let (stdout, _) = run_to_end("backpressure", yaml);
+    let report = sink_report(&stdout, "sink");
+    assert_eq!(
+        (report["received"], report["dropped"]),
+        (200, 0),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn every_example_dataflow_runs_and_ends_cleanly() {
+    let examples = example_dataflows();
+    assert!(examples.len() >= 2, "{examples:?}");
+    for file in examples {
+        let output = dora()
+            .arg("run")
+            .arg(&file)
+            .args(["--stop-after", "1s"])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}:\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            file.display()
+        );
+        let dir = run_dir(&stderr);
+        assert_no_leftovers(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let _ = std::fs::remove_dir(dir.parent().unwrap());
+    }
+}
+
+/// Every `dataflow.yml` under `examples/`.
+fn example_dataflows() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("dataflow.yml"))
+        .filter(|p| p.exists())
+        .collect();
+    files.sort();
+    files
+}

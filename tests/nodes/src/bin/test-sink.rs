@@ -1,0 +1,47 @@
+//! Receives `in` (and, when given, `sum` with the checksums), sleeping
+//! `--delay-ms` per message; prints what it got when its inputs close.
+
+use dora_node_api::{DoraNode, Event, Parameter};
+use dora_test_nodes::{arg, checksum};
+
+fn main() {
+    let delay = std::time::Duration::from_millis(arg("--delay-ms", 0));
+    let (_node, mut events) = match DoraNode::init_from_env() {
+        Ok(node) => node,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(1)
+        }
+    };
+    let mut sums = Vec::new();
+    let mut mismatches = 0;
+    let mut checked = 0;
+    let mut bytes = 0;
+    for event in events.by_ref() {
+        match event {
+            Event::Input { id, data, metadata } if id.as_str() == "in" => {
+                bytes += data.len();
+                sums.push((metadata.sequence, checksum(&data)));
+                std::thread::sleep(delay);
+            }
+            Event::Input { metadata, .. } => {
+                if let Some(Parameter::Integer(expected)) = metadata.parameters.get("checksum") {
+                    let expected = *expected as u64;
+                    if let Some(index) = sums.iter().position(|(seq, _)| *seq == metadata.sequence)
+                    {
+                        mismatches += usize::from(sums[index].1 != expected);
+                        checked += 1;
+                    }
+                }
+            }
+            Event::Stop => break,
+            Event::Error(error) => eprintln!("error: {error}"),
+            Event::InputClosed { .. } => {}
+        }
+    }
+    let (received, dropped) = events
+        .input_counts()
+        .find(|(id, _)| id.as_str() == "in")
+        .map_or((0, 0), |(_, c)| (c.received, c.dropped));
+    println!("received {received} dropped {dropped} bytes {bytes} checked {checked} mismatches {mismatches}");
+}

@@ -1,0 +1,33 @@
+//! Sends `--count` messages of `--size` bytes on `out` as fast as it can,
+//! each filled with a pattern and carrying its checksum, then ends.
+
+use dora_node_api::{DoraNode, Parameter, Parameters};
+use dora_test_nodes::{arg, checksum};
+
+fn main() {
+    let count = arg("--count", 100);
+    let size = arg("--size", 8) as usize;
+    let (mut node, _events) = match DoraNode::init_from_env() {
+        Ok(node) => node,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(1)
+        }
+    };
+    for n in 0..count {
+        let mut sum = 0;
+        let result = node.send_output_with("out", size, Parameters::new(), |buffer| {
+            for (i, byte) in buffer.iter_mut().enumerate() {
+                *byte = (i as u64 ^ n) as u8;
+            }
+            sum = checksum(buffer);
+        });
+        // The checksum goes in a second, small message on `sum`.
+        let sums = Parameters::from([("checksum".to_owned(), Parameter::Integer(sum as i64))]);
+        if let Err(error) = result.and_then(|()| node.send_output("sum", sums, &[])) {
+            eprintln!("error: {error}");
+            std::process::exit(1);
+        }
+    }
+    println!("sent {count}");
+}

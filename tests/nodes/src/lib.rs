@@ -1,0 +1,24 @@
+//! Helpers shared by the test nodes.
+
+/// A checksum of a payload (FNV-1a), sent as a parameter and checked by
+/// the receiver, so that a payload that arrives damaged is caught.
+pub fn checksum(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The number after `flag` on the command line, or `default`.
+pub fn arg(flag: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == flag) {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| {
+                eprintln!("{flag} needs a number");
+                std::process::exit(2)
+            }),
+        None => default,
+    }
+}
