@@ -199,6 +199,16 @@ fn a_node_started_by_hand_says_how_to_start_it() {
         "{}",
         text(&output.stderr)
     );
+    let output = Command::new(root().join("target/debug/hello-sender"))
+        .env("DORA_NODE_CONFIG", "{\"node_id\": 3")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("does not hold a valid node configuration"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 /// The summary's line of `node`, split into its words.
@@ -453,4 +463,97 @@ fn example_dataflows() -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// Runs a dataflow of test nodes that is expected to fail; returns stdout
+/// and stderr.
+fn run_failing(name: &str, yaml: &str, extra: &[&str]) -> (String, String) {
+    let yaml = yaml.replace(
+        "BUILD",
+        "cargo build -q --manifest-path ROOT/Cargo.toml -p dora-test-nodes",
+    );
+    let file = scratch_dataflow(name, &yaml);
+    let started = Instant::now();
+    let output = dora().arg("run").arg(&file).args(extra).output().unwrap();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the run took {:?}",
+        started.elapsed()
+    );
+    assert_no_leftovers(&run_dir(&stderr));
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+    (stdout, stderr)
+}
+
+#[test]
+fn a_sigkilled_receiver_neither_blocks_its_sender_nor_leaves_files() {
+    for policy in ["drop_oldest", "backpressure"] {
+        let yaml = format!(
+            "nodes:
+  - id: source
+    build: BUILD
+    path: BIN/test-source
+    args: --count 2000
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    args: --kill-self-after 5 --delay-ms 1
+    inputs:
+      in: {{ source: source/out, queue_size: 2, queue_policy: {policy} }}
+"
+        );
+        let (stdout, stderr) = run_failing(&format!("sigkill-{policy}"), &yaml, &[]);
+        assert!(
+            summary_row(&stderr, "sink").ends_with("failed: killed by signal 9"),
+            "{stderr}"
+        );
+        assert!(
+            summary_row(&stderr, "source").ends_with("  ok"),
+            "{policy}: the sender finished:\n{stdout}\n{stderr}"
+        );
+        assert!(stdout.contains("source | sent 2000"), "{policy}: {stdout}");
+    }
+}
+
+#[test]
+fn a_node_that_ignores_stop_is_killed_after_the_grace_period() {
+    let yaml = "nodes:
+  - id: source
+    build: BUILD
+    path: BIN/test-source
+    args: --count 1
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    args: --ignore-stop
+    inputs:
+      tick: dora/timer/millis/100
+";
+    let (_, stderr) = run_failing("grace", yaml, &["--stop-after", "500ms", "--grace", "1s"]);
+    assert!(
+        summary_row(&stderr, "sink").ends_with("killed: still running 1.0s after Stop"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sending_on_an_undeclared_output_names_the_declared_ones() {
+    let yaml = "nodes:
+  - id: source
+    build: BUILD
+    path: BIN/test-source
+    args: --output bogus
+    outputs: [out, sum]
+";
+    let (_, stderr) = run_failing("undeclared", yaml, &[]);
+    assert!(
+        stderr.contains("`bogus` is not an output of this node; its outputs are: `out`, `sum`"),
+        "{stderr}"
+    );
 }

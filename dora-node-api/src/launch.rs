@@ -33,7 +33,7 @@ pub struct RunChannels {
     nodes: Vec<NodeId>,
     listener: WakeupListener,
     notifiers: Vec<WakeupNotifier>,
-    _shm: Shm,
+    shm: Shm,
 }
 
 impl RunChannels {
@@ -56,7 +56,7 @@ impl RunChannels {
             nodes: nodes.to_vec(),
             listener,
             notifiers,
-            _shm: shm,
+            shm,
         })
     }
 
@@ -111,6 +111,13 @@ impl RunChannels {
             }
         }
         Ok(())
+    }
+
+    /// Releases the ports of node processes that died without closing
+    /// them (SIGKILL, a crash), so that nobody waits for them; returns how
+    /// many processes were cleaned up after.
+    pub fn clean_up_dead_nodes(&self) -> u64 {
+        self.shm.clean_up_dead_nodes()
     }
 
     /// Asks node number `index` to stop.

@@ -23,6 +23,8 @@ struct Output {
     /// Wake-up channels of the receiving nodes, keys into `DoraNode::wakeups`.
     receivers: Vec<String>,
     sequence: u64,
+    /// Deliveries that did not reach a receiver that should have got them.
+    undelivered: u64,
 }
 
 /// A node of a running dataflow: it sends on its outputs. Its inputs come
@@ -69,6 +71,7 @@ impl DoraNode {
                     publisher: shm.publisher(&output.channel, output.settings)?,
                     receivers: output.receivers.iter().map(|r| r.wakeup.clone()).collect(),
                     sequence: 0,
+                    undelivered: 0,
                 },
             );
         }
@@ -115,6 +118,12 @@ impl DoraNode {
     /// This node's configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.config
+    }
+
+    /// How many deliveries on `output` did not reach a receiver (a receiver
+    /// that has ended, or one whose queue was not ready).
+    pub fn undelivered(&self, output: &str) -> Option<u64> {
+        self.outputs.get(output).map(|o| o.undelivered)
     }
 
     /// How many messages were sent on `output` so far.
@@ -185,7 +194,8 @@ impl DoraNode {
             metadata_len: header_len,
             reserved: 0,
         };
-        sample.send().map_err(|e| transport("cannot send", &e))?;
+        let delivered = sample.send().map_err(|e| transport("cannot send", &e))?;
+        port.undelivered += port.receivers.len().saturating_sub(delivered) as u64;
         port.sequence += 1;
         for wakeup in &port.receivers {
             if let Some(notifier) = self.wakeups.get(wakeup) {
@@ -203,7 +213,7 @@ impl Drop for DoraNode {
         crate::stats::record_sent(
             self.outputs
                 .iter()
-                .map(|(id, o)| (id.to_string(), o.sequence)),
+                .map(|(id, o)| (id.to_string(), o.sequence, o.undelivered)),
         );
     }
 }

@@ -20,12 +20,15 @@ pub struct NodeStats {
     pub dropped: u64,
     /// The inputs that dropped messages, with how many.
     pub drops: Vec<(String, u64)>,
+    /// The outputs that could not deliver some messages to a receiver
+    /// (one that had ended), with how many deliveries failed.
+    pub undelivered: Vec<(String, u64)>,
 }
 
-pub(crate) fn record_sent(counts: impl Iterator<Item = (String, u64)>) {
+pub(crate) fn record_sent(counts: impl Iterator<Item = (String, u64, u64)>) {
     append(
         counts
-            .map(|(output, n)| format!("sent {output} {n}\n"))
+            .map(|(output, n, undelivered)| format!("sent {output} {n} {undelivered}\n"))
             .collect(),
     );
 }
@@ -60,7 +63,13 @@ pub fn read(path: &Path) -> Option<NodeStats> {
     for line in text.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["sent", _, n] => stats.sent += n.parse::<u64>().ok()?,
+            ["sent", output, n, undelivered] => {
+                stats.sent += n.parse::<u64>().ok()?;
+                let undelivered: u64 = undelivered.parse().ok()?;
+                if undelivered > 0 {
+                    stats.undelivered.push(((*output).to_owned(), undelivered));
+                }
+            }
             ["received", input, n, dropped] => {
                 stats.received += n.parse::<u64>().ok()?;
                 let dropped: u64 = dropped.parse().ok()?;
@@ -73,4 +82,32 @@ pub fn read(path: &Path) -> Option<NodeStats> {
         }
     }
     Some(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_summed_and_losses_named() {
+        let dir = std::env::temp_dir().join(format!("dora-stats-{}", std::process::id()));
+        std::fs::write(
+            &dir,
+            "sent out 10 2\nsent sum 10 0\nreceived in 7 3\nreceived other 1 0\n",
+        )
+        .unwrap();
+        let stats = read(&dir).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        assert_eq!((stats.sent, stats.received, stats.dropped), (20, 8, 3));
+        assert_eq!(stats.drops, [("in".to_owned(), 3)]);
+        assert_eq!(stats.undelivered, [("out".to_owned(), 2)]);
+    }
+
+    #[test]
+    fn a_damaged_file_reads_as_unknown() {
+        let dir = std::env::temp_dir().join(format!("dora-stats-bad-{}", std::process::id()));
+        std::fs::write(&dir, "sent out ten 0\n").unwrap();
+        assert_eq!(read(&dir), None);
+        std::fs::remove_file(&dir).unwrap();
+    }
 }

@@ -225,9 +225,10 @@ impl EventStream {
             };
             self.next_input = index + 1;
             let header = *sample.user_header();
-            if let Some(last) = input.last_sequence {
-                input.dropped += header.sequence.saturating_sub(last + 1);
-            }
+            // Sequences start at 0, so messages dropped before the first
+            // one read count too. A restarted sender starts again at 0.
+            let expected = input.last_sequence.map_or(0, |last| last + 1);
+            input.dropped += header.sequence.saturating_sub(expected);
             input.last_sequence = Some(header.sequence);
             input.received += 1;
             let total = sample.payload().len();

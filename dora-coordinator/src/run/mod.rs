@@ -300,6 +300,9 @@ impl Run<'_> {
             let _ = printer.join();
         }
         slot.process = None;
+        if ended.failed() {
+            channels.clean_up_dead_nodes();
+        }
         let node = &self.dataflow.nodes[index];
         if stopping_since.is_none()
             && wants_restart(node.restart_policy, &ended)

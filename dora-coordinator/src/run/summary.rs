@@ -87,6 +87,9 @@ pub fn print(rows: &[Row], run_dir: &Path) -> bool {
             count(|s| s.received),
             count(|s| s.dropped),
         );
+        for (output, count) in row.stats.iter().flat_map(|s| &s.undelivered) {
+            let _ = writeln!(out, "{:<width$}  output `{output}` could not deliver {count} messages (a receiver had ended)", "");
+        }
         for (input, dropped) in row.stats.iter().flat_map(|s| &s.drops) {
             let _ = writeln!(out, "{:<width$}  input `{input}` dropped {dropped} messages (queue full, policy drop_oldest)", "");
         }

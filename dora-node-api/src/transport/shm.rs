@@ -123,6 +123,13 @@ impl Shm {
         Ok(Shm { node })
     }
 
+    /// Releases what crashed processes of the run left: their ports stay
+    /// registered until someone cleans up, and a sender waiting for room
+    /// in a dead receiver's queue (backpressure) would wait forever.
+    pub(crate) fn clean_up_dead_nodes(&self) -> u64 {
+        self.node.try_cleanup_dead_nodes().cleanups
+    }
+
     fn service_name(channel: &str) -> Result<ServiceName, TransportError> {
         ServiceName::new(channel)
             .map_err(|e| TransportError::new(format!("`{channel}` cannot name a channel"), e))

@@ -22,3 +22,20 @@ pub fn arg(flag: &str, default: u64) -> u64 {
         None => default,
     }
 }
+
+/// Whether `flag` is on the command line.
+pub fn flag(flag: &str) -> bool {
+    std::env::args().any(|a| a == flag)
+}
+
+/// The text after `flag` on the command line, or `default`.
+pub fn text_arg(flag: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == flag) {
+        Some(i) => args
+            .get(i + 1)
+            .cloned()
+            .unwrap_or_else(|| default.to_owned()),
+        None => default.to_owned(),
+    }
+}

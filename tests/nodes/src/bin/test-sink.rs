@@ -1,11 +1,14 @@
 //! Receives `in` (and, when given, `sum` with the checksums), sleeping
 //! `--delay-ms` per message; prints what it got when its inputs close.
+//! To test failures: `--kill-self-after N` ends it with SIGKILL after N
+//! messages, and `--ignore-stop` makes it keep running after Stop.
 
 use dora_node_api::{DoraNode, Event, Parameter};
-use dora_test_nodes::{arg, checksum};
+use dora_test_nodes::{arg, checksum, flag};
 
 fn main() {
     let delay = std::time::Duration::from_millis(arg("--delay-ms", 0));
+    let kill_after = arg("--kill-self-after", u64::MAX);
     let (_node, mut events) = match DoraNode::init_from_env() {
         Ok(node) => node,
         Err(error) => {
@@ -23,6 +26,11 @@ fn main() {
                 bytes += data.len();
                 sums.push((metadata.sequence, checksum(&data)));
                 std::thread::sleep(delay);
+                if sums.len() as u64 >= kill_after {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &std::process::id().to_string()])
+                        .status();
+                }
             }
             Event::Input { metadata, .. } => {
                 if let Some(Parameter::Integer(expected)) = metadata.parameters.get("checksum") {
@@ -34,6 +42,9 @@ fn main() {
                     }
                 }
             }
+            Event::Stop if flag("--ignore-stop") => loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            },
             Event::Stop => break,
             Event::Error(error) => eprintln!("error: {error}"),
             Event::InputClosed { .. } => {}

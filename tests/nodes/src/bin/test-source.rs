@@ -1,12 +1,13 @@
-//! Sends `--count` messages of `--size` bytes on `out` as fast as it can,
-//! each filled with a pattern and carrying its checksum, then ends.
+//! Sends `--count` messages of `--size` bytes on `out` (or `--output`) as
+//! fast as it can, each followed by its checksum on `sum`, then ends.
 
 use dora_node_api::{DoraNode, Parameter, Parameters};
-use dora_test_nodes::{arg, checksum};
+use dora_test_nodes::{arg, checksum, text_arg};
 
 fn main() {
     let count = arg("--count", 100);
     let size = arg("--size", 8) as usize;
+    let output = text_arg("--output", "out");
     let (mut node, _events) = match DoraNode::init_from_env() {
         Ok(node) => node,
         Err(error) => {
@@ -16,7 +17,7 @@ fn main() {
     };
     for n in 0..count {
         let mut sum = 0;
-        let result = node.send_output_with("out", size, Parameters::new(), |buffer| {
+        let result = node.send_output_with(&output, size, Parameters::new(), |buffer| {
             for (i, byte) in buffer.iter_mut().enumerate() {
                 *byte = (i as u64 ^ n) as u8;
             }
@@ -29,5 +30,8 @@ fn main() {
             std::process::exit(1);
         }
     }
-    println!("sent {count}");
+    println!(
+        "sent {count} undelivered {}",
+        node.undelivered(&output).unwrap_or(0)
+    );
 }
