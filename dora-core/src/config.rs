@@ -168,7 +168,7 @@ impl NodeConfig {
                 node.outputs.iter().cloned().for_each(&mut add_output);
                 for operator in &node.operators {
                     for output in &operator.outputs {
-                        add_output(DataId(format!("{}/{output}", operator.id)));
+                        add_output(DataId::from(format!("{}/{output}", operator.id)));
                     }
                 }
                 let config = NodeConfig {
@@ -186,14 +186,14 @@ impl NodeConfig {
         for connection in dataflow.connections() {
             let receiver = &connection.receiver;
             let input_id = match &receiver.operator {
-                Some(operator) => DataId(format!("{operator}/{}", receiver.input)),
+                Some(operator) => DataId::from(format!("{operator}/{}", receiver.input)),
                 None => receiver.input.clone(),
             };
             let channel = match connection.source {
                 InputSource::Timer(_) => None,
                 InputSource::Output(source) => {
                     let output_id = match &source.operator {
-                        Some(operator) => DataId(format!("{operator}/{}", source.output)),
+                        Some(operator) => DataId::from(format!("{operator}/{}", source.output)),
                         None => source.output.clone(),
                     };
                     let wakeup = channel::wakeup(dataflow_id, &receiver.node);

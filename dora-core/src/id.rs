@@ -1,11 +1,13 @@
 //! The names that tie a dataflow together: node, operator and data ids.
 //!
 //! Each is its own type, so that a node id cannot be passed where an output
-//! id is meant. The rules for what an id may contain are checked by the
+//! id is meant, and cheap to clone (a shared string), since every message
+//! event carries its input's id. The rules for what an id may contain are checked by the
 //! dataflow's validation, which reports every bad id with its position.
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,7 @@ macro_rules! id_type {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
         #[serde(transparent)]
-        pub struct $name(pub String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             pub fn as_str(&self) -> &str {
@@ -37,7 +39,13 @@ macro_rules! id_type {
 
         impl From<&str> for $name {
             fn from(id: &str) -> Self {
-                $name(id.to_owned())
+                $name(id.into())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                $name(id.into())
             }
         }
     };

@@ -20,8 +20,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Output {
     publisher: OutputPublisher,
-    /// Wake-up channels of the receiving nodes, keys into `DoraNode::wakeups`.
-    receivers: Vec<String>,
+    /// How many inputs read this output (one subscriber each).
+    readers: usize,
+    /// The receiving nodes' wake-up notifiers, indices into
+    /// `DoraNode::wakeups`, each node once.
+    wake: Vec<usize>,
     sequence: u64,
     /// Deliveries that did not reach a receiver that should have got them.
     undelivered: u64,
@@ -32,7 +35,7 @@ struct Output {
 pub struct DoraNode {
     config: NodeConfig,
     outputs: BTreeMap<DataId, Output>,
-    wakeups: BTreeMap<String, WakeupNotifier>,
+    wakeups: Vec<WakeupNotifier>,
     // Kept last: dropped after the ports above.
     _shm: Rc<Shm>,
 }
@@ -57,19 +60,30 @@ impl DoraNode {
     pub fn init(config: NodeConfig) -> Result<(DoraNode, EventStream), InitError> {
         let shm = Rc::new(Shm::open(&config.dataflow_id, config.node_id.as_str())?);
         let mut events = EventStream::new(shm.clone(), &config)?;
-        let mut wakeups = BTreeMap::new();
+        let mut channels: Vec<&str> = Vec::new();
+        let mut wakeups = Vec::new();
         let mut outputs = BTreeMap::new();
         for (id, output) in &config.outputs {
+            let mut wake = Vec::new();
             for receiver in &output.receivers {
-                if !wakeups.contains_key(&receiver.wakeup) {
-                    wakeups.insert(receiver.wakeup.clone(), shm.notifier(&receiver.wakeup)?);
+                let index = match channels.iter().position(|c| *c == receiver.wakeup) {
+                    Some(index) => index,
+                    None => {
+                        channels.push(&receiver.wakeup);
+                        wakeups.push(shm.notifier(&receiver.wakeup)?);
+                        wakeups.len() - 1
+                    }
+                };
+                if !wake.contains(&index) {
+                    wake.push(index);
                 }
             }
             outputs.insert(
                 id.clone(),
                 Output {
                     publisher: shm.publisher(&output.channel, output.settings)?,
-                    receivers: output.receivers.iter().map(|r| r.wakeup.clone()).collect(),
+                    readers: output.receivers.len(),
+                    wake,
                     sequence: 0,
                     undelivered: 0,
                 },
@@ -195,14 +209,12 @@ impl DoraNode {
             reserved: 0,
         };
         let delivered = sample.send().map_err(|e| transport("cannot send", &e))?;
-        port.undelivered += port.receivers.len().saturating_sub(delivered) as u64;
+        port.undelivered += port.readers.saturating_sub(delivered) as u64;
         port.sequence += 1;
-        for wakeup in &port.receivers {
-            if let Some(notifier) = self.wakeups.get(wakeup) {
-                notifier
-                    .notify_with_custom_event_id(EventId::new(signal::DATA))
-                    .map_err(|e| transport("cannot wake a receiver", &e))?;
-            }
+        for &index in &port.wake {
+            self.wakeups[index]
+                .notify_with_custom_event_id(EventId::new(signal::DATA))
+                .map_err(|e| transport("cannot wake a receiver", &e))?;
         }
         Ok(())
     }

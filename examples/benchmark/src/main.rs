@@ -1,0 +1,160 @@
+//! `dora-bench`: one-way latency and throughput between two processes,
+//! through dora's node API and through raw iceoryx2, in one run.
+//!
+//! Latency is measured from the moment the payload is written (the
+//! timestamp is the last thing the sender writes) to the moment the
+//! receiver has the message, so it shows the transport and not the fill.
+//!
+//! ```text
+//! cargo build --release -p dora-coordinator -p dora-benchmark
+//! target/release/dora-bench
+//! ```
+
+mod raw;
+mod report;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dora_node_api::{DoraNode, Event, Parameters};
+use report::{Latency, Results};
+
+/// The payload sizes of the latency table.
+pub const SIZES: [usize; 6] = [8, 4 << 10, 64 << 10, 1 << 20, 4 << 20, 40 << 20];
+/// Messages per size: enough for a p99, fewer for the largest payloads.
+pub fn samples(size: usize) -> usize {
+    if size >= 4 << 20 {
+        60
+    } else {
+        300
+    }
+}
+/// The pause between two latency messages, so that no queue builds up.
+pub const GAP: Duration = Duration::from_millis(1);
+/// The throughput runs: (size, messages).
+pub const THROUGHPUT: [(usize, u64); 2] = [(8, 1_000_000), (4 << 20, 500)];
+
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let result = match args.get(1).map(String::as_str) {
+        None => run_all(),
+        Some("node-sender") => node_sender(),
+        Some("node-receiver") => node_receiver(),
+        Some("raw-receiver") => raw::receiver(args.get(2).map(String::as_str) == Some("poll")),
+        Some(other) => {
+            Err(format!("unknown mode `{other}`; run `dora-bench` with no argument").into())
+        }
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
+
+type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Runs every harness and prints the table.
+fn run_all() -> AnyResult<()> {
+    let exe = std::env::current_exe()?;
+    let bin_dir = exe.parent().ok_or("the benchmark has no folder")?;
+    eprintln!("raw iceoryx2, blocking wake-up ...");
+    let raw_block = raw::sender(&exe, false)?;
+    eprintln!("raw iceoryx2, busy polling ...");
+    let raw_poll = raw::sender(&exe, true)?;
+    eprintln!("dora ...");
+    let dora = run_dataflow(bin_dir, 0)?;
+    // The spin must outlast the gap between messages to catch the next
+    // one awake, as busy polling does.
+    eprintln!("dora, spinning up to 2 ms before blocking ...");
+    let dora_spin = run_dataflow(bin_dir, 2_000)?;
+    report::print(&raw_block, &raw_poll, &dora, &dora_spin);
+    Ok(())
+}
+
+/// Runs the dora half through `dora run` and reads what the receiver wrote.
+fn run_dataflow(bin_dir: &std::path::Path, spin_us: u64) -> AnyResult<Results> {
+    let dataflow = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dataflow.yml");
+    let results = std::env::temp_dir().join(format!("dora-bench-{}.txt", std::process::id()));
+    let status = Command::new(bin_dir.join("dora"))
+        .arg("run")
+        .arg(&dataflow)
+        .env("DORA_BENCH_RESULTS", &results)
+        .env("DORA_BENCH_SPIN_US", spin_us.to_string())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run `dora` from {}: {e}; build it with `cargo build --release -p dora-coordinator`", bin_dir.display()))?;
+    if !status.success() {
+        return Err(format!("`dora run {}` failed ({status})", dataflow.display()).into());
+    }
+    let text = std::fs::read_to_string(&results)?;
+    std::fs::remove_file(&results)?;
+    Results::parse(&text)
+}
+
+fn node_sender() -> AnyResult<()> {
+    let (mut node, _events) = DoraNode::init_from_env()?;
+    for size in SIZES {
+        for _ in 0..samples(size) {
+            node.send_output_with("latency", size, Parameters::new(), |buffer| buffer.fill(1))?;
+            std::thread::sleep(GAP);
+        }
+    }
+    for (size, count) in THROUGHPUT {
+        for _ in 0..count {
+            node.send_output_with("throughput", size, Parameters::new(), |buffer| {
+                if let Some(first) = buffer.first_mut() {
+                    *first = 1;
+                }
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn node_receiver() -> AnyResult<()> {
+    let (_node, mut events) = DoraNode::init_from_env()?;
+    let spin: u64 = std::env::var("DORA_BENCH_SPIN_US")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    events.set_spin(Duration::from_micros(spin));
+    let mut results = Results::default();
+    let mut batch: Option<(usize, u64, Instant)> = None;
+    for event in events.by_ref() {
+        let Event::Input { id, metadata, data } = event else {
+            continue;
+        };
+        if id.as_str() == "latency" {
+            let latency = now_ns().saturating_sub(metadata.timestamp_ns);
+            results
+                .latency
+                .entry(data.len())
+                .or_insert_with(Latency::default)
+                .samples
+                .push(latency);
+            continue;
+        }
+        let (size, count, start) = batch.get_or_insert((data.len(), 0, Instant::now()));
+        *count += 1;
+        let expected = THROUGHPUT
+            .iter()
+            .find(|(s, _)| s == size)
+            .map_or(0, |(_, n)| *n);
+        if *count == expected {
+            let rate = *count as f64 / start.elapsed().as_secs_f64();
+            results.throughput.push((*size, rate));
+            batch = None;
+        }
+    }
+    let path = std::env::var_os("DORA_BENCH_RESULTS")
+        .ok_or("DORA_BENCH_RESULTS is not set; run `dora-bench`")?;
+    std::fs::write(path, results.to_text())?;
+    Ok(())
+}
