@@ -9,7 +9,7 @@ use dora_core::id::NodeId;
 use iceoryx2::prelude::*;
 
 use crate::error::TransportError;
-use crate::transport::shm::{Shm, WakeupListener, WakeupNotifier};
+use crate::transport::shm::{ControlPublisher, Shm, WakeupListener, WakeupNotifier};
 use crate::transport::signal;
 
 /// Why a run could not start.
@@ -21,8 +21,6 @@ pub enum StartError {
     NodeEnded { node: NodeId, reason: String },
     #[error("nodes {waiting} did not start within {timeout:?}; does each call `DoraNode::init_from_env()`?")]
     Timeout { waiting: String, timeout: Duration },
-    #[error("a dataflow has at most {max} nodes; this one has {count}")]
-    TooManyNodes { count: usize, max: usize },
 }
 
 /// Maps a node's index to the event id of one of its start-up reports.
@@ -33,6 +31,8 @@ pub struct RunChannels {
     nodes: Vec<NodeId>,
     listener: WakeupListener,
     notifiers: Vec<WakeupNotifier>,
+    /// Per node: the channel that says which nodes feeding it have ended.
+    controls: Vec<ControlPublisher>,
     shm: Shm,
 }
 
@@ -40,22 +40,24 @@ impl RunChannels {
     /// Opens the launcher's channel and a line to every node's wake-up
     /// channel. Call it before starting the nodes.
     pub fn open(dataflow_id: &str, nodes: &[NodeId]) -> Result<RunChannels, StartError> {
-        if nodes.len() > signal::MAX_NODES {
-            return Err(StartError::TooManyNodes {
-                count: nodes.len(),
-                max: signal::MAX_NODES,
-            });
-        }
         let shm = Shm::open(dataflow_id, "launcher")?;
-        let listener = shm.listener(&channel::launcher(dataflow_id))?;
+        let listener = shm.listener(
+            &channel::launcher(dataflow_id),
+            signal::launcher_max_event_id(nodes.len()),
+        )?;
         let notifiers = nodes
             .iter()
-            .map(|node| shm.notifier(&channel::wakeup(dataflow_id, node)))
+            .map(|node| shm.notifier(&channel::wakeup(dataflow_id, node), signal::MAX_EVENT_ID))
+            .collect::<Result<_, _>>()?;
+        let controls = nodes
+            .iter()
+            .map(|node| shm.control_publisher(&channel::control(dataflow_id, node), nodes.len()))
             .collect::<Result<_, _>>()?;
         Ok(RunChannels {
             nodes: nodes.to_vec(),
             listener,
             notifiers,
+            controls,
             shm,
         })
     }
@@ -128,7 +130,18 @@ impl RunChannels {
     /// Tells node number `receiver` that node number `ended` has ended, so
     /// the inputs it fed close once their queues are empty.
     pub fn close_inputs_from(&self, receiver: usize, ended: usize) -> Result<(), TransportError> {
-        self.signal(receiver, signal::INPUT_CLOSED + ended)
+        if let Some(control) = self.controls.get(receiver) {
+            control.send_copy(ended as u64).map_err(|e| {
+                TransportError::new(
+                    format!(
+                        "cannot tell node `{}` which node ended",
+                        self.nodes[receiver]
+                    ),
+                    e,
+                )
+            })?;
+        }
+        self.signal(receiver, signal::INPUT_CLOSED)
     }
 
     fn signal(&self, index: usize, id: usize) -> Result<(), TransportError> {

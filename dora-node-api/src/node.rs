@@ -70,7 +70,7 @@ impl DoraNode {
                     Some(index) => index,
                     None => {
                         channels.push(&receiver.wakeup);
-                        wakeups.push(shm.notifier(&receiver.wakeup)?);
+                        wakeups.push(shm.notifier(&receiver.wakeup, signal::MAX_EVENT_ID)?);
                         wakeups.len() - 1
                     }
                 };
@@ -108,7 +108,10 @@ impl DoraNode {
             .iter()
             .position(|n| *n == self.config.node_id)
             .unwrap_or(0);
-        let launcher = shm.notifier(&dora_core::channel::launcher(&self.config.dataflow_id))?;
+        let launcher = shm.notifier(
+            &dora_core::channel::launcher(&self.config.dataflow_id),
+            signal::launcher_max_event_id(self.config.nodes.len()),
+        )?;
         let report = |id: usize| {
             launcher
                 .notify_with_custom_event_id(EventId::new(id))

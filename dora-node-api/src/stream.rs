@@ -17,7 +17,7 @@ use iceoryx2::prelude::*;
 use crate::error::{InitError, RecvError, TransportError};
 use crate::event::{Data, Event};
 use crate::metadata::{self, Metadata};
-use crate::transport::shm::{InputSubscriber, Shm, WakeupListener};
+use crate::transport::shm::{ControlSubscriber, InputSubscriber, Shm, WakeupListener};
 use crate::transport::signal;
 
 struct Input {
@@ -63,6 +63,8 @@ pub struct InputCounts {
 /// [`recv_timeout`](Self::recv_timeout) to wait with a time limit.
 pub struct EventStream {
     listener: WakeupListener,
+    /// Tells which upstream nodes have ended.
+    control: ControlSubscriber,
     inputs: Vec<Input>,
     timers: Vec<Timer>,
     pending: VecDeque<Event>,
@@ -85,7 +87,8 @@ impl EventStream {
         shm: std::rc::Rc<Shm>,
         config: &NodeConfig,
     ) -> Result<EventStream, InitError> {
-        let listener = shm.listener(&config.wakeup)?;
+        let listener = shm.listener(&config.wakeup, signal::MAX_EVENT_ID)?;
+        let control = shm.control_subscriber(&config.control, config.nodes.len())?;
         let mut inputs = Vec::new();
         let mut timers = Vec::new();
         let start = Instant::now();
@@ -119,6 +122,7 @@ impl EventStream {
         }
         Ok(EventStream {
             listener,
+            control,
             inputs,
             timers,
             pending: VecDeque::new(),
@@ -340,19 +344,27 @@ impl EventStream {
     fn on_signal(&mut self, id: usize) {
         match id {
             signal::DATA => {}
-            signal::STOP => {
-                if !self.pending.iter().any(|e| matches!(e, Event::Stop)) && !self.stop_delivered {
-                    self.pending.push_back(Event::Stop);
-                }
+            signal::STOP
+                if !self.stop_delivered
+                    && !self.pending.iter().any(|e| matches!(e, Event::Stop)) =>
+            {
+                self.pending.push_back(Event::Stop);
             }
             signal::CONNECT => self.start_signals[0] = true,
             signal::START => self.start_signals[1] = true,
-            closed => {
-                let node = closed - signal::INPUT_CLOSED;
-                for input in self.inputs.iter_mut().filter(|i| i.source == Some(node)) {
-                    input.closing = true;
+            signal::INPUT_CLOSED => {
+                while let Ok(Some(ended)) = self.control.receive() {
+                    let node = usize::try_from(*ended).ok();
+                    for input in self
+                        .inputs
+                        .iter_mut()
+                        .filter(|i| i.source.is_some() && i.source == node)
+                    {
+                        input.closing = true;
+                    }
                 }
             }
+            _ => {}
         }
     }
 

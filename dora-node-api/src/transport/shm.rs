@@ -11,7 +11,6 @@ use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
 
-use super::signal::MAX_EVENT_ID;
 use crate::error::TransportError;
 
 pub(crate) type Ipc = ipc::Service;
@@ -19,6 +18,8 @@ pub(crate) type OutputPublisher = Publisher<Ipc, [u8], Header>;
 pub(crate) type InputSubscriber = Subscriber<Ipc, [u8], Header>;
 pub(crate) type WakeupListener = Listener<Ipc>;
 pub(crate) type WakeupNotifier = Notifier<Ipc>;
+pub(crate) type ControlPublisher = Publisher<Ipc, u64, ()>;
+pub(crate) type ControlSubscriber = Subscriber<Ipc, u64, ()>;
 
 /// The fixed header in front of every message. The payload is followed by
 /// `metadata_len` bytes of encoded parameters.
@@ -195,31 +196,89 @@ impl Shm {
             })
     }
 
+    /// The channel that tells a node which nodes feeding it have ended: one
+    /// node index per message, never more than `nodes` waiting.
+    fn control_service(
+        &self,
+        channel: &str,
+        nodes: usize,
+    ) -> Result<
+        iceoryx2::service::port_factory::publish_subscribe::PortFactory<Ipc, u64, ()>,
+        TransportError,
+    > {
+        let name = Self::service_name(channel)?;
+        patiently(&format!("cannot open the channel `{channel}`"), || {
+            self.node
+                .service_builder(&name)
+                .publish_subscribe::<u64>()
+                .subscriber_max_buffer_size(nodes.max(1))
+                .history_size(0)
+                .max_subscribers(1)
+                .max_publishers(1)
+                .open_or_create()
+        })
+    }
+
+    pub(crate) fn control_publisher(
+        &self,
+        channel: &str,
+        nodes: usize,
+    ) -> Result<ControlPublisher, TransportError> {
+        self.control_service(channel, nodes)?
+            .publisher_builder()
+            .create()
+            .map_err(|e| TransportError::new(format!("cannot create the sender of `{channel}`"), e))
+    }
+
+    pub(crate) fn control_subscriber(
+        &self,
+        channel: &str,
+        nodes: usize,
+    ) -> Result<ControlSubscriber, TransportError> {
+        self.control_service(channel, nodes)?
+            .subscriber_builder()
+            .create()
+            .map_err(|e| {
+                TransportError::new(format!("cannot create the receiver of `{channel}`"), e)
+            })
+    }
+
     fn event_service(
         &self,
         channel: &str,
+        max_event_id: usize,
     ) -> Result<iceoryx2::service::port_factory::event::PortFactory<Ipc>, TransportError> {
         let name = Self::service_name(channel)?;
         patiently(&format!("cannot open the channel `{channel}`"), || {
             self.node
                 .service_builder(&name)
                 .event()
-                .event_id_max_value(MAX_EVENT_ID)
+                .event_id_max_value(max_event_id)
                 .max_notifiers(MAX_NOTIFIERS)
                 .max_listeners(2)
                 .open_or_create()
         })
     }
 
-    pub(crate) fn listener(&self, channel: &str) -> Result<WakeupListener, TransportError> {
-        self.event_service(channel)?
+    /// Listens on an event channel whose ids go up to `max_event_id`.
+    pub(crate) fn listener(
+        &self,
+        channel: &str,
+        max_event_id: usize,
+    ) -> Result<WakeupListener, TransportError> {
+        self.event_service(channel, max_event_id)?
             .listener_builder()
             .create()
             .map_err(|e| TransportError::new(format!("cannot listen on `{channel}`"), e))
     }
 
-    pub(crate) fn notifier(&self, channel: &str) -> Result<WakeupNotifier, TransportError> {
-        self.event_service(channel)?
+    /// Notifies on an event channel whose ids go up to `max_event_id`.
+    pub(crate) fn notifier(
+        &self,
+        channel: &str,
+        max_event_id: usize,
+    ) -> Result<WakeupNotifier, TransportError> {
+        self.event_service(channel, max_event_id)?
             .notifier_builder()
             .create()
             .map_err(|e| TransportError::new(format!("cannot notify on `{channel}`"), e))
