@@ -77,10 +77,7 @@ fn hello(name: &str, args: &str) -> PathBuf {
 
 #[test]
 fn hello_runs_until_stop_after_and_cleans_up() {
-    let output = dora()
-        .args(["run", "examples/hello/dataflow.yml", "--stop-after", "1s"])
-        .output()
-        .unwrap();
+    let output = finish(dora().args(["run", "examples/hello/dataflow.yml", "--stop-after", "1s"]));
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(
         output.status.success(),
@@ -109,9 +106,9 @@ fn hello_runs_until_stop_after_and_cleans_up() {
 }
 
 #[test]
-fn every_message_sent_after_init_arrives_and_the_end_closes_inputs() {
+fn a_sender_that_ends_closes_the_input_it_fed() {
     let file = hello("count", "--count 300");
-    let output = dora().arg("run").arg(&file).output().unwrap();
+    let output = finish(dora().arg("run").arg(&file));
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(
         output.status.success(),
@@ -170,7 +167,7 @@ fn a_node_that_never_joins_fails_the_start_clearly() {
         "no-init",
         "nodes:\n  - id: quitter\n    path: /bin/sh\n    args: [-c, 'echo bye; exit 3']\n  - id: receiver\n    path: BIN/hello-receiver\n    build: cargo build -q --manifest-path ROOT/Cargo.toml -p hello-receiver\n    inputs: { tick: dora/timer/secs/1 }\n",
     );
-    let output = dora().arg("run").arg(&file).output().unwrap();
+    let output = finish(dora().arg("run").arg(&file));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
@@ -227,7 +224,7 @@ fn a_failing_node_is_restarted_then_its_end_closes_the_inputs_downstream() {
         "    outputs: [message]\n    restart_policy: on-failure\n    max_restarts: 2\n    restart_delay: 10ms",
     );
     let file = scratch_dataflow("restart", &yaml);
-    let output = dora().arg("run").arg(&file).output().unwrap();
+    let output = finish(dora().arg("run").arg(&file));
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert_eq!(
         output.status.code(),
@@ -246,6 +243,46 @@ fn a_failing_node_is_restarted_then_its_end_closes_the_inputs_downstream() {
     assert!(stdout.contains("input `message` closed"), "{stdout}");
     assert_no_leftovers(&run_dir(&stderr));
     std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+}
+
+/// Runs `command` to its end, reading its output as it comes; a run that
+/// hangs fails the test after two minutes instead of hanging the suite.
+fn finish(command: &mut Command) -> Output {
+    use std::io::Read;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the command did not end within two minutes: {command:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
 }
 
 fn wait_with_timeout(child: &mut std::process::Child, timeout: Duration) -> Output {
@@ -291,13 +328,7 @@ fn run_to_end(name: &str, yaml: &str) -> (String, String) {
         "cargo build -q --manifest-path ROOT/Cargo.toml -p dora-test-nodes",
     );
     let file = scratch_dataflow(name, &yaml);
-    let output = dora()
-        .arg("run")
-        .arg(&file)
-        .arg("--stop-after")
-        .arg("60s")
-        .output()
-        .unwrap();
+    let output = finish(dora().arg("run").arg(&file).arg("--stop-after").arg("60s"));
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(
         output.status.success(),
@@ -435,12 +466,7 @@ fn every_example_dataflow_runs_and_ends_cleanly() {
     let examples = example_dataflows();
     assert!(examples.len() >= 2, "{examples:?}");
     for file in examples {
-        let output = dora()
-            .arg("run")
-            .arg(&file)
-            .args(["--stop-after", "1s"])
-            .output()
-            .unwrap();
+        let output = finish(dora().arg("run").arg(&file).args(["--stop-after", "1s"]));
         let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
         assert!(
             output.status.success(),
@@ -477,7 +503,7 @@ fn run_failing(name: &str, yaml: &str, extra: &[&str]) -> (String, String) {
     );
     let file = scratch_dataflow(name, &yaml);
     let started = Instant::now();
-    let output = dora().arg("run").arg(&file).args(extra).output().unwrap();
+    let output = finish(dora().arg("run").arg(&file).args(extra));
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert_eq!(
         output.status.code(),
@@ -559,4 +585,87 @@ fn sending_on_an_undeclared_output_names_the_declared_ones() {
         stderr.contains("`bogus` is not an output of this node; its outputs are: `out`, `sum`"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_thousand_messages_sent_right_after_init_all_arrive() {
+    let yaml = "nodes:
+  - id: source
+    build: BUILD
+    path: BIN/test-source
+    args: --count 1000
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    inputs:
+      in: { source: source/out, queue_size: 1000 }
+";
+    let (stdout, _) = run_to_end("right-after-init", yaml);
+    let report = sink_report(&stdout, "sink");
+    assert_eq!(
+        (report["received"], report["dropped"]),
+        (1000, 0),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_async_stream_delivers_every_message_timers_and_stop() {
+    let yaml = "nodes:
+  - id: source
+    build: BUILD
+    path: BIN/test-source
+    args: --count 1000
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    args: --async
+    inputs:
+      in: { source: source/out, queue_size: 2, queue_policy: backpressure }
+";
+    let (stdout, _) = run_to_end("async", yaml);
+    let report = sink_report(&stdout, "sink");
+    assert_eq!(
+        (report["received"], report["dropped"]),
+        (1000, 0),
+        "{stdout}"
+    );
+
+    // A timer and Stop, with nothing else to wake the task.
+    let yaml = "nodes:
+  - id: sink
+    build: BUILD
+    path: BIN/test-sink
+    args: --async
+    inputs:
+      tick: dora/timer/millis/20
+";
+    let yaml = yaml.replace(
+        "BUILD",
+        "cargo build -q --manifest-path ROOT/Cargo.toml -p dora-test-nodes",
+    );
+    let file = scratch_dataflow("async-stop", &yaml);
+    let started = Instant::now();
+    let output = finish(
+        dora()
+            .arg("run")
+            .arg(&file)
+            .args(["--stop-after", "1s", "--grace", "3s"]),
+    );
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "Stop took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        stdout.contains("sink | received 0"),
+        "the sink ended on Stop: {stdout}"
+    );
+    assert_no_leftovers(&run_dir(&stderr));
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
 }

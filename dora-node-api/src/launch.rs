@@ -9,7 +9,7 @@ use dora_core::id::NodeId;
 use iceoryx2::prelude::*;
 
 use crate::error::TransportError;
-use crate::transport::shm::{ControlPublisher, Shm, WakeupListener, WakeupNotifier};
+use crate::transport::shm::{wait_at_most, ControlPublisher, Shm, WakeupListener, WakeupNotifier};
 use crate::transport::signal;
 
 /// Why a run could not start.
@@ -98,15 +98,15 @@ impl RunChannels {
                     });
                 }
                 let wait = (deadline - now).min(Duration::from_millis(50));
-                self.listener
-                    .timed_wait(
-                        |activation| {
-                            let id = activation.id.as_value();
-                            waiting.retain(|i| report(*i) != id);
-                        },
-                        wait,
-                    )
-                    .map_err(|e| TransportError::new("cannot wait for the nodes to start", e))?;
+                wait_at_most(
+                    &self.listener,
+                    |activation| {
+                        let id = activation.id.as_value();
+                        waiting.retain(|i| report(*i) != id);
+                    },
+                    wait,
+                )
+                .map_err(|e| TransportError::new("cannot wait for the nodes to start", e))?;
             }
             for &index in nodes {
                 self.signal(index, go)?;

@@ -19,7 +19,7 @@
 //! ```
 //!
 //! The pieces: [`DoraNode`] sends (`node.rs`), [`EventStream`] receives
-//! (`stream.rs`), [`Event`] and [`Data`] are what arrives (`event.rs`),
+//! (`stream.rs`, and as an async `Stream` in `stream_async.rs`), [`Event`] and [`Data`] are what arrives (`event.rs`),
 //! [`transport`] moves the bytes, [`launch`] is the launcher's side of a run.
 
 mod error;
@@ -29,6 +29,7 @@ mod metadata;
 mod node;
 pub mod stats;
 mod stream;
+mod stream_async;
 pub mod transport;
 
 pub use dora_core::id::{DataId, NodeId};

@@ -17,7 +17,9 @@ use iceoryx2::prelude::*;
 use crate::error::{InitError, RecvError, TransportError};
 use crate::event::{Data, Event};
 use crate::metadata::{self, Metadata};
-use crate::transport::shm::{ControlSubscriber, InputSubscriber, Shm, WakeupListener};
+use crate::transport::shm::{
+    wait_at_most, ControlSubscriber, InputSubscriber, Shm, WakeupListener,
+};
 use crate::transport::signal;
 
 struct Input {
@@ -63,6 +65,10 @@ pub struct InputCounts {
 /// [`recv_timeout`](Self::recv_timeout) to wait with a time limit.
 pub struct EventStream {
     listener: WakeupListener,
+    pub(crate) dataflow_id: String,
+    pub(crate) wakeup_channel: String,
+    /// Started when the stream is first polled as an async `Stream`.
+    pub(crate) async_waker: Option<crate::stream_async::AsyncWaker>,
     /// Tells which upstream nodes have ended.
     control: ControlSubscriber,
     inputs: Vec<Input>,
@@ -122,6 +128,9 @@ impl EventStream {
         }
         Ok(EventStream {
             listener,
+            dataflow_id: config.dataflow_id.clone(),
+            wakeup_channel: config.wakeup.clone(),
+            async_waker: None,
             control,
             inputs,
             timers,
@@ -190,6 +199,19 @@ impl EventStream {
                 || (self.timers.is_empty()
                     && !self.inputs.is_empty()
                     && self.inputs.iter().all(|i| i.closed)))
+    }
+
+    /// The next event if one is ready, without waiting.
+    pub(crate) fn try_next(&mut self) -> Option<Event> {
+        if let Err(error) = self.wait(Wait::No) {
+            return Some(Event::Error(error.to_string()));
+        }
+        self.next_event(Some(Instant::now()))
+    }
+
+    /// When the next timer is due.
+    pub(crate) fn next_timer(&self) -> Option<Instant> {
+        self.timers.iter().map(|t| t.next).min()
     }
 
     fn next_event(&mut self, deadline: Option<Instant>) -> Option<Event> {
@@ -329,7 +351,7 @@ impl EventStream {
         let collect = |activation: EventActivation| ids.push(activation.id.as_value());
         let result = match how {
             Wait::No => self.listener.try_wait(collect),
-            Wait::For(timeout) => self.listener.timed_wait(collect, timeout),
+            Wait::For(timeout) => wait_at_most(&self.listener, collect, timeout),
             Wait::Forever => self.listener.blocking_wait(collect),
         };
         for id in ids.drain(..) {

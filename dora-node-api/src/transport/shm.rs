@@ -21,6 +21,24 @@ pub(crate) type WakeupNotifier = Notifier<Ipc>;
 pub(crate) type ControlPublisher = Publisher<Ipc, u64, ()>;
 pub(crate) type ControlSubscriber = Subscriber<Ipc, u64, ()>;
 
+/// Waits on `listener` for at most `timeout`, handing each activation to
+/// `on_event`.
+///
+/// iceoryx2 waits with a socket receive timeout, and a timeout that rounds
+/// to zero microseconds means "no timeout" to the kernel: the wait would
+/// never end. Such a timeout only looks, without waiting.
+pub(crate) fn wait_at_most<F: FnMut(EventActivation)>(
+    listener: &WakeupListener,
+    on_event: F,
+    timeout: Duration,
+) -> Result<u64, iceoryx2::port::listener::ListenerWaitError> {
+    if timeout < Duration::from_micros(1) {
+        listener.try_wait(on_event)
+    } else {
+        listener.timed_wait(on_event, timeout)
+    }
+}
+
 /// The fixed header in front of every message. The payload is followed by
 /// `metadata_len` bytes of encoded parameters.
 #[derive(Debug, Default, Clone, Copy, ZeroCopySend)]
@@ -282,5 +300,31 @@ impl Shm {
             .notifier_builder()
             .create()
             .map_err(|e| TransportError::new(format!("cannot notify on `{channel}`"), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    #[test]
+    fn a_wait_shorter_than_a_microsecond_returns_at_once() {
+        let run = format!("waittest{}", std::process::id());
+        {
+            let shm = Shm::open(&run, "test").unwrap();
+            let listener = shm.listener("dora/test/wakeup", 7).unwrap();
+            let start = Instant::now();
+            wait_at_most(&listener, |_| {}, Duration::from_nanos(300)).unwrap();
+            wait_at_most(&listener, |_| {}, Duration::ZERO).unwrap();
+            wait_at_most(&listener, |_| {}, Duration::from_millis(5)).unwrap();
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "waited {:?}",
+                start.elapsed()
+            );
+        }
+        remove_run_files(&run).unwrap();
     }
 }

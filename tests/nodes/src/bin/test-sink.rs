@@ -2,9 +2,11 @@
 //! `--delay-ms` per message; prints what it got when its inputs close.
 //! To test failures: `--kill-self-after N` ends it with SIGKILL after N
 //! messages, and `--ignore-stop` makes it keep running after Stop.
+//! With `--async`, it reads its events through the async `Stream`.
 
 use dora_node_api::{DoraNode, Event, Parameter};
-use dora_test_nodes::{arg, checksum, flag};
+use dora_test_nodes::{arg, block_on, checksum, flag};
+use futures_core::Stream;
 
 fn main() {
     let delay = std::time::Duration::from_millis(arg("--delay-ms", 0));
@@ -20,7 +22,17 @@ fn main() {
     let mut mismatches = 0;
     let mut checked = 0;
     let mut bytes = 0;
-    for event in events.by_ref() {
+    let use_async = flag("--async");
+    let mut next = || {
+        if use_async {
+            block_on(std::future::poll_fn(|cx| {
+                std::pin::Pin::new(&mut events).poll_next(cx)
+            }))
+        } else {
+            events.next()
+        }
+    };
+    while let Some(event) = next() {
         match event {
             Event::Input { id, data, metadata } if id.as_str() == "in" => {
                 bytes += data.len();
