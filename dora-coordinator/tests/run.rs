@@ -141,7 +141,16 @@ fn ctrl_c_stops_every_node_within_the_grace_period() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Interrupt once the nodes run: the receiver has printed something.
+    let out = file.parent().unwrap().join("out");
+    let started = Instant::now();
+    while !receiver_has_printed(&out) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the dataflow did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let interrupted = Instant::now();
     // SAFETY: kill(2) with a live child's pid and a valid signal number.
     assert_eq!(unsafe { libc_kill(child.id() as i32, 2) }, 0);
@@ -206,6 +215,15 @@ fn a_node_started_by_hand_says_how_to_start_it() {
         "{}",
         text(&output.stderr)
     );
+}
+
+/// Whether a run under `out` has a receiver log with a line in it.
+fn receiver_has_printed(out: &Path) -> bool {
+    std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|run| std::fs::metadata(run.path().join("receiver.log")).is_ok_and(|m| m.len() > 0))
 }
 
 /// The summary's line of `node`, split into its words.

@@ -7,6 +7,8 @@ use dora_core::config::NodeConfigError;
 pub enum InitError {
     #[error(transparent)]
     Config(#[from] NodeConfigError),
+    #[error("the node configuration is inconsistent: {0}; start the node with `dora run`")]
+    BadConfig(String),
     #[error("cannot set up shared memory: {0}")]
     Transport(#[from] TransportError),
     #[error("the dataflow was stopped before this node finished starting")]

@@ -70,6 +70,7 @@ impl RunChannels {
     pub fn start(
         &self,
         nodes: &[usize],
+        restart: bool,
         timeout: Duration,
         mut ended: impl FnMut() -> Option<(NodeId, String)>,
     ) -> Result<(), StartError> {
@@ -77,7 +78,14 @@ impl RunChannels {
         // Each phase: the report every node sends, and the signal that
         // answers it once all have.
         let phases: [(ReportId, usize); 2] = [
-            (signal::ports_created, signal::CONNECT),
+            (
+                signal::ports_created,
+                if restart {
+                    signal::CONNECT_RESTARTED
+                } else {
+                    signal::CONNECT
+                },
+            ),
             (signal::connected, signal::START),
         ];
         for (report, go) in phases {

@@ -12,7 +12,7 @@ use iceoryx2::prelude::*;
 use crate::error::{InitError, SendError, TransportError};
 use crate::metadata::{self, Parameters};
 use crate::stream::EventStream;
-use crate::transport::shm::{Header, OutputPublisher, Shm, WakeupNotifier};
+use crate::transport::shm::{Header, OutputPublisher, Shm, WakeupNotifier, HELLO_SEQUENCE};
 use crate::transport::signal;
 
 /// How long start-up waits for the other nodes of the dataflow.
@@ -126,6 +126,26 @@ impl DoraNode {
                 .publisher
                 .update_connections()
                 .map_err(|e| TransportError::new("cannot connect an output", e))?;
+            // A receiver maps a sender's memory when it first reads from
+            // it; if the sender ends before, its last messages are lost.
+            // An empty hello, read during start-up, maps it early.
+            let hello = output
+                .publisher
+                .loan_slice_uninit(0)
+                .map_err(|e| TransportError::new("cannot greet the receivers", e))?;
+            // SAFETY: a slice of zero bytes has nothing to initialise.
+            let mut hello = unsafe { hello.assume_init() };
+            *hello.user_header_mut() = Header {
+                sequence: HELLO_SEQUENCE,
+                ..Header::default()
+            };
+            hello
+                .send()
+                .map_err(|e| TransportError::new("cannot greet the receivers", e))?;
+        }
+        // A restarted node joins senders that greeted long ago.
+        if !events.restarted() {
+            events.take_hellos(START_TIMEOUT)?;
         }
         report(signal::connected(index))?;
         events.wait_for_start_signal(1, START_TIMEOUT)?;

@@ -23,6 +23,10 @@ pub struct NodeStats {
     /// The outputs that could not deliver some messages to a receiver
     /// (one that had ended), with how many deliveries failed.
     pub undelivered: Vec<(String, u64)>,
+    /// Messages sent, by output.
+    pub sent_by_output: std::collections::BTreeMap<String, u64>,
+    /// Messages received and dropped, by input.
+    pub read_by_input: std::collections::BTreeMap<String, (u64, u64)>,
 }
 
 pub(crate) fn record_sent(counts: impl Iterator<Item = (String, u64, u64)>) {
@@ -64,15 +68,23 @@ pub fn read(path: &Path) -> Option<NodeStats> {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["sent", output, n, undelivered] => {
-                stats.sent += n.parse::<u64>().ok()?;
+                let n: u64 = n.parse().ok()?;
+                stats.sent += n;
+                *stats
+                    .sent_by_output
+                    .entry((*output).to_owned())
+                    .or_default() += n;
                 let undelivered: u64 = undelivered.parse().ok()?;
                 if undelivered > 0 {
                     stats.undelivered.push(((*output).to_owned(), undelivered));
                 }
             }
             ["received", input, n, dropped] => {
-                stats.received += n.parse::<u64>().ok()?;
+                let n: u64 = n.parse().ok()?;
+                stats.received += n;
                 let dropped: u64 = dropped.parse().ok()?;
+                let read = stats.read_by_input.entry((*input).to_owned()).or_default();
+                *read = (read.0 + n, read.1 + dropped);
                 stats.dropped += dropped;
                 if dropped > 0 {
                     stats.drops.push(((*input).to_owned(), dropped));
@@ -101,6 +113,8 @@ mod tests {
         assert_eq!((stats.sent, stats.received, stats.dropped), (20, 8, 3));
         assert_eq!(stats.drops, [("in".to_owned(), 3)]);
         assert_eq!(stats.undelivered, [("out".to_owned(), 2)]);
+        assert_eq!(stats.sent_by_output["out"], 10);
+        assert_eq!(stats.read_by_input["in"], (7, 3));
     }
 
     #[test]

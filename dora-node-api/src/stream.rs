@@ -18,13 +18,13 @@ use crate::error::{InitError, RecvError, TransportError};
 use crate::event::{Data, Event};
 use crate::metadata::{self, Metadata};
 use crate::transport::shm::{
-    wait_at_most, ControlSubscriber, InputSubscriber, Shm, WakeupListener,
+    wait_at_most, ControlSubscriber, InputSubscriber, Shm, WakeupListener, HELLO_SEQUENCE,
 };
 use crate::transport::signal;
 
 struct Input {
     id: DataId,
-    /// `None` for timers.
+    /// `None` once the input is closed.
     subscriber: Option<InputSubscriber>,
     /// The index (in `NodeConfig::nodes`) of the node that feeds it.
     source: Option<usize>,
@@ -84,6 +84,8 @@ pub struct EventStream {
     /// How long to poll before sleeping; see [`EventStream::set_spin`].
     spin: Duration,
     start_signals: [bool; 2],
+    /// This process is a restart of the node.
+    restarted: bool,
     // Kept last: dropped after the ports above.
     _shm: std::rc::Rc<Shm>,
 }
@@ -111,7 +113,9 @@ impl EventStream {
                 }
                 InputSource::Output(output) => {
                     let (Some(channel), Some(settings)) = (&input.channel, input.settings) else {
-                        continue;
+                        return Err(InitError::BadConfig(format!(
+                            "input `{id}` reads `{output}` but has no channel to read it from"
+                        )));
                     };
                     inputs.push(Input {
                         id: id.clone(),
@@ -141,6 +145,7 @@ impl EventStream {
             signals: Vec::new(),
             spin: Duration::ZERO,
             start_signals: [false; 2],
+            restarted: false,
             _shm: shm,
         })
     }
@@ -314,8 +319,12 @@ impl EventStream {
                 }
                 continue;
             };
-            self.next_input = index + 1;
             let header = *sample.user_header();
+            if header.sequence == HELLO_SEQUENCE {
+                // A restarted sender's greeting: it has done its work.
+                continue;
+            }
+            self.next_input = index + 1;
             // Sequences start at 0, so messages dropped before the first
             // one read count too. A restarted sender starts again at 0.
             let expected = input.last_sequence.map_or(0, |last| last + 1);
@@ -373,6 +382,10 @@ impl EventStream {
                 self.pending.push_back(Event::Stop);
             }
             signal::CONNECT => self.start_signals[0] = true,
+            signal::CONNECT_RESTARTED => {
+                self.start_signals[0] = true;
+                self.restarted = true;
+            }
             signal::START => self.start_signals[1] = true,
             signal::INPUT_CLOSED => {
                 while let Ok(Some(ended)) = self.control.receive() {
@@ -411,6 +424,40 @@ impl EventStream {
                     InitError::Transport(t)
                 }
             })?;
+        }
+        Ok(())
+    }
+
+    /// Whether this process is a restart of the node.
+    pub(crate) fn restarted(&self) -> bool {
+        self.restarted
+    }
+
+    /// Start-up: reads the hello of every input's sender, which maps the
+    /// sender's memory (see `DoraNode::start_barrier`).
+    pub(crate) fn take_hellos(&mut self, timeout: Duration) -> Result<(), InitError> {
+        let deadline = Instant::now() + timeout;
+        for input in &self.inputs {
+            let Some(subscriber) = &input.subscriber else {
+                continue;
+            };
+            loop {
+                let sample = subscriber.receive().map_err(|e| {
+                    InitError::Transport(TransportError::new(
+                        format!("cannot connect input `{}`", input.id),
+                        e,
+                    ))
+                })?;
+                match sample {
+                    Some(sample) if sample.user_header().sequence == HELLO_SEQUENCE => break,
+                    // Nothing but hellos is sent before the start.
+                    Some(_) => continue,
+                    None if Instant::now() >= deadline => {
+                        return Err(InitError::StartTimeout(timeout))
+                    }
+                    None => std::thread::sleep(Duration::from_micros(200)),
+                }
+            }
         }
         Ok(())
     }

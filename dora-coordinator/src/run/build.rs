@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use dora_core::descriptor::Dataflow;
@@ -10,7 +11,7 @@ use eyre::{bail, WrapErr};
 
 /// Runs every distinct `build` command once, in the order nodes list them,
 /// from the dataflow's folder, showing what runs and how long it took.
-pub fn run_builds(dataflow: &Dataflow, dir: &Path) -> eyre::Result<()> {
+pub fn run_builds(dataflow: &Dataflow, dir: &Path, stop: &AtomicBool) -> eyre::Result<()> {
     let mut done: Vec<&str> = Vec::new();
     let commands = dataflow.nodes.iter().flat_map(|node| {
         let own = node.build.as_deref().map(|b| (node.id.to_string(), b));
@@ -36,6 +37,9 @@ pub fn run_builds(dataflow: &Dataflow, dir: &Path) -> eyre::Result<()> {
             .current_dir(dir)
             .status()
             .wrap_err_with(|| format!("cannot start the build of `{owner}`"))?;
+        if stop.load(Ordering::Relaxed) {
+            bail!("stopped during the build of `{owner}`; no node was started");
+        }
         if !status.success() {
             bail!("the build of `{owner}` failed ({status}): {command}\nfix the build, or run it by hand from {} to see why", dir.display());
         }

@@ -119,16 +119,18 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
     let dir = dir
         .canonicalize()
         .wrap_err_with(|| format!("cannot find the folder of {}", file.display()))?;
-    build::run_builds(&dataflow, &dir)?;
+    // Watched from the start, so that Ctrl-C during the builds ends the run
+    // with a message rather than killing it mid-way.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).wrap_err("cannot watch for Ctrl-C")?;
+    }
+    build::run_builds(&dataflow, &dir, &stop)?;
 
     let run_id = run_id();
     let run_dir = dir.join("out").join(&run_id);
     std::fs::create_dir_all(&run_dir)
         .wrap_err_with(|| format!("cannot create the run folder {}", run_dir.display()))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, stop.clone()).wrap_err("cannot watch for Ctrl-C")?;
-    }
 
     let configs = NodeConfig::for_dataflow(&dataflow, &run_id);
     let ids: Vec<NodeId> = dataflow.nodes.iter().map(|n| n.id.clone()).collect();
@@ -147,19 +149,31 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
         run.spawn(index)?;
     }
     let all: Vec<usize> = (0..ids.len()).collect();
-    channels.start(&all, START_TIMEOUT, || run.first_ended())?;
+    channels.start(&all, false, START_TIMEOUT, || run.first_ended())?;
 
-    run.supervise(&channels, &stop, options);
+    let stopped = run.supervise(&channels, &stop, options);
+    let stats: Vec<Option<dora_node_api::stats::NodeStats>> = run
+        .slots
+        .iter()
+        .map(|slot| {
+            dora_node_api::stats::read(&NodeFiles::new(&run.run_dir, slot.id.as_str()).stats)
+        })
+        .collect();
     let rows: Vec<Row> = run
         .slots
         .iter()
-        .map(|slot| Row {
+        .zip(&stats)
+        .map(|(slot, node_stats)| Row {
             id: &slot.id,
             ended: slot.ended.as_ref(),
             restarts: slot.restarts,
-            stats: dora_node_api::stats::read(
-                &NodeFiles::new(&run.run_dir, slot.id.as_str()).stats,
-            ),
+            stats: node_stats.clone(),
+            // After Stop, messages left unread are expected, not lost.
+            lost: if stopped {
+                Vec::new()
+            } else {
+                lost_messages(&run.configs[&slot.id], &ids, &stats)
+            },
         })
         .collect();
     let failed = summary::print(&rows, &run.run_dir);
@@ -190,6 +204,53 @@ fn slots(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<Slot> {
             }
         })
         .collect()
+}
+
+/// For each input of a node: the messages its sender sent that the node
+/// neither read nor counted as dropped. Only known when both left counts.
+fn lost_messages(
+    config: &NodeConfig,
+    ids: &[NodeId],
+    stats: &[Option<dora_node_api::stats::NodeStats>],
+) -> Vec<(String, String, u64)> {
+    let Some(own) = ids
+        .iter()
+        .position(|id| *id == config.node_id)
+        .and_then(|i| stats[i].as_ref())
+    else {
+        return Vec::new();
+    };
+    let mut lost = Vec::new();
+    for (input, input_config) in &config.inputs {
+        let dora_core::descriptor::InputSource::Output(source) = &input_config.source else {
+            continue;
+        };
+        let Some(sender) = ids
+            .iter()
+            .position(|id| *id == source.node)
+            .and_then(|i| stats[i].as_ref())
+        else {
+            continue;
+        };
+        let output = match &source.operator {
+            Some(operator) => format!("{operator}/{}", source.output),
+            None => source.output.to_string(),
+        };
+        let sent = sender.sent_by_output.get(&output).copied().unwrap_or(0);
+        let (read, dropped) = own
+            .read_by_input
+            .get(input.as_str())
+            .copied()
+            .unwrap_or((0, 0));
+        if sent > read + dropped {
+            lost.push((
+                input.to_string(),
+                source.node.to_string(),
+                sent - read - dropped,
+            ));
+        }
+    }
+    lost
 }
 
 /// Whether a node that ended this way is started again under `policy`.
@@ -236,8 +297,14 @@ impl Run<'_> {
     /// Waits for every node to end: passes on `Stop` (Ctrl-C, SIGTERM or
     /// the time limit), restarts nodes as their policy says, closes the
     /// inputs of nodes whose sources ended for good, and kills what is
-    /// still running when the grace period is over.
-    fn supervise(&mut self, channels: &RunChannels, stop: &AtomicBool, options: &RunOptions) {
+    /// still running when the grace period is over. Returns whether the
+    /// run was stopped (rather than ending by itself).
+    fn supervise(
+        &mut self,
+        channels: &RunChannels,
+        stop: &AtomicBool,
+        options: &RunOptions,
+    ) -> bool {
         let started = Instant::now();
         let mut stopping_since: Option<Instant> = None;
         while self.slots.iter().any(|s| s.ended.is_none()) {
@@ -263,6 +330,7 @@ impl Run<'_> {
             }
             std::thread::sleep(POLL);
         }
+        stopping_since.is_some()
     }
 
     /// Looks at one node: has it ended, must it be killed or restarted.
@@ -333,7 +401,7 @@ impl Run<'_> {
             let slot = &mut self.slots[index];
             let id = slot.id.clone();
             channels
-                .start(&[index], START_TIMEOUT, || {
+                .start(&[index], true, START_TIMEOUT, || {
                     let status = slot.process.as_mut()?.child.try_wait().ok()??;
                     Some((id.clone(), format!("it exited with {status}")))
                 })

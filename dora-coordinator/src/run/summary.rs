@@ -50,6 +50,9 @@ pub struct Row<'a> {
     pub ended: Option<&'a Ended>,
     pub restarts: u32,
     pub stats: Option<NodeStats>,
+    /// Inputs that missed messages their sender sent and no count covers:
+    /// (input, sender, how many).
+    pub lost: Vec<(String, String, u64)>,
 }
 
 /// Prints the summary to stderr; returns whether any node failed.
@@ -89,6 +92,14 @@ pub fn print(rows: &[Row], run_dir: &Path) -> bool {
         );
         for (output, count) in row.stats.iter().flat_map(|s| &s.undelivered) {
             let _ = writeln!(out, "{:<width$}  output `{output}` could not deliver {count} messages (a receiver had ended)", "");
+        }
+        for (input, sender, lost) in &row.lost {
+            failed = true;
+            let _ = writeln!(
+                out,
+                "{:<width$}  input `{input}` missed {lost} messages that `{sender}` sent: they were never read (the sender ended before this node mapped their memory)",
+                ""
+            );
         }
         for (input, dropped) in row.stats.iter().flat_map(|s| &s.drops) {
             let _ = writeln!(out, "{:<width$}  input `{input}` dropped {dropped} messages (queue full, policy drop_oldest)", "");

@@ -50,6 +50,10 @@ pub(crate) struct Header {
     pub reserved: u32,
 }
 
+/// The sequence number of the empty message each sender sends during
+/// start-up, so that receivers map its memory before any data flows.
+pub(crate) const HELLO_SEQUENCE: u64 = u64::MAX;
+
 /// How many messages of one input a node may hold at once.
 pub(crate) const MAX_HELD_PER_INPUT: usize = 4;
 /// Notifiers per wake-up channel: every upstream node and the launcher.

@@ -16,6 +16,9 @@ pub const START: usize = 3;
 /// Nodes that fed this one have ended: their indices wait on the node's
 /// control channel, and the inputs they fed close once drained.
 pub const INPUT_CLOSED: usize = 4;
+/// Like `CONNECT`, for a node that was restarted: the nodes it joins are
+/// running, and greeted it long ago.
+pub const CONNECT_RESTARTED: usize = 5;
 /// The largest event id of a wake-up channel.
 pub const MAX_EVENT_ID: usize = 7;
 
