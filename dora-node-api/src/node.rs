@@ -175,19 +175,47 @@ impl DoraNode {
         parameters: Parameters,
         data: &[u8],
     ) -> Result<(), SendError> {
-        self.send_output_with(output, data.len(), parameters, |buffer| {
-            buffer.copy_from_slice(data)
+        self.send(output, data.len(), parameters, |buffer| {
+            // SAFETY: `buffer` is `data.len()` bytes long, and a sample
+            // never overlaps a slice the caller holds.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    data.as_ptr(),
+                    buffer.as_mut_ptr().cast::<u8>(),
+                    data.len(),
+                )
+            };
         })
     }
 
     /// Sends `len` bytes on `output`, written by `fill` straight into the
-    /// shared memory the receivers read: no copy at all.
+    /// shared memory the receivers read: no copy. The buffer starts zeroed.
     pub fn send_output_with(
         &mut self,
         output: &str,
         len: usize,
         parameters: Parameters,
         fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), SendError> {
+        self.send(output, len, parameters, |buffer| {
+            // SAFETY: zeroing initialises every byte of `buffer`, which may
+            // then be used as plain bytes.
+            let bytes = unsafe {
+                std::ptr::write_bytes(buffer.as_mut_ptr(), 0, buffer.len());
+                std::slice::from_raw_parts_mut(buffer.as_mut_ptr().cast::<u8>(), buffer.len())
+            };
+            fill(bytes);
+        })
+    }
+
+    /// Loans a sample of `len` payload bytes plus the encoded parameters,
+    /// lets `init` initialise every byte of the payload, and sends it.
+    fn send(
+        &mut self,
+        output: &str,
+        len: usize,
+        parameters: Parameters,
+        init: impl FnOnce(&mut [std::mem::MaybeUninit<u8>]),
     ) -> Result<(), SendError> {
         let Some(port) = self.outputs.get_mut(output) else {
             let declared: Vec<String> = self.outputs.keys().map(|k| format!("`{k}`")).collect();
@@ -214,15 +242,14 @@ impl DoraNode {
             .publisher
             .loan_slice_uninit(len + metadata_len)
             .map_err(|e| transport("cannot get shared memory", &e))?;
-        let uninit = sample.payload_mut();
-        // SAFETY: `uninit` is the sample's own buffer of `uninit.len()`
-        // bytes; zeroing it initialises every byte before any is read.
-        unsafe { std::ptr::write_bytes(uninit.as_mut_ptr(), 0, uninit.len()) };
-        // SAFETY: every byte was initialised just above.
-        let mut sample = unsafe { sample.assume_init() };
         let (payload, encoded) = sample.payload_mut().split_at_mut(len);
-        fill(payload);
-        metadata::encode(&parameters, encoded);
+        init(payload);
+        // SAFETY: zeroing initialises the metadata bytes before encoding.
+        unsafe { std::ptr::write_bytes(encoded.as_mut_ptr(), 0, encoded.len()) };
+        // SAFETY: `init` initialised the payload and the metadata bytes
+        // were zeroed: every byte of the sample is initialised.
+        let mut sample = unsafe { sample.assume_init() };
+        metadata::encode(&parameters, &mut sample.payload_mut()[len..]);
         // The timestamp is written last, so latency measures the transport
         // and not the time spent filling the buffer.
         *sample.user_header_mut() = Header {

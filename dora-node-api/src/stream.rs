@@ -253,8 +253,7 @@ impl EventStream {
             if !self.pending.is_empty() {
                 continue;
             }
-            let next_timer = self.timers.iter().map(|t| t.next).min();
-            let until = match (deadline, next_timer) {
+            let until = match (deadline, self.next_timer()) {
                 (Some(d), Some(t)) => Some(d.min(t)),
                 (d, t) => d.or(t),
             };
@@ -281,8 +280,14 @@ impl EventStream {
             .iter_mut()
             .filter(|t| t.next <= now)
             .min_by_key(|t| t.next)?;
-        // A node that fell behind gets one tick now, not a burst.
-        timer.next = (timer.next + timer.period).max(now);
+        // A node that fell behind gets one tick now, not a burst: the next
+        // one is a whole period away.
+        let next = timer.next + timer.period;
+        timer.next = if next <= now {
+            now + timer.period
+        } else {
+            next
+        };
         Some(Event::Input {
             id: timer.input.clone(),
             metadata: Metadata {
@@ -305,10 +310,21 @@ impl EventStream {
             let Some(subscriber) = &input.subscriber else {
                 continue;
             };
-            let sample = subscriber.receive().map_err(|e| RecvError::Transport {
-                input: input.id.to_string(),
-                source: TransportError::new("cannot take the next message", e),
-            })?;
+            let receive = || {
+                subscriber.receive().map_err(|e| RecvError::Transport {
+                    input: input.id.to_string(),
+                    source: TransportError::new("cannot take the next message", e),
+                })
+            };
+            let mut sample = receive()?;
+            // A restarted sender's start-up greeting has done its work
+            // once it is read; what follows it is the message.
+            while sample
+                .as_ref()
+                .is_some_and(|s| s.user_header().sequence == HELLO_SEQUENCE)
+            {
+                sample = receive()?;
+            }
             let Some(sample) = sample else {
                 if input.closing {
                     input.closed = true;
@@ -320,10 +336,6 @@ impl EventStream {
                 continue;
             };
             let header = *sample.user_header();
-            if header.sequence == HELLO_SEQUENCE {
-                // A restarted sender's greeting: it has done its work.
-                continue;
-            }
             self.next_input = index + 1;
             // Sequences start at 0, so messages dropped before the first
             // one read count too. A restarted sender starts again at 0.

@@ -81,8 +81,7 @@ impl Drop for Run<'_> {
     fn drop(&mut self) {
         for slot in &mut self.slots {
             if let Some(process) = &mut slot.process {
-                let _ = process.child.kill();
-                let _ = process.child.wait();
+                process.kill();
             }
         }
         let _ = remove_run_files(&self.run_id);
@@ -356,17 +355,14 @@ impl Run<'_> {
             Ok(Some(status)) => Ended::Exited(status),
             Ok(None) => match stopping_since {
                 Some(since) if since.elapsed() >= grace => {
-                    let _ = process.child.kill();
-                    let _ = process.child.wait();
+                    process.kill();
                     Ended::Killed { grace }
                 }
                 _ => return,
             },
             Err(error) => Ended::Lost(error.to_string()),
         };
-        for printer in std::mem::take(&mut process.printers) {
-            let _ = printer.join();
-        }
+        process.join_printers();
         slot.process = None;
         if ended.failed() {
             channels.clean_up_dead_nodes();
@@ -409,11 +405,10 @@ impl Run<'_> {
         });
         if let Err(error) = result {
             eprintln!("cannot restart node `{}`: {error}", self.slots[index].id);
-            if let Some(process) = &mut self.slots[index].process {
-                let _ = process.child.kill();
-                let _ = process.child.wait();
+            if let Some(mut process) = self.slots[index].process.take() {
+                process.kill();
+                process.join_printers();
             }
-            self.slots[index].process = None;
             self.end(index, last.unwrap_or(Ended::Lost(error)), channels);
         }
     }

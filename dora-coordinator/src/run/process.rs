@@ -34,6 +34,21 @@ pub struct NodeProcess {
     pub printers: Vec<JoinHandle<()>>,
 }
 
+impl NodeProcess {
+    /// Kills the process (if it still runs) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits until everything the process printed has been passed on.
+    pub fn join_printers(&mut self) {
+        for printer in std::mem::take(&mut self.printers) {
+            let _ = printer.join();
+        }
+    }
+}
+
 /// The command that runs a node: its program, or Python for a `.py` file.
 fn command(node: &Node, dir: &Path) -> eyre::Result<Command> {
     if node.is_runtime() {
