@@ -370,6 +370,32 @@ fn fan_out_delivers_every_message_to_every_receiver() {
     }
 }
 
+/// Senders skip the notify while a receiver is awake; a ping-pong, where
+/// each side goes to sleep right after it sends, catches any wake-up that
+/// this loses (the pinger gives up after ten seconds without an answer).
+#[test]
+fn no_wake_up_is_lost_between_two_nodes_that_answer_each_other() {
+    let yaml = "nodes:
+  - id: pinger
+    build: BUILD
+    path: BIN/test-pingpong
+    args: --rounds 10000
+    inputs:
+      pong: ponger/pong
+    outputs: [ping]
+  - id: ponger
+    path: BIN/test-pingpong
+    inputs:
+      ping: pinger/ping
+    outputs: [pong]
+";
+    let (stdout, _) = run_to_end("ping-pong", yaml);
+    assert!(
+        stdout.lines().any(|l| l.ends_with("| rounds 10000")),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn a_40_mib_payload_arrives_bit_exact() {
     let yaml = "nodes:

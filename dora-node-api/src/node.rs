@@ -12,6 +12,7 @@ use iceoryx2::prelude::*;
 use crate::error::{InitError, SendError, TransportError};
 use crate::metadata::{self, Parameters};
 use crate::stream::EventStream;
+use crate::transport::awake::AwakeFlag;
 use crate::transport::shm::{Header, OutputPublisher, Shm, WakeupNotifier, HELLO_SEQUENCE};
 use crate::transport::signal;
 
@@ -30,12 +31,18 @@ struct Output {
     undelivered: u64,
 }
 
+/// How a sender wakes one receiving node.
+struct Wakeup {
+    notifier: WakeupNotifier,
+    awake: AwakeFlag,
+}
+
 /// A node of a running dataflow: it sends on its outputs. Its inputs come
 /// through the [`EventStream`] that [`DoraNode::init_from_env`] returns.
 pub struct DoraNode {
     config: NodeConfig,
     outputs: BTreeMap<DataId, Output>,
-    wakeups: Vec<WakeupNotifier>,
+    wakeups: Vec<Wakeup>,
     // Kept last: dropped after the ports above.
     _shm: Rc<Shm>,
 }
@@ -70,7 +77,10 @@ impl DoraNode {
                     Some(index) => index,
                     None => {
                         channels.push(&receiver.wakeup);
-                        wakeups.push(shm.notifier(&receiver.wakeup, signal::MAX_EVENT_ID)?);
+                        wakeups.push(Wakeup {
+                            notifier: shm.notifier(&receiver.wakeup, signal::MAX_EVENT_ID)?,
+                            awake: AwakeFlag::open(&config.dataflow_id, &receiver.wakeup)?,
+                        });
                         wakeups.len() - 1
                     }
                 };
@@ -262,9 +272,13 @@ impl DoraNode {
         port.undelivered += port.readers.saturating_sub(delivered) as u64;
         port.sequence += 1;
         for &index in &port.wake {
-            self.wakeups[index]
-                .notify_with_custom_event_id(EventId::new(signal::DATA))
-                .map_err(|e| transport("cannot wake a receiver", &e))?;
+            let wakeup = &self.wakeups[index];
+            if wakeup.awake.needs_notify() {
+                wakeup
+                    .notifier
+                    .notify_with_custom_event_id(EventId::new(signal::DATA))
+                    .map_err(|e| transport("cannot wake a receiver", &e))?;
+            }
         }
         Ok(())
     }

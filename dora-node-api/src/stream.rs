@@ -17,6 +17,7 @@ use iceoryx2::prelude::*;
 use crate::error::{InitError, RecvError, TransportError};
 use crate::event::{Data, Event};
 use crate::metadata::{self, Metadata};
+use crate::transport::awake::AwakeFlag;
 use crate::transport::shm::{
     wait_at_most, ControlSubscriber, InputSubscriber, Shm, WakeupListener, HELLO_SEQUENCE,
 };
@@ -65,6 +66,8 @@ pub struct InputCounts {
 /// [`recv_timeout`](Self::recv_timeout) to wait with a time limit.
 pub struct EventStream {
     listener: WakeupListener,
+    /// Tells senders whether this node needs a notify; see `awake.rs`.
+    awake: AwakeFlag,
     pub(crate) dataflow_id: String,
     pub(crate) wakeup_channel: String,
     /// Started when the stream is first polled as an async `Stream`.
@@ -96,6 +99,9 @@ impl EventStream {
         config: &NodeConfig,
     ) -> Result<EventStream, InitError> {
         let listener = shm.listener(&config.wakeup, signal::MAX_EVENT_ID)?;
+        let awake = AwakeFlag::open(&config.dataflow_id, &config.wakeup)?;
+        // Until it first wakes, the node wants every notify.
+        awake.set_may_sleep();
         let control = shm.control_subscriber(&config.control, config.nodes.len())?;
         let mut inputs = Vec::new();
         let mut timers = Vec::new();
@@ -132,6 +138,7 @@ impl EventStream {
         }
         Ok(EventStream {
             listener,
+            awake,
             dataflow_id: config.dataflow_id.clone(),
             wakeup_channel: config.wakeup.clone(),
             async_waker: None,
@@ -268,10 +275,34 @@ impl EventStream {
             let how = until.map_or(Wait::Forever, |u| {
                 Wait::For(u.saturating_duration_since(Instant::now()))
             });
-            if let Err(error) = self.wait(how) {
-                return Some(Event::Error(error.to_string()));
+            if let Some(event) = self.sleep(how) {
+                return Some(event);
             }
         }
+    }
+
+    /// Sleeps until woken or `how` has passed, unless a last look, made
+    /// after telling senders to notify again, finds a message.
+    fn sleep(&mut self, how: Wait) -> Option<Event> {
+        self.awake.set_may_sleep();
+        let looked = self.poll_inputs();
+        let event = match looked {
+            Ok(Some(event)) => Some(event),
+            Ok(None) if !self.pending.is_empty() => None,
+            Ok(None) => self.wait(how).err().map(|e| Event::Error(e.to_string())),
+            Err(error) => Some(Event::Error(error.to_string())),
+        };
+        // An async stream's waking thread sleeps on the node's behalf, so
+        // it must always be notified.
+        if self.async_waker.is_none() {
+            self.awake.set_awake();
+        }
+        event
+    }
+
+    /// From now on, every sender notifies this node (see `stream_async`).
+    pub(crate) fn always_notify(&self) {
+        self.awake.set_may_sleep();
     }
 
     fn due_timer(&mut self, now: Instant) -> Option<Event> {

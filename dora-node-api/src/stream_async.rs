@@ -109,6 +109,9 @@ impl futures_core::Stream for EventStream {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let this = self.get_mut();
         let next_timer = this.next_timer();
+        if this.async_waker.is_none() {
+            this.always_notify();
+        }
         let waker = this.async_waker.get_or_insert_with(|| {
             AsyncWaker::start(this.dataflow_id.clone(), this.wakeup_channel.clone())
         });

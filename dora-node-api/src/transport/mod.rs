@@ -2,6 +2,7 @@
 //! publish-subscribe service per output and one event service per node
 //! for its wake-ups and control signals.
 
+pub(crate) mod awake;
 pub(crate) mod shm;
 pub mod signal;
 

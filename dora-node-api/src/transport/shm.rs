@@ -89,15 +89,17 @@ fn config(dataflow_id: &str) -> Result<Config, TransportError> {
 }
 
 /// Removes every file a run left in `/dev/shm` and its folder: iceoryx2
-/// keeps a small management segment by design, and a process killed with
-/// SIGKILL leaves its ports behind. Call it when no process of the run is
+/// keeps a small management segment by design, a process killed with
+/// SIGKILL leaves its ports behind, and nodes' awake flags stay. Call it when no process of the run is
 /// alive.
 pub fn remove_run_files(dataflow_id: &str) -> std::io::Result<usize> {
-    let prefix = prefix(dataflow_id);
+    let prefixes = [prefix(dataflow_id), super::awake::file_prefix(dataflow_id)];
     let mut removed = 0;
     for entry in std::fs::read_dir("/dev/shm")? {
         let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
             std::fs::remove_file(entry.path())?;
             removed += 1;
         }

@@ -1,0 +1,141 @@
+//! Wake-ups only for nodes that may be asleep.
+//!
+//! A notify is a system call, and one per message caps a sender at well
+//! under a million small messages a second. So every node has a flag in
+//! shared memory that says "I am awake and will look at my inputs before
+//! I sleep again"; senders skip the notify while it is set.
+//!
+//! No wake-up can be lost. The receiver clears the flag, then looks at its
+//! inputs once more, then sleeps; the sender publishes, then reads the
+//! flag. A sequentially consistent fence between the two steps on each
+//! side means that either the receiver's last look sees the message or
+//! the sender sees the cleared flag and notifies. A fresh flag is clear,
+//! so a sender notifies until the receiver says otherwise.
+
+use std::fs::OpenOptions;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, AtomicU32, Ordering};
+
+use crate::error::TransportError;
+
+/// The size of the mapping; one page would do, this is what is needed.
+const LEN: usize = std::mem::size_of::<AtomicU32>();
+
+/// Where the flags of run `dataflow_id` live; see `remove_run_files`.
+pub(crate) fn file_prefix(dataflow_id: &str) -> String {
+    format!("dora-{dataflow_id}.")
+}
+
+/// The awake flag of the node whose wake-up channel is `wakeup`.
+pub(crate) struct AwakeFlag {
+    word: NonNull<AtomicU32>,
+}
+
+impl AwakeFlag {
+    /// Opens the flag, creating it (clear) if it does not exist yet:
+    /// senders and the receiver may come in either order.
+    pub(crate) fn open(dataflow_id: &str, wakeup: &str) -> Result<AwakeFlag, TransportError> {
+        let path = format!(
+            "/dev/shm/{}{}.awake",
+            file_prefix(dataflow_id),
+            wakeup.replace('/', ".")
+        );
+        let error =
+            |action: &str, e: std::io::Error| TransportError::new(format!("{action} {path}"), e);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| error("cannot open", e))?;
+        let len = file.metadata().map_err(|e| error("cannot read", e))?.len();
+        if len < LEN as u64 {
+            // Extending with zeroes is harmless if another process did it
+            // first.
+            file.set_len(LEN as u64)
+                .map_err(|e| error("cannot size", e))?;
+        }
+        // SAFETY: a fresh shared mapping of a file of at least LEN bytes;
+        // the result is checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(error("cannot map", std::io::Error::last_os_error()));
+        }
+        let word = NonNull::new(ptr.cast::<AtomicU32>())
+            .ok_or_else(|| error("cannot map", std::io::Error::other("null mapping")))?;
+        Ok(AwakeFlag { word })
+    }
+
+    fn word(&self) -> &AtomicU32 {
+        // SAFETY: the mapping lives as long as `self`, is page aligned and
+        // is only ever accessed atomically.
+        unsafe { self.word.as_ref() }
+    }
+
+    /// Receiver: it will look at its inputs before it next sleeps.
+    pub(crate) fn set_awake(&self) {
+        self.word().store(1, Ordering::Relaxed);
+    }
+
+    /// Receiver, before its last look at its inputs and then sleeping.
+    pub(crate) fn set_may_sleep(&self) {
+        self.word().store(0, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Sender, after publishing: whether the receiver needs a notify.
+    pub(crate) fn needs_notify(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.word().load(Ordering::Relaxed) == 0
+    }
+}
+
+impl Drop for AwakeFlag {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `open`.
+        unsafe {
+            libc::munmap(self.word.as_ptr().cast(), LEN);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_mappings_of_one_flag_see_each_other() {
+        let run = format!("awaketest{}", std::process::id());
+        {
+            let receiver = AwakeFlag::open(&run, "dora/x/n/wakeup").unwrap();
+            let sender = AwakeFlag::open(&run, "dora/x/n/wakeup").unwrap();
+            assert!(sender.needs_notify(), "a fresh flag must ask for notifies");
+            receiver.set_awake();
+            assert!(!sender.needs_notify());
+            receiver.set_may_sleep();
+            assert!(sender.needs_notify());
+        }
+        crate::transport::remove_run_files(&run).unwrap();
+        let left = std::fs::read_dir("/dev/shm")
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().contains(&run)
+            })
+            .count();
+        assert_eq!(left, 0);
+    }
+}
