@@ -36,7 +36,9 @@ fn assert_no_leftovers(run_dir: &Path) {
     let left: Vec<String> = std::fs::read_dir("/dev/shm")
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(&format!("dora_{id}_")))
+        .filter(|name| {
+            name.starts_with(&format!("dora_{id}_")) || name.starts_with(&format!("dora-{id}."))
+        })
         .collect();
     assert!(left.is_empty(), "left in /dev/shm: {left:?}");
     assert!(
@@ -127,24 +129,7 @@ fn a_sender_that_ends_closes_the_input_it_fed() {
 #[test]
 fn ctrl_c_stops_every_node_within_the_grace_period() {
     let file = hello("ctrl-c", "");
-    // Build first, so that the timing below is the run's alone.
-    assert!(Command::new("cargo")
-        .args(["build", "-q", "-p", "hello-sender", "-p", "hello-receiver"])
-        .current_dir(root())
-        .status()
-        .unwrap()
-        .success());
-    let child = spawn_piped(dora().arg("run").arg(&file));
-    // Interrupt once the nodes run: the receiver has printed something.
-    let out = file.parent().unwrap().join("out");
-    let started = Instant::now();
-    while !receiver_has_printed(&out) {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the dataflow did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = start_hello(&file);
     let interrupted = Instant::now();
     // SAFETY: kill(2) with a live child's pid and a valid signal number.
     assert_eq!(unsafe { libc_kill(child.id() as i32, 2) }, 0);
@@ -161,6 +146,82 @@ fn ctrl_c_stops_every_node_within_the_grace_period() {
     );
     assert!(stdout.contains("  sender | sent "), "{stdout}");
     assert_no_leftovers(&run_dir(&stderr));
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+}
+
+/// Builds the hello nodes (so that timings are the run's alone), starts
+/// `file` and returns once the receiver has printed something.
+fn start_hello(file: &Path) -> Child {
+    assert!(Command::new("cargo")
+        .args(["build", "-q", "-p", "hello-sender", "-p", "hello-receiver"])
+        .current_dir(root())
+        .status()
+        .unwrap()
+        .success());
+    let child = spawn_piped(dora().arg("run").arg(file));
+    let out = file.parent().unwrap().join("out");
+    let started = Instant::now();
+    while !receiver_has_printed(&out) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the dataflow did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// The processes whose environment names run `id`: its nodes.
+fn processes_of_run(id: &str) -> Vec<String> {
+    let needle = format!("\"dataflow_id\":\"{id}\"");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("environ"))
+                .is_ok_and(|env| String::from_utf8_lossy(&env).contains(&needle))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_sigkilled_dora_run_takes_its_nodes_along_and_the_next_run_removes_its_files() {
+    let file = hello("killed-launcher", "");
+    let mut child = start_hello(&file);
+    let out = file.parent().unwrap().join("out");
+    let run = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap();
+    let id = run.file_name().to_string_lossy().into_owned();
+    assert!(
+        !processes_of_run(&id).is_empty(),
+        "no node of run {id} found"
+    );
+    // SAFETY: kill(2) with a live child's pid and a valid signal number.
+    assert_eq!(unsafe { libc_kill(child.id() as i32, 9) }, 0);
+    child.wait().unwrap();
+    let killed = Instant::now();
+    while !processes_of_run(&id).is_empty() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "nodes outlived their `dora run`: {:?}",
+            processes_of_run(&id)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        Path::new(&format!("/tmp/dora-{id}")).exists(),
+        "a killed run cannot clean up, yet its files are gone"
+    );
+    let next = finish(dora().arg("run").arg(&file).args(["--stop-after", "1s"]));
+    assert!(next.status.success(), "{}", text(&next.stderr));
+    assert_no_leftovers(&run.path());
+    assert_no_leftovers(&run_dir(&text(&next.stderr)));
     std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
 }
 

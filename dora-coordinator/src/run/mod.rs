@@ -22,7 +22,7 @@ use dora_core::config::NodeConfig;
 use dora_core::descriptor::{Dataflow, RestartPolicy};
 use dora_core::id::NodeId;
 use dora_node_api::launch::RunChannels;
-use dora_node_api::transport::remove_run_files;
+use dora_node_api::transport::{claim_run, remove_abandoned_runs, remove_run_files};
 use eyre::{bail, WrapErr};
 
 use process::{NodeFiles, NodeProcess};
@@ -88,6 +88,20 @@ impl Drop for Run<'_> {
     }
 }
 
+/// A `dora run` killed with SIGKILL takes its nodes with it (they ask the
+/// kernel for that) but leaves its files behind; the next run removes them.
+fn clean_up_abandoned_runs() {
+    match remove_abandoned_runs() {
+        Ok(ids) if !ids.is_empty() => eprintln!(
+            "removed the shared memory of {} earlier run(s) whose `dora run` was killed: {}",
+            ids.len(),
+            ids.join(", ")
+        ),
+        Ok(_) => {}
+        Err(error) => eprintln!("warning: cannot remove the files of earlier runs: {error}"),
+    }
+}
+
 fn run_id() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -126,7 +140,9 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
     }
     build::run_builds(&dataflow, &dir, &stop)?;
 
+    clean_up_abandoned_runs();
     let run_id = run_id();
+    claim_run(&run_id).wrap_err("cannot create the run's folder under /tmp")?;
     let run_dir = dir.join("out").join(&run_id);
     std::fs::create_dir_all(&run_dir)
         .wrap_err_with(|| format!("cannot create the run folder {}", run_dir.display()))?;

@@ -97,6 +97,7 @@ pub fn spawn(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    die_with_launcher(&mut command);
     let mut child = command.spawn().wrap_err_with(|| {
         format!(
             "cannot start node `{}` ({:?}); check its `path` and that it was built",
@@ -120,6 +121,27 @@ pub fn spawn(
         printers.push(printer(stderr, prefix, log, true));
     }
     Ok(NodeProcess { child, printers })
+}
+
+/// The node is killed when `dora run` dies, even by SIGKILL: without
+/// this, nodes in their own process group would outlive it.
+fn die_with_launcher(command: &mut Command) {
+    let launcher = std::process::id();
+    // SAFETY: the closure runs between fork and exec and only makes
+    // async-signal-safe calls (prctl, getppid).
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The launcher may have died before the request was made.
+            // (No allocation here: another thread may hold malloc's lock.)
+            if libc::getppid() as u32 != launcher {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
 }
 
 fn printer(

@@ -37,10 +37,13 @@ impl AwakeFlag {
     /// Opens the flag, creating it (clear) if it does not exist yet:
     /// senders and the receiver may come in either order.
     pub(crate) fn open(dataflow_id: &str, wakeup: &str) -> Result<AwakeFlag, TransportError> {
+        let channel = wakeup
+            .strip_prefix(&format!("dora/{dataflow_id}/"))
+            .unwrap_or(wakeup);
         let path = format!(
             "/dev/shm/{}{}.awake",
             file_prefix(dataflow_id),
-            wakeup.replace('/', ".")
+            channel.replace('/', ".")
         );
         let error =
             |action: &str, e: std::io::Error| TransportError::new(format!("{action} {path}"), e);

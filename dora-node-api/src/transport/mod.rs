@@ -6,4 +6,4 @@ pub(crate) mod awake;
 pub(crate) mod shm;
 pub mod signal;
 
-pub use shm::remove_run_files;
+pub use shm::{claim_run, remove_abandoned_runs, remove_run_files};

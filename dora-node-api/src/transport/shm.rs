@@ -111,6 +111,50 @@ pub fn remove_run_files(dataflow_id: &str) -> std::io::Result<usize> {
     Ok(removed)
 }
 
+/// The file in a run's folder that names the process that launched it.
+const LAUNCHER_PID: &str = "launcher.pid";
+
+/// Records that this process launches run `dataflow_id`, so that a later
+/// run can tell whether it was abandoned (see [`remove_abandoned_runs`]).
+pub fn claim_run(dataflow_id: &str) -> std::io::Result<()> {
+    let root = root(dataflow_id);
+    std::fs::create_dir_all(&root)?;
+    std::fs::write(
+        format!("{root}{LAUNCHER_PID}"),
+        std::process::id().to_string(),
+    )
+}
+
+/// Removes the files of every run whose launcher is gone: one killed with
+/// SIGKILL could not clean up. Returns the ids of those runs. Runs of live
+/// launchers, and folders that no launcher claimed, are left alone.
+pub fn remove_abandoned_runs() -> std::io::Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir("/tmp")? {
+        let name = entry?.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_prefix("dora-")) else {
+            continue;
+        };
+        let Ok(pid) = std::fs::read_to_string(format!("{}{LAUNCHER_PID}", root(id))) else {
+            continue;
+        };
+        let Ok(pid) = pid.trim().parse::<libc::pid_t>() else {
+            continue;
+        };
+        if !is_alive(pid) {
+            remove_run_files(id)?;
+            removed.push(id.to_owned());
+        }
+    }
+    Ok(removed)
+}
+
+fn is_alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// One process's handle on the run's shared memory.
 pub(crate) struct Shm {
     node: Node<Ipc>,
