@@ -482,6 +482,41 @@ fn a_40_mib_payload_arrives_bit_exact() {
     assert_eq!(report["mismatches"], 0);
 }
 
+/// Shared memory grows as needed, with no configuration: from nothing to
+/// a gibibyte in one message.
+#[test]
+fn empty_and_one_gib_payloads_arrive_intact() {
+    let yaml = "nodes:
+  - id: empty
+    build: BUILD
+    path: BIN/test-source
+    args: --count 5 --size 0
+    outputs: [out, sum]
+  - id: huge
+    path: BIN/test-source
+    args: --count 2 --size 1073741824
+    outputs: [out, sum]
+  - id: empty-sink
+    path: BIN/test-sink
+    inputs:
+      in: { source: empty/out, queue_policy: backpressure }
+      sum: { source: empty/sum, queue_size: 10 }
+  - id: huge-sink
+    path: BIN/test-sink
+    inputs:
+      in: { source: huge/out, queue_policy: backpressure, queue_size: 1 }
+      sum: { source: huge/sum, queue_size: 10 }
+";
+    let (stdout, _) = run_to_end("sizes", yaml);
+    for (sink, count, size) in [("empty-sink", 5, 0), ("huge-sink", 2, 1 << 30)] {
+        let report = sink_report(&stdout, sink);
+        assert_eq!(report["received"], count, "{stdout}");
+        assert_eq!(report["bytes"], count * size);
+        assert_eq!(report["checked"], count, "{stdout}");
+        assert_eq!(report["mismatches"], 0);
+    }
+}
+
 #[test]
 fn a_full_queue_drops_the_oldest_and_counts_every_drop() {
     let yaml = "nodes:
