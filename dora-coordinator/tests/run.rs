@@ -318,6 +318,44 @@ fn a_failing_node_is_restarted_then_its_end_closes_the_inputs_downstream() {
     std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
 }
 
+#[test]
+fn ctrl_c_while_a_restarted_node_joins_ends_the_run() {
+    // The sender fails after three messages; its restart never joins.
+    let yaml = HELLO
+        .replace(
+            "    path: BIN/hello-sender\n    args: ARGS",
+            "    path: /bin/sh\n    args: [-c, 'if [ -e started ]; then exec sleep 100; else touch started; exec BIN/hello-sender --fail-after 3; fi']",
+        )
+        .replace(
+            "    outputs: [message]",
+            "    outputs: [message]\n    restart_policy: on-failure\n    restart_delay: 10ms",
+        );
+    let file = scratch_dataflow("restart-stopped", &yaml);
+    let child = start_hello(&file);
+    let marker = file.parent().unwrap().join("started");
+    assert!(
+        marker.exists(),
+        "the sender did not start through its script"
+    );
+    // The sender fails 30 ms after the receiver first printed; give the
+    // restart time to begin.
+    std::thread::sleep(Duration::from_millis(500));
+    let interrupted = Instant::now();
+    // SAFETY: kill(2) with a live child's pid and a valid signal number.
+    assert_eq!(unsafe { libc_kill(child.id() as i32, 2) }, 0);
+    let output = collect(child, Duration::from_secs(30));
+    let stderr = text(&output.stderr);
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(5),
+        "stopping took {:?}:\n{stderr}",
+        interrupted.elapsed()
+    );
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot restart node `sender`"), "{stderr}");
+    assert_no_leftovers(&run_dir(&stderr));
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+}
+
 /// Runs `command` to its end, reading its output as it comes; a run that
 /// hangs fails the test after two minutes instead of hanging the suite.
 fn finish(command: &mut Command) -> Output {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use dora_core::channel;
 use dora_core::id::NodeId;
+use iceoryx2::port::listener::ListenerWaitError;
 use iceoryx2::prelude::*;
 
 use crate::error::TransportError;
@@ -19,6 +20,8 @@ pub enum StartError {
     Transport(#[from] TransportError),
     #[error("node `{node}` ended before the dataflow started: {reason}")]
     NodeEnded { node: NodeId, reason: String },
+    #[error("the run was stopped (Ctrl-C or SIGTERM) while nodes were starting")]
+    Stopped,
     #[error("nodes {waiting} did not start within {timeout:?}; does each call `DoraNode::init_from_env()`?")]
     Timeout { waiting: String, timeout: Duration },
 }
@@ -65,14 +68,15 @@ impl RunChannels {
     /// Runs the start-up barrier for the nodes numbered `nodes` (all of
     /// them at first, one when it is restarted): waits until each has
     /// created its ports, tells them to connect, waits until each is
-    /// connected, and tells them to start. `ended` is asked now and then
-    /// whether a node process has exited (with the reason), which aborts.
+    /// connected, and tells them to start. `abort` is asked now and then
+    /// whether to give up: a node process has exited, or the run was
+    /// stopped.
     pub fn start(
         &self,
         nodes: &[usize],
         restart: bool,
         timeout: Duration,
-        mut ended: impl FnMut() -> Option<(NodeId, String)>,
+        mut abort: impl FnMut() -> Option<StartError>,
     ) -> Result<(), StartError> {
         let deadline = Instant::now() + timeout;
         // Each phase: the report every node sends, and the signal that
@@ -91,8 +95,8 @@ impl RunChannels {
         for (report, go) in phases {
             let mut waiting: BTreeSet<usize> = nodes.iter().copied().collect();
             while !waiting.is_empty() {
-                if let Some((node, reason)) = ended() {
-                    return Err(StartError::NodeEnded { node, reason });
+                if let Some(error) = abort() {
+                    return Err(error);
                 }
                 let now = Instant::now();
                 if now >= deadline {
@@ -106,15 +110,23 @@ impl RunChannels {
                     });
                 }
                 let wait = (deadline - now).min(Duration::from_millis(50));
-                wait_at_most(
+                let result = wait_at_most(
                     &self.listener,
                     |activation| {
                         let id = activation.id.as_value();
                         waiting.retain(|i| report(*i) != id);
                     },
                     wait,
-                )
-                .map_err(|e| TransportError::new("cannot wait for the nodes to start", e))?;
+                );
+                match result {
+                    // A signal (Ctrl-C): `abort` says whether it stops the run.
+                    Ok(_) | Err(ListenerWaitError::InterruptSignal) => {}
+                    Err(e) => {
+                        return Err(
+                            TransportError::new("cannot wait for the nodes to start", e).into()
+                        )
+                    }
+                }
             }
             for &index in nodes {
                 self.signal(index, go)?;

@@ -21,7 +21,7 @@ use dora_core::check::{check_file, Content};
 use dora_core::config::NodeConfig;
 use dora_core::descriptor::{Dataflow, RestartPolicy};
 use dora_core::id::NodeId;
-use dora_node_api::launch::RunChannels;
+use dora_node_api::launch::{RunChannels, StartError};
 use dora_node_api::transport::{claim_run, remove_abandoned_runs, remove_run_files};
 use eyre::{bail, WrapErr};
 
@@ -164,7 +164,12 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
         run.spawn(index)?;
     }
     let all: Vec<usize> = (0..ids.len()).collect();
-    channels.start(&all, false, START_TIMEOUT, || run.first_ended())?;
+    channels.start(&all, false, START_TIMEOUT, || {
+        if stop.load(Ordering::Relaxed) {
+            return Some(StartError::Stopped);
+        }
+        run.first_ended()
+    })?;
 
     let stopped = run.supervise(&channels, &stop, options);
     let stats: Vec<Option<dora_node_api::stats::NodeStats>> = run
@@ -299,13 +304,13 @@ impl Run<'_> {
     }
 
     /// A node that has exited during start-up, with the reason, if any.
-    fn first_ended(&mut self) -> Option<(NodeId, String)> {
+    fn first_ended(&mut self) -> Option<StartError> {
         self.slots.iter_mut().find_map(|slot| {
             let status = slot.process.as_mut()?.child.try_wait().ok()??;
-            Some((
-                slot.id.clone(),
-                format!("it exited with {status}; see its output above"),
-            ))
+            Some(StartError::NodeEnded {
+                node: slot.id.clone(),
+                reason: format!("it exited with {status}; see its output above"),
+            })
         })
     }
 
@@ -341,7 +346,7 @@ impl Run<'_> {
                 }
             }
             for index in 0..self.slots.len() {
-                self.check(index, channels, stopping_since, options.grace);
+                self.check(index, channels, stop, stopping_since, options.grace);
             }
             std::thread::sleep(POLL);
         }
@@ -353,6 +358,7 @@ impl Run<'_> {
         &mut self,
         index: usize,
         channels: &RunChannels,
+        stop: &AtomicBool,
         stopping_since: Option<Instant>,
         grace: Duration,
     ) {
@@ -360,7 +366,7 @@ impl Run<'_> {
             .restart_at
             .is_some_and(|at| at <= Instant::now())
         {
-            self.restart(index, channels);
+            self.restart(index, channels, stop);
             return;
         }
         let slot = &mut self.slots[index];
@@ -405,8 +411,9 @@ impl Run<'_> {
         }
     }
 
-    /// Starts a node again and runs the start-up barrier for it alone.
-    fn restart(&mut self, index: usize, channels: &RunChannels) {
+    /// Starts a node again and runs the start-up barrier for it alone;
+    /// Ctrl-C or SIGTERM during the barrier abandons the restart.
+    fn restart(&mut self, index: usize, channels: &RunChannels, stop: &AtomicBool) {
         self.slots[index].restart_at = None;
         let last = self.slots[index].last_exit.take();
         let result = self.spawn(index).map_err(|e| e.to_string()).and_then(|()| {
@@ -414,8 +421,14 @@ impl Run<'_> {
             let id = slot.id.clone();
             channels
                 .start(&[index], true, START_TIMEOUT, || {
+                    if stop.load(Ordering::Relaxed) {
+                        return Some(StartError::Stopped);
+                    }
                     let status = slot.process.as_mut()?.child.try_wait().ok()??;
-                    Some((id.clone(), format!("it exited with {status}")))
+                    Some(StartError::NodeEnded {
+                        node: id.clone(),
+                        reason: format!("it exited with {status}"),
+                    })
                 })
                 .map_err(|e| e.to_string())
         });
