@@ -33,8 +33,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::channel;
-use crate::descriptor::{Dataflow, Input, InputSource, QueuePolicy};
-use crate::id::{DataId, NodeId};
+use crate::descriptor::{
+    Dataflow, Input, InputSource, Operator, OperatorSource, QueuePolicy, RestartPolicy,
+};
+use crate::id::{DataId, NodeId, OperatorId};
 use crate::Duration;
 
 /// The environment variable that carries a node's [`NodeConfig`] as JSON.
@@ -58,6 +60,60 @@ pub struct NodeConfig {
     pub control: String,
     /// Every node of the dataflow: start-up waits until all are ready.
     pub nodes: Vec<NodeId>,
+    /// A runtime node's operators, in the order they are declared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<OperatorConfig>,
+    /// How many times a runtime node restarts an operator that panicked:
+    /// the node's `max_restarts`, or 0 with `restart_policy: never`.
+    #[serde(default)]
+    pub max_restarts: u32,
+}
+
+/// One operator of a runtime node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorConfig {
+    pub id: OperatorId,
+    /// What to load it from; a path is relative to the dataflow's folder.
+    pub source: OperatorSourceConfig,
+    pub priority: i32,
+    /// Inputs by the operator's own id for them.
+    pub inputs: BTreeMap<DataId, OperatorInputConfig>,
+    /// The operator's own ids for its outputs; the node sends them as
+    /// `operator/output`.
+    pub outputs: Vec<DataId>,
+}
+
+/// What an operator is loaded from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperatorSourceConfig {
+    SharedLibrary(String),
+    C(String),
+    Python(String),
+}
+
+/// One input of an operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorInputConfig {
+    pub from: OperatorInputFrom,
+    pub queue_size: usize,
+    pub queue_policy: QueuePolicy,
+    /// An event that waited longer is flagged as late, and counted.
+    pub deadline: Option<Duration>,
+}
+
+/// Where an operator input comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperatorInputFrom {
+    /// The node's input of this id (`operator/input`): another node, or a
+    /// timer.
+    NodeInput(DataId),
+    /// An output of another operator of the same node, passed in-process.
+    Operator {
+        operator: OperatorId,
+        output: DataId,
+    },
 }
 
 /// One input of a running node.
@@ -137,6 +193,11 @@ pub enum NodeConfigError {
     NotStartedByDora,
     #[error("{ENV_VAR} does not hold a valid node configuration ({0}); start the node with the `dora run` of the same dora version")]
     Invalid(#[from] serde_json::Error),
+    #[error("cannot read the node configuration file {path} that {ENV_VAR} names: {source}")]
+    Unreadable {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl NodeConfig {
@@ -179,12 +240,28 @@ impl NodeConfig {
                     wakeup: channel::wakeup(dataflow_id, &node.id),
                     control: channel::control(dataflow_id, &node.id),
                     nodes: nodes.clone(),
+                    operators: node
+                        .operators
+                        .iter()
+                        .map(|operator| operator_config(&node.id, operator))
+                        .collect(),
+                    max_restarts: match node.restart_policy {
+                        RestartPolicy::Never => 0,
+                        _ => node.max_restarts,
+                    },
                 };
                 (node.id.clone(), config)
             })
             .collect();
         for connection in dataflow.connections() {
             let receiver = &connection.receiver;
+            // Operators of one node pass messages in-process.
+            if let (Some(_), InputSource::Output(source)) = (&receiver.operator, connection.source)
+            {
+                if source.node == receiver.node && source.operator.is_some() {
+                    continue;
+                }
+            }
             let input_id = match &receiver.operator {
                 Some(operator) => DataId::from(format!("{operator}/{}", receiver.input)),
                 None => receiver.input.clone(),
@@ -231,15 +308,70 @@ impl NodeConfig {
         configs
     }
 
-    /// Reads the configuration that `dora run` set for this process.
+    /// Reads the configuration that `dora run` set for this process: the
+    /// JSON itself, or `@` and the path of a file that holds it (a large
+    /// configuration does not fit in one environment variable).
     pub fn from_env() -> Result<NodeConfig, NodeConfigError> {
         let text = std::env::var(ENV_VAR).map_err(|_| NodeConfigError::NotStartedByDora)?;
+        let text = match text.strip_prefix('@') {
+            Some(path) => {
+                std::fs::read_to_string(path).map_err(|source| NodeConfigError::Unreadable {
+                    path: path.to_owned(),
+                    source,
+                })?
+            }
+            None => text,
+        };
         Ok(serde_json::from_str(&text)?)
     }
 
     /// The configuration as the value of [`ENV_VAR`].
     pub fn to_env_value(&self) -> String {
         serde_json::to_string(self).expect("a node configuration is plain data")
+    }
+}
+
+fn operator_config(node: &NodeId, operator: &Operator) -> OperatorConfig {
+    let source = match operator.source() {
+        Some(OperatorSource::C(path)) => OperatorSourceConfig::C(path.to_owned()),
+        Some(OperatorSource::Python(path)) => OperatorSourceConfig::Python(path.to_owned()),
+        Some(OperatorSource::SharedLibrary(path)) => {
+            OperatorSourceConfig::SharedLibrary(path.to_owned())
+        }
+        // A valid operator names exactly one source.
+        None => OperatorSourceConfig::SharedLibrary(String::new()),
+    };
+    let inputs = operator
+        .inputs
+        .iter()
+        .map(|(id, input)| {
+            let from = match &input.source {
+                InputSource::Output(source) if source.node == *node => match &source.operator {
+                    Some(other) => OperatorInputFrom::Operator {
+                        operator: other.clone(),
+                        output: source.output.clone(),
+                    },
+                    None => {
+                        OperatorInputFrom::NodeInput(DataId::from(format!("{}/{id}", operator.id)))
+                    }
+                },
+                _ => OperatorInputFrom::NodeInput(DataId::from(format!("{}/{id}", operator.id))),
+            };
+            let config = OperatorInputConfig {
+                from,
+                queue_size: input.queue_size,
+                queue_policy: input.queue_policy,
+                deadline: input.deadline,
+            };
+            (id.clone(), config)
+        })
+        .collect();
+    OperatorConfig {
+        id: operator.id.clone(),
+        source,
+        priority: operator.priority,
+        inputs,
+        outputs: operator.outputs.clone(),
     }
 }
 

@@ -114,6 +114,17 @@ fn the_environment_carries_the_config_and_says_how_to_start_a_node() {
     ));
     std::env::set_var(ENV_VAR, viewer.to_env_value());
     assert_eq!(&NodeConfig::from_env().unwrap(), viewer);
+    // A large configuration comes in a file.
+    let file = std::env::temp_dir().join(format!("dora-config-{}.json", std::process::id()));
+    std::fs::write(&file, viewer.to_env_value()).unwrap();
+    std::env::set_var(ENV_VAR, format!("@{}", file.display()));
+    assert_eq!(&NodeConfig::from_env().unwrap(), viewer);
+    std::fs::remove_file(&file).unwrap();
+    let error = NodeConfig::from_env().unwrap_err();
+    assert!(
+        error.to_string().contains(&file.display().to_string()),
+        "{error}"
+    );
 }
 
 #[test]

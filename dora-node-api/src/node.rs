@@ -47,7 +47,9 @@ pub struct DoraNode {
     _shm: Rc<Shm>,
 }
 
-pub(crate) fn now_ns() -> u64 {
+/// The wall-clock time in nanoseconds since the Unix epoch: the clock of
+/// message timestamps.
+pub fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)

@@ -17,6 +17,8 @@ use eyre::{bail, WrapErr};
 pub struct NodeFiles {
     pub log: PathBuf,
     pub stats: PathBuf,
+    /// The node's configuration, when it is too large for the environment.
+    pub config: PathBuf,
 }
 
 impl NodeFiles {
@@ -24,6 +26,7 @@ impl NodeFiles {
         NodeFiles {
             log: run_dir.join(format!("{node}.log")),
             stats: run_dir.join(format!("{node}.stats")),
+            config: run_dir.join(format!("{node}.config.json")),
         }
     }
 }
@@ -49,10 +52,39 @@ impl NodeProcess {
     }
 }
 
+/// A single environment variable holds at most 128 KiB; a configuration
+/// larger than this goes in a file that the variable names.
+const MAX_CONFIG_IN_ENV: usize = 32 * 1024;
+
+fn config_value(config: &NodeConfig, files: &NodeFiles) -> eyre::Result<String> {
+    let value = config.to_env_value();
+    if value.len() <= MAX_CONFIG_IN_ENV {
+        return Ok(value);
+    }
+    std::fs::write(&files.config, value)
+        .wrap_err_with(|| format!("cannot write {}", files.config.display()))?;
+    Ok(format!("@{}", files.config.display()))
+}
+
+/// `dora-runtime`, which hosts a node's operators: it is installed and
+/// built beside `dora`.
+fn runtime_program(node: &Node) -> eyre::Result<PathBuf> {
+    let dora = std::env::current_exe().wrap_err("cannot find the `dora` program")?;
+    let runtime = dora.with_file_name("dora-runtime");
+    if !runtime.exists() {
+        bail!(
+            "node `{}` hosts operators, which run in `dora-runtime`, but {} does not exist; build it with `cargo build -p dora-runtime` (or add that to the node's `build`)",
+            node.id,
+            runtime.display()
+        );
+    }
+    Ok(runtime)
+}
+
 /// The command that runs a node: its program, or Python for a `.py` file.
 fn command(node: &Node, dir: &Path) -> eyre::Result<Command> {
     if node.is_runtime() {
-        bail!("node `{}` hosts operators, which `dora run` cannot start yet; run its operators as custom nodes for now", node.id);
+        return Ok(Command::new(runtime_program(node)?));
     }
     if node.driver == Driver::Docker {
         bail!("node `{}` uses the docker driver, which `dora run` cannot start yet; use `driver: process`", node.id);
@@ -90,7 +122,7 @@ pub fn spawn(
     let mut command = command(node, dir)?;
     command
         .envs(node.env.iter().map(|(k, v)| (k, &v.0)))
-        .env(ENV_VAR, config.to_env_value())
+        .env(ENV_VAR, config_value(config, files)?)
         .env(dora_node_api::stats::ENV_VAR, &files.stats)
         .current_dir(dir)
         .stdin(Stdio::null())

@@ -1,0 +1,209 @@
+//! Runtime nodes: `dora run` starts `dora-runtime`, which loads the test
+//! operator library (`tests/operators`) once per operator.
+
+mod common;
+
+use common::*;
+
+/// A runtime node `rt` built with the test operators; `OPERATORS` is
+/// replaced by its operator list and `LIB` by the library.
+const RUNTIME: &str = "  - id: rt
+    build: cargo build -q --manifest-path ROOT/Cargo.toml -p dora-runtime -p dora-test-operators -p dora-test-nodes
+    restart_policy: RESTART
+    operators:
+OPERATORS";
+
+fn runtime_dataflow(source_args: &str, restart: &str, operators: &str) -> String {
+    format!(
+        "nodes:\n  - id: source\n    path: BIN/test-source\n    args: {source_args}\n    outputs: [out, sum]\n{}\n",
+        RUNTIME
+            .replace("RESTART", restart)
+            .replace("OPERATORS", operators.trim_end())
+            .replace("LIB", "ROOT/target/debug/libdora_test_operators.so")
+    )
+}
+
+/// An operator of the test library, with its inputs in YAML flow style.
+fn operator(id: &str, priority: i32, inputs: &str) -> String {
+    format!(
+        "      - id: {id}\n        shared-library: LIB\n        priority: {priority}\n        inputs: {inputs}\n        outputs: [out]\n"
+    )
+}
+
+/// The source's messages, none dropped.
+const FROM_SOURCE: &str = "{ in: { source: source/out, queue_policy: backpressure } }";
+
+/// The lines the runtime printed (without the `rt | ` in front).
+fn runtime_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("rt | "))
+        .collect()
+}
+
+#[test]
+fn when_several_events_are_ready_the_higher_priority_runs_first() {
+    // `gate` hands each message to both recorders in one go.
+    let operators = [
+        operator("gate", 0, FROM_SOURCE),
+        operator("rec-low", 1, "{ in: rt/gate/out }"),
+        operator("rec-high", 10, "{ in: rt/gate/out }"),
+    ]
+    .concat();
+    let yaml = runtime_dataflow("--count 20", "never", &operators);
+    let (stdout, _) = run_to_end("priority", &yaml);
+    let got: Vec<&str> = runtime_lines(&stdout)
+        .into_iter()
+        .filter(|l| l.starts_with("rec-"))
+        .collect();
+    let expected: Vec<String> = (0..20)
+        .flat_map(|n| [format!("rec-high got {n}"), format!("rec-low got {n}")])
+        .collect();
+    assert_eq!(got, expected, "{stdout}");
+}
+
+#[test]
+fn an_event_that_waited_past_its_deadline_is_flagged_and_counted() {
+    // `slow` runs first and takes 20 ms, so every event of `late` waits
+    // longer than its 5 ms deadline.
+    let operators = [
+        operator("gate", 0, FROM_SOURCE),
+        operator("slow", 10, "{ in: rt/gate/out }"),
+        operator("late", 1, "{ in: { source: rt/gate/out, deadline: 5ms } }"),
+    ]
+    .concat();
+    let yaml = runtime_dataflow("--count 5", "never", &operators);
+    let (stdout, _) = run_to_end("deadline", &yaml);
+    let lines = runtime_lines(&stdout);
+    for n in 0..5 {
+        let line = format!("late got {n} late true");
+        assert!(lines.contains(&line.as_str()), "no `{line}` in:\n{stdout}");
+    }
+    assert!(
+        lines.contains(&"operator `late`: 5 of 5 events on `in` late"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_panicking_operator_restarts_with_its_state_while_the_others_keep_running() {
+    let operators = [
+        operator("gate", 0, FROM_SOURCE),
+        operator("panicky", 0, "{ in: rt/gate/out }"),
+        operator("rec", 0, "{ in: rt/gate/out }"),
+    ]
+    .concat();
+    let yaml = runtime_dataflow("--count 10", "on-failure", &operators);
+    let (stdout, stderr) = run_to_end("panic", &yaml);
+    let lines = runtime_lines(&stdout);
+    assert!(
+        stderr.contains("operator `panicky` panicked: failing on purpose at message 3; restarting it (restart 1 of 5)"),
+        "{stderr}"
+    );
+    // The count kept by the runtime survived the restart.
+    assert!(lines.contains(&"panicky restored 3"), "{stdout}");
+    let counts: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("panicky count"))
+        .collect();
+    let expected: Vec<String> = (1..=10).map(|n| format!("panicky count {n}")).collect();
+    assert_eq!(counts, expected, "{stdout}");
+    // The other operator got every message.
+    for n in 0..10 {
+        let line = format!("rec got {n}");
+        assert!(lines.contains(&line.as_str()), "no `{line}` in:\n{stdout}");
+    }
+    assert!(
+        lines.contains(&"operator `panicky`: 1 restarts"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_panic_without_restarts_ends_that_operator_and_fails_the_run() {
+    let operators = [
+        operator("gate", 0, FROM_SOURCE),
+        operator("panicky", 0, "{ in: rt/gate/out }"),
+        operator("rec", 0, "{ in: rt/gate/out }"),
+    ]
+    .concat();
+    let yaml = runtime_dataflow("--count 10", "never", &operators);
+    let (stdout, stderr) = run_failing("panic-never", &yaml, &["--stop-after", "60s"]);
+    assert!(
+        stderr.contains(
+            "operator `panicky` panicked: failing on purpose at message 3; it is not restarted"
+        ),
+        "{stderr}"
+    );
+    let lines = runtime_lines(&stdout);
+    assert!(lines.contains(&"rec got 9"), "{stdout}");
+    assert!(!lines.contains(&"panicky count 4"), "{stdout}");
+    assert!(
+        summary_row(&stderr, "rt").contains("failed: exit code 1"),
+        "{stderr}"
+    );
+}
+
+/// Runs a dataflow whose start must fail; returns stderr.
+fn start_failure(name: &str, yaml: &str) -> String {
+    let file = scratch_dataflow(name, yaml);
+    let output = finish(dora().arg("run").arg(&file));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("node `rt` ended before the dataflow started"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+    stderr
+}
+
+#[test]
+fn a_library_that_does_not_load_is_named_with_the_reason() {
+    let missing = "      - id: ghost\n        shared-library: /nonexistent/libghost.so\n        inputs: { in: source/out }\n";
+    let yaml = runtime_dataflow("--count 1", "never", missing);
+    let stderr = start_failure("no-library", &yaml);
+    assert!(
+        stderr.contains(
+            "operator `ghost`: cannot load the operator library /nonexistent/libghost.so"
+        ),
+        "{stderr}"
+    );
+    // A real library that is no operator: the C maths library.
+    let not_operator = "      - id: maths\n        c: /lib/x86_64-linux-gnu/libm.so.6\n        inputs: { in: source/out }\n";
+    let yaml = runtime_dataflow("--count 1", "never", not_operator);
+    let stderr = start_failure("no-symbols", &yaml);
+    assert!(
+        stderr.contains("the operator library /lib/x86_64-linux-gnu/libm.so.6 does not export `dora_init_operator`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_thousand_operators_in_one_runtime_run_to_completion() {
+    // A chain: source -> hop-0 -> ... -> hop-998 -> last, each hop adding one.
+    let mut operators = operator("hop-0", 0, FROM_SOURCE);
+    for i in 1..999 {
+        operators += &operator(
+            &format!("hop-{i}"),
+            0,
+            &format!("{{ in: rt/hop-{}/out }}", i - 1),
+        );
+    }
+    operators += &operator("last", 0, "{ in: rt/hop-998/out }");
+    let yaml = runtime_dataflow("--count 10 --size 0", "never", &operators);
+    let (stdout, _) = run_to_end("thousand", &yaml);
+    let lines = runtime_lines(&stdout);
+    let hops: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("last"))
+        .collect();
+    assert_eq!(hops, vec!["last hops 999"; 10], "{stdout}");
+    // 10 messages through 1000 operators, and `hop-0` seeing its input close.
+    assert!(
+        lines.contains(&"1000 operators handled 10001 events"),
+        "{stdout}"
+    );
+}

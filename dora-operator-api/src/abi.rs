@@ -1,0 +1,152 @@
+//! The C ABI between the runtime and an operator library. Rust operators
+//! get it from [`register_operator!`](crate::register_operator); C
+//! operators implement it by hand (see `dora.h`). One loader serves both.
+//!
+//! A library exports three functions:
+//!
+//! - `dora_init_operator(context, &mut operator) -> status`: makes an
+//!   operator and stores a pointer to it; `DORA_OK` on success.
+//! - `dora_on_event(operator, event, context) -> status`: handles one event.
+//! - `dora_drop_operator(operator)`: frees it.
+//!
+//! Everything the runtime passes in (event, context, the bytes they point
+//! to) is valid only during the call. An operator sends and reaches its
+//! state through the callbacks in [`DoraContext`].
+
+use std::ffi::c_void;
+
+/// Bytes, or UTF-8 text, that the other side owns: valid during the call
+/// that hands them over.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct DoraSlice {
+    pub ptr: *const u8,
+    pub len: usize,
+}
+
+impl DoraSlice {
+    pub const EMPTY: DoraSlice = DoraSlice {
+        ptr: std::ptr::null(),
+        len: 0,
+    };
+
+    pub fn new(bytes: &[u8]) -> DoraSlice {
+        DoraSlice {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+        }
+    }
+
+    /// # Safety
+    /// `ptr` must point to `len` readable bytes that outlive `'a` (or be
+    /// null with `len` 0).
+    pub unsafe fn as_bytes<'a>(self) -> &'a [u8] {
+        if self.ptr.is_null() || self.len == 0 {
+            &[]
+        } else {
+            // SAFETY: as the caller promises.
+            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        }
+    }
+}
+
+/// `DoraEvent::kind`: an input has a message.
+pub const DORA_EVENT_INPUT: u32 = 0;
+/// `DoraEvent::kind`: an input will get no more messages.
+pub const DORA_EVENT_INPUT_CLOSED: u32 = 1;
+/// `DoraEvent::kind`: the dataflow is stopping; end soon.
+pub const DORA_EVENT_STOP: u32 = 2;
+
+/// One event for an operator.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct DoraEvent {
+    /// One of the `DORA_EVENT_*` constants.
+    pub kind: u32,
+    /// 1 when the input has a deadline and the message waited longer.
+    pub late: u32,
+    /// The operator's id for the input (inputs and closed inputs).
+    pub input: DoraSlice,
+    /// The message (inputs only).
+    pub data: DoraSlice,
+    /// When the message was sent, in nanoseconds since the Unix epoch.
+    pub timestamp_ns: u64,
+}
+
+/// Status codes. Non-negative codes come from an operator's `on_event`.
+pub const DORA_OK: i32 = 0;
+/// Keep going (the same value as `DORA_OK`).
+pub const DORA_CONTINUE: i32 = 0;
+/// This operator is done: it gets no more events.
+pub const DORA_STOP: i32 = 1;
+/// Stop every operator of the runtime.
+pub const DORA_STOP_ALL: i32 = 2;
+/// The call failed; the message went to `DoraContext::set_error`.
+pub const DORA_ERROR: i32 = -1;
+/// The operator panicked; the message went to `DoraContext::set_error`.
+pub const DORA_PANIC: i32 = -2;
+/// An argument was invalid (an unknown output, bad UTF-8).
+pub const DORA_INVALID: i32 = -3;
+
+/// Sends `data` on `output` (the operator's id for it); the runtime copies
+/// it. Returns `DORA_OK` or `DORA_INVALID`.
+pub type DoraSendOutput =
+    unsafe extern "C" fn(runtime: *mut c_void, output: DoraSlice, data: DoraSlice) -> i32;
+/// A writable buffer of `len` bytes for [`DoraSendBuffer`], which sends it
+/// without a copy. NULL if it cannot be had. A buffer must be sent or
+/// given back with [`DoraFreeBuffer`].
+pub type DoraAllocBuffer = unsafe extern "C" fn(runtime: *mut c_void, len: usize) -> *mut u8;
+/// Sends a buffer from [`DoraAllocBuffer`] on `output` and takes it back.
+/// On `DORA_INVALID` the buffer is taken back too.
+pub type DoraSendBuffer =
+    unsafe extern "C" fn(runtime: *mut c_void, output: DoraSlice, buffer: *mut u8) -> i32;
+/// Gives back a buffer that will not be sent.
+pub type DoraFreeBuffer = unsafe extern "C" fn(runtime: *mut c_void, buffer: *mut u8);
+/// Reads a key of a key-value store that the runtime keeps (see
+/// [`DoraContext`]); the value stays valid until the call returns or the
+/// key is next written. `ptr` is NULL when the key is not set.
+pub type DoraStateGet = unsafe extern "C" fn(runtime: *mut c_void, key: DoraSlice) -> DoraSlice;
+/// Sets a key of a key-value store; the runtime copies key and value.
+pub type DoraStateSet =
+    unsafe extern "C" fn(runtime: *mut c_void, key: DoraSlice, value: DoraSlice) -> i32;
+/// Says why the call fails (UTF-8); the runtime copies it.
+pub type DoraSetError = unsafe extern "C" fn(runtime: *mut c_void, message: DoraSlice);
+
+/// What an operator can do during a call.
+///
+/// `state_*` is the operator's own store: it survives the operator being
+/// restarted after a panic. `shared_*` is one store for every operator of
+/// the runtime.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct DoraContext {
+    pub runtime: *mut c_void,
+    /// The operator's id in the dataflow (UTF-8).
+    pub operator_id: DoraSlice,
+    pub send_output: DoraSendOutput,
+    pub alloc_buffer: DoraAllocBuffer,
+    pub send_buffer: DoraSendBuffer,
+    pub free_buffer: DoraFreeBuffer,
+    pub state_get: DoraStateGet,
+    pub state_set: DoraStateSet,
+    pub shared_get: DoraStateGet,
+    pub shared_set: DoraStateSet,
+    pub set_error: DoraSetError,
+}
+
+/// `dora_init_operator`.
+pub type DoraInitOperator =
+    unsafe extern "C" fn(context: *const DoraContext, operator: *mut *mut c_void) -> i32;
+/// `dora_on_event`.
+pub type DoraOnEvent = unsafe extern "C" fn(
+    operator: *mut c_void,
+    event: *const DoraEvent,
+    context: *const DoraContext,
+) -> i32;
+/// `dora_drop_operator`.
+pub type DoraDropOperator = unsafe extern "C" fn(operator: *mut c_void);
+
+/// The symbols every operator library exports.
+pub const INIT_SYMBOL: &str = "dora_init_operator";
+pub const ON_EVENT_SYMBOL: &str = "dora_on_event";
+pub const DROP_SYMBOL: &str = "dora_drop_operator";

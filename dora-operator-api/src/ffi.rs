@@ -1,0 +1,149 @@
+//! What [`register_operator!`](crate::register_operator) exports: the C ABI
+//! over a Rust [`Operator`], with every panic caught at the boundary (a
+//! panic must not unwind into the runtime).
+
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::abi::{
+    DoraContext, DoraEvent, DORA_CONTINUE, DORA_ERROR, DORA_EVENT_INPUT, DORA_EVENT_INPUT_CLOSED,
+    DORA_INVALID, DORA_OK, DORA_PANIC, DORA_STOP, DORA_STOP_ALL,
+};
+use crate::context::Context;
+use crate::operator::{Event, Operator, Status};
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// `dora_init_operator` for `O`.
+///
+/// # Safety
+/// `context` and `operator` are valid pointers from the runtime.
+pub unsafe fn init<O: Operator>(context: *const DoraContext, operator: *mut *mut c_void) -> i32 {
+    if context.is_null() || operator.is_null() {
+        return DORA_INVALID;
+    }
+    // SAFETY: checked non-null; the runtime keeps it valid for the call.
+    let mut context = Context::new(unsafe { &*context });
+    match catch_unwind(AssertUnwindSafe(|| O::init(&mut context))) {
+        Ok(Ok(made)) => {
+            // SAFETY: checked non-null.
+            unsafe { *operator = Box::into_raw(Box::new(made)).cast() };
+            DORA_OK
+        }
+        Ok(Err(message)) => {
+            context.set_error(&message);
+            DORA_ERROR
+        }
+        Err(payload) => {
+            context.set_error(&panic_message(&*payload));
+            DORA_PANIC
+        }
+    }
+}
+
+/// `dora_on_event` for `O`.
+///
+/// # Safety
+/// `operator` came from [`init`] for the same `O`; `event` and `context`
+/// are valid pointers from the runtime.
+pub unsafe fn on_event<O: Operator>(
+    operator: *mut c_void,
+    event: *const DoraEvent,
+    context: *const DoraContext,
+) -> i32 {
+    if operator.is_null() || event.is_null() || context.is_null() {
+        return DORA_INVALID;
+    }
+    // SAFETY: checked non-null; valid for the call.
+    let (raw, context) = unsafe { (&*event, &*context) };
+    let mut context = Context::new(context);
+    // SAFETY: the runtime passes UTF-8 ids and data valid for the call.
+    let (input, data) = unsafe { (raw.input.as_bytes(), raw.data.as_bytes()) };
+    let Ok(id) = std::str::from_utf8(input) else {
+        return DORA_INVALID;
+    };
+    let event = match raw.kind {
+        DORA_EVENT_INPUT => Event::Input {
+            id,
+            data,
+            timestamp_ns: raw.timestamp_ns,
+            late: raw.late != 0,
+        },
+        DORA_EVENT_INPUT_CLOSED => Event::InputClosed { id },
+        _ => Event::Stop,
+    };
+    // SAFETY: `operator` is the `O` that `init` made.
+    let operator = unsafe { &mut *operator.cast::<O>() };
+    match catch_unwind(AssertUnwindSafe(|| operator.on_event(&event, &mut context))) {
+        Ok(Ok(Status::Continue)) => DORA_CONTINUE,
+        Ok(Ok(Status::Stop)) => DORA_STOP,
+        Ok(Ok(Status::StopAll)) => DORA_STOP_ALL,
+        Ok(Err(message)) => {
+            context.set_error(&message);
+            DORA_ERROR
+        }
+        Err(payload) => {
+            context.set_error(&panic_message(&*payload));
+            DORA_PANIC
+        }
+    }
+}
+
+/// `dora_drop_operator` for `O`. A panic in `Drop` is swallowed: the
+/// operator is gone either way.
+///
+/// # Safety
+/// `operator` came from [`init`] for the same `O` and is dropped once.
+pub unsafe fn drop<O: Operator>(operator: *mut c_void) {
+    if operator.is_null() {
+        return;
+    }
+    // SAFETY: as the caller promises.
+    let operator = unsafe { Box::from_raw(operator.cast::<O>()) };
+    let _ = catch_unwind(AssertUnwindSafe(move || std::mem::drop(operator)));
+}
+
+/// Exports `$operator` (a type that implements
+/// [`Operator`](crate::Operator)) as the operator of this `cdylib`: the
+/// three functions of the C ABI that `dora-runtime` loads.
+#[macro_export]
+macro_rules! register_operator {
+    ($operator:ty) => {
+        /// # Safety
+        /// Called by the dora runtime with valid pointers.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn dora_init_operator(
+            context: *const $crate::abi::DoraContext,
+            operator: *mut *mut ::std::ffi::c_void,
+        ) -> i32 {
+            // SAFETY: forwarded as received.
+            unsafe { $crate::ffi::init::<$operator>(context, operator) }
+        }
+
+        /// # Safety
+        /// Called by the dora runtime with valid pointers.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn dora_on_event(
+            operator: *mut ::std::ffi::c_void,
+            event: *const $crate::abi::DoraEvent,
+            context: *const $crate::abi::DoraContext,
+        ) -> i32 {
+            // SAFETY: forwarded as received.
+            unsafe { $crate::ffi::on_event::<$operator>(operator, event, context) }
+        }
+
+        /// # Safety
+        /// Called by the dora runtime with a pointer from `dora_init_operator`.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn dora_drop_operator(operator: *mut ::std::ffi::c_void) {
+            // SAFETY: forwarded as received.
+            unsafe { $crate::ffi::drop::<$operator>(operator) }
+        }
+    };
+}

@@ -1,0 +1,654 @@
+//! The scheduler: every operator's input queues, a ready heap ordered by
+//! priority, and the calls into operators.
+//!
+//! One thread runs everything, so operators are cooperative: each call
+//! runs to its end. When several operators have events, the one with the
+//! highest `priority` runs first; among equals, the oldest event first.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use dora_core::config::{OperatorConfig, OperatorInputFrom, OperatorSourceConfig};
+use dora_core::descriptor::QueuePolicy;
+use dora_core::id::{DataId, OperatorId};
+use dora_operator_api::abi::{
+    DoraEvent, DoraSlice, DORA_CONTINUE, DORA_EVENT_INPUT, DORA_EVENT_INPUT_CLOSED,
+    DORA_EVENT_STOP, DORA_PANIC, DORA_STOP, DORA_STOP_ALL,
+};
+
+use crate::call::{Call, Store};
+use crate::library::{Library, LoadError};
+use crate::payload::Payload;
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("operator `{operator}`: {source}")]
+    Load {
+        operator: OperatorId,
+        source: LoadError,
+    },
+    #[error("operator `{operator}` is a Python operator, which needs the dora Python package; this runtime hosts shared-library and C operators")]
+    Python { operator: OperatorId },
+    #[error("operator `{operator}` failed to start: {message}")]
+    Init {
+        operator: OperatorId,
+        message: String,
+    },
+}
+
+/// Where the runtime sends what operators send to other nodes.
+pub trait Outlet {
+    /// Sends `data` on the node's output `output` (`operator/output`).
+    fn send(&mut self, output: &DataId, data: &[u8]) -> Result<(), String>;
+}
+
+/// How many messages of one input, read in place in shared memory, the
+/// runtime holds at once; more are copied (a node may hold only a few).
+const MAX_HELD_IN_PLACE: usize = 2;
+
+enum Message {
+    Data {
+        payload: Payload,
+        timestamp_ns: u64,
+        enqueued: Instant,
+    },
+    Closed,
+}
+
+struct Queued {
+    seq: u64,
+    message: Message,
+}
+
+struct InputQueue {
+    id: DataId,
+    queue: VecDeque<Queued>,
+    queue_size: usize,
+    backpressure: bool,
+    deadline: Option<Duration>,
+    /// Messages in the queue read in place in shared memory.
+    held: usize,
+    received: u64,
+    dropped: u64,
+    late: u64,
+    closed: bool,
+}
+
+/// Where one output goes.
+#[derive(Default)]
+struct Route {
+    /// Inputs of operators of this runtime: (operator, input) indices.
+    targets: Vec<(usize, usize)>,
+    /// The node output, when other nodes read it.
+    node_output: Option<DataId>,
+}
+
+struct Slot {
+    id: OperatorId,
+    priority: i32,
+    library: Rc<Library>,
+    /// `None` once the operator has stopped.
+    instance: Option<*mut c_void>,
+    inputs: Vec<InputQueue>,
+    outputs: Vec<DataId>,
+    routes: Vec<Route>,
+    state: Store,
+    restarts: u32,
+    events: u64,
+    errors: u64,
+    /// It has an entry in the ready heap.
+    scheduled: bool,
+    stop_pending: bool,
+}
+
+impl Slot {
+    /// The input whose next event is the oldest.
+    fn next_input(&self) -> Option<usize> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, input)| input.queue.front().map(|q| (q.seq, i)))
+            .min()
+            .map(|(_, i)| i)
+    }
+}
+
+/// Operators hosted in one process.
+pub struct Runtime {
+    slots: Vec<Slot>,
+    ready: BinaryHeap<(i32, Reverse<u64>, usize)>,
+    seq: u64,
+    shared: Store,
+    /// Node input id (`operator/input`) to (operator, input) indices.
+    node_inputs: HashMap<DataId, (usize, usize)>,
+    /// Messages in all queues read in place in shared memory.
+    held: usize,
+    /// How many restarts after a panic each operator gets.
+    max_restarts: u32,
+    failed: bool,
+    /// Time from enqueue to the start of the call, when recorded.
+    latencies: Option<Vec<Duration>>,
+}
+
+impl Runtime {
+    /// Loads and starts every operator. Paths are relative to `dir`;
+    /// `published` says which node outputs other nodes read.
+    pub fn new(
+        operators: &[OperatorConfig],
+        dir: &Path,
+        max_restarts: u32,
+        published: impl Fn(&DataId) -> bool,
+    ) -> Result<Runtime, RuntimeError> {
+        let mut libraries: HashMap<PathBuf, Rc<Library>> = HashMap::new();
+        let mut slots = Vec::with_capacity(operators.len());
+        for operator in operators {
+            let path = match &operator.source {
+                OperatorSourceConfig::SharedLibrary(path) | OperatorSourceConfig::C(path) => {
+                    dir.join(path)
+                }
+                OperatorSourceConfig::Python(_) => {
+                    return Err(RuntimeError::Python {
+                        operator: operator.id.clone(),
+                    })
+                }
+            };
+            let library = match libraries.get(&path) {
+                Some(library) => library.clone(),
+                None => {
+                    let library =
+                        Rc::new(Library::load(&path).map_err(|source| RuntimeError::Load {
+                            operator: operator.id.clone(),
+                            source,
+                        })?);
+                    libraries.insert(path, library.clone());
+                    library
+                }
+            };
+            let inputs = operator
+                .inputs
+                .iter()
+                .map(|(id, input)| InputQueue {
+                    id: id.clone(),
+                    queue: VecDeque::new(),
+                    queue_size: input.queue_size.max(1),
+                    backpressure: input.queue_policy == QueuePolicy::Backpressure,
+                    deadline: input.deadline.map(|d| d.as_std()),
+                    held: 0,
+                    received: 0,
+                    dropped: 0,
+                    late: 0,
+                    closed: false,
+                })
+                .collect();
+            let routes = operator
+                .outputs
+                .iter()
+                .map(|output| {
+                    let node_output = DataId::from(format!("{}/{output}", operator.id));
+                    Route {
+                        targets: Vec::new(),
+                        node_output: published(&node_output).then_some(node_output),
+                    }
+                })
+                .collect();
+            slots.push(Slot {
+                id: operator.id.clone(),
+                priority: operator.priority,
+                library,
+                instance: None,
+                inputs,
+                outputs: operator.outputs.clone(),
+                routes,
+                state: Store::new(),
+                restarts: 0,
+                events: 0,
+                errors: 0,
+                scheduled: false,
+                stop_pending: false,
+            });
+        }
+        let mut node_inputs = HashMap::new();
+        for (index, operator) in operators.iter().enumerate() {
+            for (input_index, input) in operator.inputs.values().enumerate() {
+                match &input.from {
+                    OperatorInputFrom::NodeInput(id) => {
+                        node_inputs.insert(id.clone(), (index, input_index));
+                    }
+                    OperatorInputFrom::Operator { operator, output } => {
+                        let source = slots.iter().position(|s| s.id == *operator);
+                        let route = source.and_then(|s| {
+                            let o = slots[s].outputs.iter().position(|o| o == output)?;
+                            Some(&mut slots[s].routes[o])
+                        });
+                        if let Some(route) = route {
+                            route.targets.push((index, input_index));
+                        }
+                    }
+                }
+            }
+        }
+        let mut runtime = Runtime {
+            slots,
+            ready: BinaryHeap::new(),
+            seq: 0,
+            shared: Store::new(),
+            node_inputs,
+            held: 0,
+            max_restarts,
+            failed: false,
+            latencies: None,
+        };
+        for index in 0..runtime.slots.len() {
+            if let Err(message) = runtime.init(index) {
+                return Err(RuntimeError::Init {
+                    operator: runtime.slots[index].id.clone(),
+                    message,
+                });
+            }
+        }
+        Ok(runtime)
+    }
+
+    /// Records, from now on, how long each event waits between its enqueue
+    /// and the start of its call (for benchmarks).
+    pub fn record_latencies(&mut self) {
+        self.latencies = Some(Vec::new());
+    }
+
+    /// The recorded waits; see [`record_latencies`](Self::record_latencies).
+    pub fn take_latencies(&mut self) -> Vec<Duration> {
+        self.latencies
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn init(&mut self, index: usize) -> Result<(), String> {
+        let slot = &mut self.slots[index];
+        // Sending needs a running dataflow, so no output exists here.
+        let mut call = Call::new(&[], &mut slot.state, &mut self.shared);
+        let context = call.context(slot.id.as_str());
+        let mut instance: *mut c_void = std::ptr::null_mut();
+        // SAFETY: the ABI's init with a context valid for the call.
+        let status = unsafe { (slot.library.init)(&context, &mut instance) };
+        if status != DORA_CONTINUE || instance.is_null() {
+            return Err(call.error.take().unwrap_or_else(|| {
+                format!("`dora_init_operator` returned {status} without a message")
+            }));
+        }
+        slot.instance = Some(instance);
+        Ok(())
+    }
+
+    /// Whether an event is waiting.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Whether another message from another node may be taken now: the
+    /// runtime holds only a few in place in shared memory, so a slow
+    /// operator leaves the rest in their queues, where the queue policy
+    /// applies.
+    pub fn can_take_from_nodes(&self) -> bool {
+        self.held <= self.node_inputs.len().max(1)
+    }
+
+    /// Whether every operator has stopped.
+    pub fn is_finished(&self) -> bool {
+        self.slots.iter().all(|s| s.instance.is_none())
+    }
+
+    /// Whether an operator failed (an error, or a panic it was not
+    /// restarted from).
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// A message from another node, on node input `id`.
+    pub fn push_from_node(&mut self, id: &DataId, data: dora_node_api::Data, timestamp_ns: u64) {
+        let Some(&(index, input)) = self.node_inputs.get(id) else {
+            eprintln!("error: a message came on `{id}`, which no operator reads");
+            return;
+        };
+        let queue = &mut self.slots[index].inputs[input];
+        let payload = if queue.held < MAX_HELD_IN_PLACE {
+            queue.held += 1;
+            self.held += 1;
+            Payload::Node(data)
+        } else {
+            Payload::Shared(Rc::new(data.to_vec()))
+        };
+        self.enqueue(
+            index,
+            input,
+            Message::Data {
+                payload,
+                timestamp_ns,
+                enqueued: Instant::now(),
+            },
+        );
+    }
+
+    /// Node input `id` will get no more messages.
+    pub fn close_from_node(&mut self, id: &DataId) {
+        if let Some(&(index, input)) = self.node_inputs.get(id) {
+            self.enqueue(index, input, Message::Closed);
+        }
+    }
+
+    /// The dataflow is stopping: every operator gets `Stop`, in priority
+    /// order, and then stops.
+    pub fn stop(&mut self) {
+        for index in 0..self.slots.len() {
+            if self.slots[index].instance.is_some() {
+                self.slots[index].stop_pending = true;
+                self.schedule(index);
+            }
+        }
+    }
+
+    fn enqueue(&mut self, index: usize, input: usize, message: Message) {
+        self.seq += 1;
+        let seq = self.seq;
+        let slot = &mut self.slots[index];
+        let queue = &mut slot.inputs[input];
+        if slot.instance.is_none() || queue.closed {
+            // Nobody will read it.
+            if matches!(message, Message::Data { .. }) {
+                queue.dropped += 1;
+            }
+            self.release(&message, index, input);
+            return;
+        }
+        if !queue.backpressure && queue.queue.len() >= queue.queue_size {
+            if let Some(oldest) = queue.queue.pop_front() {
+                queue.dropped += 1;
+                self.release(&oldest.message, index, input);
+            }
+        }
+        self.slots[index].inputs[input]
+            .queue
+            .push_back(Queued { seq, message });
+        self.schedule(index);
+    }
+
+    /// Accounts for a message leaving its queue.
+    fn release(&mut self, message: &Message, index: usize, input: usize) {
+        if let Message::Data {
+            payload: Payload::Node(_),
+            ..
+        } = message
+        {
+            self.slots[index].inputs[input].held -= 1;
+            self.held -= 1;
+        }
+    }
+
+    fn schedule(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        if slot.scheduled || slot.instance.is_none() {
+            return;
+        }
+        let seq = if slot.stop_pending {
+            Some(0)
+        } else {
+            slot.next_input()
+                .and_then(|i| slot.inputs[i].queue.front())
+                .map(|q| q.seq)
+        };
+        if let Some(seq) = seq {
+            slot.scheduled = true;
+            self.ready.push((slot.priority, Reverse(seq), index));
+        }
+    }
+
+    /// Runs the most urgent event; `false` when none was waiting.
+    pub fn run_one(&mut self, outlet: &mut dyn Outlet) -> bool {
+        let Some((_, _, index)) = self.ready.pop() else {
+            return false;
+        };
+        self.slots[index].scheduled = false;
+        if self.slots[index].stop_pending {
+            self.slots[index].stop_pending = false;
+            let event = event(DORA_EVENT_STOP, "", &[], 0, false);
+            self.call(index, &event, outlet);
+            self.end_operator(index);
+            return true;
+        }
+        let Some(input) = self.slots[index].next_input() else {
+            return true;
+        };
+        let Some(queued) = self.slots[index].inputs[input].queue.pop_front() else {
+            return true;
+        };
+        self.release(&queued.message, index, input);
+        let id = self.slots[index].inputs[input].id.clone();
+        match queued.message {
+            Message::Data {
+                payload,
+                timestamp_ns,
+                enqueued,
+            } => {
+                if let Some(latencies) = &mut self.latencies {
+                    latencies.push(enqueued.elapsed());
+                }
+                let queue = &mut self.slots[index].inputs[input];
+                queue.received += 1;
+                let waited = dora_node_api::now_ns().saturating_sub(timestamp_ns);
+                let late = queue
+                    .deadline
+                    .is_some_and(|d| Duration::from_nanos(waited) > d);
+                queue.late += u64::from(late);
+                let event = event(
+                    DORA_EVENT_INPUT,
+                    id.as_str(),
+                    payload.bytes(),
+                    timestamp_ns,
+                    late,
+                );
+                self.call(index, &event, outlet);
+            }
+            Message::Closed => {
+                self.slots[index].inputs[input].closed = true;
+                let event = event(DORA_EVENT_INPUT_CLOSED, id.as_str(), &[], 0, false);
+                self.call(index, &event, outlet);
+            }
+        }
+        self.schedule(index);
+        true
+    }
+
+    /// Calls the operator, routes what it sent, and acts on its status.
+    fn call(&mut self, index: usize, event: &DoraEvent, outlet: &mut dyn Outlet) {
+        let slot = &mut self.slots[index];
+        let Some(instance) = slot.instance else {
+            return;
+        };
+        slot.events += 1;
+        let mut call = Call::new(&slot.outputs, &mut slot.state, &mut self.shared);
+        let context = call.context(slot.id.as_str());
+        // SAFETY: the ABI's on_event with the operator's own instance and
+        // an event and context valid for the call.
+        let status = unsafe { (slot.library.on_event)(instance, event, &context) };
+        let outbox = std::mem::take(&mut call.outbox);
+        let error = call.error.take();
+        drop(call);
+        for (output, payload, timestamp_ns) in outbox {
+            self.route(index, output, payload, timestamp_ns, outlet);
+        }
+        match status {
+            DORA_CONTINUE => {}
+            DORA_STOP => self.end_operator(index),
+            DORA_STOP_ALL => {
+                for index in 0..self.slots.len() {
+                    self.end_operator(index);
+                }
+            }
+            DORA_PANIC => self.panicked(index, error),
+            _ => {
+                let slot = &mut self.slots[index];
+                slot.errors += 1;
+                self.failed = true;
+                eprintln!(
+                    "error: operator `{}`: {}",
+                    slot.id,
+                    error.unwrap_or_else(|| format!("`dora_on_event` returned {status}"))
+                );
+            }
+        }
+    }
+
+    fn route(
+        &mut self,
+        index: usize,
+        output: usize,
+        payload: Payload,
+        timestamp_ns: u64,
+        outlet: &mut dyn Outlet,
+    ) {
+        let route = &self.slots[index].routes[output];
+        if let Some(node_output) = &route.node_output {
+            if let Err(error) = outlet.send(node_output, payload.bytes()) {
+                eprintln!("error: operator `{}`: {error}", self.slots[index].id);
+                self.failed = true;
+            }
+        }
+        let targets = route.targets.clone();
+        let Payload::Shared(bytes) = payload else {
+            return;
+        };
+        for (target, input) in targets {
+            let message = Message::Data {
+                payload: Payload::Shared(bytes.clone()),
+                timestamp_ns,
+                enqueued: Instant::now(),
+            };
+            self.enqueue(target, input, message);
+        }
+    }
+
+    /// An operator panicked: restart it with its state, or end it.
+    fn panicked(&mut self, index: usize, message: Option<String>) {
+        let slot = &mut self.slots[index];
+        let message = message.unwrap_or_else(|| "no message".to_owned());
+        if slot.restarts >= self.max_restarts {
+            eprintln!(
+                "error: operator `{}` panicked: {message}; it is not restarted (restart {} of {} used)",
+                slot.id, slot.restarts, self.max_restarts
+            );
+            self.failed = true;
+            self.end_operator(index);
+            return;
+        }
+        slot.restarts += 1;
+        eprintln!(
+            "operator `{}` panicked: {message}; restarting it (restart {} of {})",
+            slot.id, slot.restarts, self.max_restarts
+        );
+        if let Some(instance) = slot.instance.take() {
+            // SAFETY: the instance came from this library's init.
+            unsafe { (slot.library.drop)(instance) };
+        }
+        if let Err(error) = self.init(index) {
+            eprintln!(
+                "error: operator `{}` failed to restart: {error}",
+                self.slots[index].id
+            );
+            self.failed = true;
+            self.end_operator(index);
+        }
+    }
+
+    /// Drops an operator for good; the operators it fed see their inputs
+    /// close.
+    fn end_operator(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        let Some(instance) = slot.instance.take() else {
+            return;
+        };
+        // SAFETY: the instance came from this library's init, dropped once.
+        unsafe { (slot.library.drop)(instance) };
+        let mut left = Vec::new();
+        for (i, input) in slot.inputs.iter_mut().enumerate() {
+            for queued in input.queue.drain(..) {
+                left.push((i, queued.message));
+            }
+        }
+        for (input, message) in left {
+            self.release(&message, index, input);
+        }
+        let targets: Vec<(usize, usize)> = self.slots[index]
+            .routes
+            .iter()
+            .flat_map(|r| r.targets.iter().copied())
+            .collect();
+        for (target, input) in targets {
+            self.enqueue(target, input, Message::Closed);
+        }
+    }
+
+    /// Drops every operator that still runs and returns one line per
+    /// operator that has something to report, then a total.
+    pub fn finish(&mut self) -> Vec<String> {
+        for index in 0..self.slots.len() {
+            self.end_operator(index);
+        }
+        let mut lines = Vec::new();
+        let mut events = 0;
+        for slot in &self.slots {
+            events += slot.events;
+            let mut notes = Vec::new();
+            for input in &slot.inputs {
+                if input.late > 0 {
+                    notes.push(format!(
+                        "{} of {} events on `{}` late",
+                        input.late, input.received, input.id
+                    ));
+                }
+                if input.dropped > 0 {
+                    notes.push(format!("{} dropped on `{}`", input.dropped, input.id));
+                }
+            }
+            if slot.restarts > 0 {
+                notes.push(format!("{} restarts", slot.restarts));
+            }
+            if slot.errors > 0 {
+                notes.push(format!("{} errors", slot.errors));
+            }
+            if !notes.is_empty() {
+                lines.push(format!("operator `{}`: {}", slot.id, notes.join(", ")));
+            }
+        }
+        lines.push(format!(
+            "{} operators handled {events} events",
+            self.slots.len()
+        ));
+        lines
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for index in 0..self.slots.len() {
+            if let Some(instance) = self.slots[index].instance.take() {
+                // SAFETY: the instance came from this library's init.
+                unsafe { (self.slots[index].library.drop)(instance) };
+            }
+        }
+    }
+}
+
+fn event(kind: u32, input: &str, data: &[u8], timestamp_ns: u64, late: bool) -> DoraEvent {
+    DoraEvent {
+        kind,
+        late: u32::from(late),
+        input: DoraSlice::new(input.as_bytes()),
+        data: DoraSlice::new(data),
+        timestamp_ns,
+    }
+}
