@@ -82,6 +82,9 @@ impl Drop for Run<'_> {
         for slot in &mut self.slots {
             if let Some(process) = &mut slot.process {
                 process.kill();
+                // A node's last words (why it failed to start, say) come
+                // before the launcher's own error.
+                process.join_printers_for(Duration::from_secs(1));
             }
         }
         let _ = remove_run_files(&self.run_id);

@@ -44,6 +44,22 @@ impl NodeProcess {
         let _ = self.child.wait();
     }
 
+    /// Waits at most `patience` for what the process printed to be passed
+    /// on: a child it left behind may hold its pipes open.
+    pub fn join_printers_for(&mut self, patience: std::time::Duration) {
+        let deadline = std::time::Instant::now() + patience;
+        while self.printers.iter().any(|p| !p.is_finished())
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for printer in std::mem::take(&mut self.printers) {
+            if printer.is_finished() {
+                let _ = printer.join();
+            }
+        }
+    }
+
     /// Waits until everything the process printed has been passed on.
     pub fn join_printers(&mut self) {
         for printer in std::mem::take(&mut self.printers) {
