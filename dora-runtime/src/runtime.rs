@@ -311,17 +311,31 @@ impl Runtime {
 
     /// A message from another node, on node input `id`.
     pub fn push_from_node(&mut self, id: &DataId, data: dora_node_api::Data, timestamp_ns: u64) {
+        self.push(id, Payload::Node(data), timestamp_ns);
+    }
+
+    /// A message on node input `id` whose bytes are already in this
+    /// process (for tests and benchmarks).
+    pub fn push_bytes(&mut self, id: &DataId, bytes: Vec<u8>, timestamp_ns: u64) {
+        self.push(id, Payload::Shared(Rc::new(bytes)), timestamp_ns);
+    }
+
+    fn push(&mut self, id: &DataId, payload: Payload, timestamp_ns: u64) {
         let Some(&(index, input)) = self.node_inputs.get(id) else {
             eprintln!("error: a message came on `{id}`, which no operator reads");
             return;
         };
         let queue = &mut self.slots[index].inputs[input];
-        let payload = if queue.held < MAX_HELD_IN_PLACE {
-            queue.held += 1;
-            self.held += 1;
-            Payload::Node(data)
-        } else {
-            Payload::Shared(Rc::new(data.to_vec()))
+        let payload = match payload {
+            Payload::Node(data) if queue.held >= MAX_HELD_IN_PLACE => {
+                Payload::Shared(Rc::new(data.to_vec()))
+            }
+            Payload::Node(data) => {
+                queue.held += 1;
+                self.held += 1;
+                Payload::Node(data)
+            }
+            shared => shared,
         };
         self.enqueue(
             index,

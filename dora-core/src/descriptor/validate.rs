@@ -249,7 +249,10 @@ impl<'a> Checker<'a> {
             ),
         }
         if let (Some(source), Some(base)) = (operator.source(), base_dir) {
-            if operator.build.is_none() && !base.join(source.path()).exists() {
+            if operator.build.is_none()
+                && node.build.is_none()
+                && !base.join(source.path()).exists()
+            {
                 self.diagnostics.push(
                     Diagnostic::warning(
                         tree.value_position(source.key()),
