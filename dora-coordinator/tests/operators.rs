@@ -63,6 +63,26 @@ fn when_several_events_are_ready_the_higher_priority_runs_first() {
 }
 
 #[test]
+fn operators_of_one_runtime_share_a_store() {
+    let operators = [
+        operator("gate", 0, FROM_SOURCE),
+        // Higher, so that it runs before `gate` takes the next message.
+        operator("peek", 10, "{ in: rt/gate/out }"),
+    ]
+    .concat();
+    let yaml = runtime_dataflow("--count 5", "never", &operators);
+    let (stdout, _) = run_to_end("shared", &yaml);
+    let seen: Vec<&str> = runtime_lines(&stdout)
+        .into_iter()
+        .filter(|l| l.starts_with("peek"))
+        .collect();
+    let expected: Vec<String> = (0..5)
+        .map(|n| format!("peek sees Some({n}) for {n}"))
+        .collect();
+    assert_eq!(seen, expected, "{stdout}");
+}
+
+#[test]
 fn an_event_that_waited_past_its_deadline_is_flagged_and_counted() {
     // `slow` runs first and takes 20 ms, so every event of `late` waits
     // longer than its 5 ms deadline.

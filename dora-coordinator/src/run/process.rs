@@ -48,8 +48,7 @@ impl NodeProcess {
     /// on: a child it left behind may hold its pipes open.
     pub fn join_printers_for(&mut self, patience: std::time::Duration) {
         let deadline = std::time::Instant::now() + patience;
-        while self.printers.iter().any(|p| !p.is_finished())
-            && std::time::Instant::now() < deadline
+        while self.printers.iter().any(|p| !p.is_finished()) && std::time::Instant::now() < deadline
         {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }

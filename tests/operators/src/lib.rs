@@ -1,7 +1,9 @@
 //! One operator library for the end-to-end tests. What an operator does
 //! follows the start of its id:
 //!
-//! - `gate…`: forwards every message on `out`;
+//! - `gate…`: forwards every message on `out`, and puts its first byte in
+//!   the runtime's shared store under `gate`;
+//! - `peek…`: prints `<id> sees <shared gate byte> for <first byte>`;
 //! - `hop…`: reads a little-endian `u64` (nothing reads as 0), sends it
 //!   plus one on `out`;
 //! - `last…`: prints `<id> hops <n>` for every message;
@@ -40,7 +42,11 @@ impl Operator for TestOperator {
             context.send_output("out", data).map_err(|e| e.to_string())
         };
         if id.starts_with("gate") {
+            context.set_shared("gate", &[first]);
             send(context, data)?;
+        } else if id.starts_with("peek") {
+            let seen = context.shared("gate").and_then(|v| v.first().copied());
+            println!("{id} sees {seen:?} for {first}");
         } else if id.starts_with("hop") {
             // An empty message starts the count.
             let hops = match *data {
