@@ -13,7 +13,9 @@ use crate::error::{InitError, SendError, TransportError};
 use crate::metadata::{self, Parameters};
 use crate::stream::EventStream;
 use crate::transport::awake::AwakeFlag;
-use crate::transport::shm::{Header, OutputPublisher, Shm, WakeupNotifier, HELLO_SEQUENCE};
+use iceoryx2::sample_mut::SampleMut;
+
+use crate::transport::shm::{Header, Ipc, OutputPublisher, Shm, WakeupNotifier, HELLO_SEQUENCE};
 use crate::transport::signal;
 
 /// How long start-up waits for the other nodes of the dataflow.
@@ -187,7 +189,7 @@ impl DoraNode {
         parameters: Parameters,
         data: &[u8],
     ) -> Result<(), SendError> {
-        self.send(output, data.len(), parameters, |buffer| {
+        let loan = self.loan(output, data.len(), &parameters, |buffer| {
             // SAFETY: `buffer` is `data.len()` bytes long, and a sample
             // never overlaps a slice the caller holds.
             unsafe {
@@ -197,7 +199,8 @@ impl DoraNode {
                     data.len(),
                 )
             };
-        })
+        })?;
+        self.send_loan(loan)
     }
 
     /// Sends `len` bytes on `output`, written by `fill` straight into the
@@ -209,27 +212,36 @@ impl DoraNode {
         parameters: Parameters,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<(), SendError> {
-        self.send(output, len, parameters, |buffer| {
-            // SAFETY: zeroing initialises every byte of `buffer`, which may
-            // then be used as plain bytes.
-            let bytes = unsafe {
-                std::ptr::write_bytes(buffer.as_mut_ptr(), 0, buffer.len());
-                std::slice::from_raw_parts_mut(buffer.as_mut_ptr().cast::<u8>(), buffer.len())
-            };
-            fill(bytes);
-        })
+        let mut loan = self.loan_output(output, len, parameters)?;
+        fill(loan.data_mut());
+        self.send_loan(loan)
     }
 
-    /// Loans a sample of `len` payload bytes plus the encoded parameters,
-    /// lets `init` initialise every byte of the payload, and sends it.
-    fn send(
+    /// A zeroed buffer of `len` bytes in shared memory for a message on
+    /// `output`, to fill and then send with [`send_loan`](Self::send_loan):
+    /// no copy. Dropping the loan sends nothing.
+    pub fn loan_output(
         &mut self,
         output: &str,
         len: usize,
         parameters: Parameters,
+    ) -> Result<OutputLoan, SendError> {
+        self.loan(output, len, &parameters, |buffer| {
+            // SAFETY: writing zeroes to memory we own initialises it.
+            unsafe { std::ptr::write_bytes(buffer.as_mut_ptr(), 0, buffer.len()) };
+        })
+    }
+
+    /// Loans a sample of `len` payload bytes plus the encoded parameters
+    /// and lets `init` initialise every byte of the payload.
+    fn loan(
+        &mut self,
+        output: &str,
+        len: usize,
+        parameters: &Parameters,
         init: impl FnOnce(&mut [std::mem::MaybeUninit<u8>]),
-    ) -> Result<(), SendError> {
-        let Some(port) = self.outputs.get_mut(output) else {
+    ) -> Result<OutputLoan, SendError> {
+        let Some((id, port)) = self.outputs.get_key_value(output) else {
             let declared: Vec<String> = self.outputs.keys().map(|k| format!("`{k}`")).collect();
             return Err(SendError::UndeclaredOutput {
                 output: output.to_owned(),
@@ -240,11 +252,7 @@ impl DoraNode {
                 },
             });
         };
-        let transport = |action: &str, e: &dyn std::fmt::Debug| SendError::Transport {
-            output: output.to_owned(),
-            source: TransportError::new(action, e),
-        };
-        let metadata_len = metadata::encoded_len(&parameters);
+        let metadata_len = metadata::encoded_len(parameters);
         let header_len = u32::try_from(metadata_len).map_err(|_| SendError::MetadataTooLarge {
             output: output.to_owned(),
             len: metadata_len,
@@ -253,7 +261,10 @@ impl DoraNode {
         let mut sample = port
             .publisher
             .loan_slice_uninit(len + metadata_len)
-            .map_err(|e| transport("cannot get shared memory", &e))?;
+            .map_err(|e| SendError::Transport {
+                output: output.to_owned(),
+                source: TransportError::new("cannot get shared memory", e),
+            })?;
         let (payload, encoded) = sample.payload_mut().split_at_mut(len);
         init(payload);
         // SAFETY: zeroing initialises the metadata bytes before encoding.
@@ -261,15 +272,35 @@ impl DoraNode {
         // SAFETY: `init` initialised the payload and the metadata bytes
         // were zeroed: every byte of the sample is initialised.
         let mut sample = unsafe { sample.assume_init() };
-        metadata::encode(&parameters, &mut sample.payload_mut()[len..]);
+        metadata::encode(parameters, &mut sample.payload_mut()[len..]);
+        sample.user_header_mut().metadata_len = header_len;
+        Ok(OutputLoan {
+            output: id.clone(),
+            sample,
+            len,
+        })
+    }
+
+    /// Sends a message filled in place (see [`loan_output`](Self::loan_output)).
+    pub fn send_loan(&mut self, loan: OutputLoan) -> Result<(), SendError> {
+        let OutputLoan {
+            output, mut sample, ..
+        } = loan;
+        let Some(port) = self.outputs.get_mut(&output) else {
+            return Err(SendError::UndeclaredOutput {
+                output: output.to_string(),
+                declared: "those of the node that made the loan".to_owned(),
+            });
+        };
+        let transport = |action: &str, e: &dyn std::fmt::Debug| SendError::Transport {
+            output: output.to_string(),
+            source: TransportError::new(action, e),
+        };
         // The timestamp is written last, so latency measures the transport
         // and not the time spent filling the buffer.
-        *sample.user_header_mut() = Header {
-            timestamp_ns: now_ns(),
-            sequence: port.sequence,
-            metadata_len: header_len,
-            reserved: 0,
-        };
+        let header = sample.user_header_mut();
+        header.sequence = port.sequence;
+        header.timestamp_ns = now_ns();
         let delivered = sample.send().map_err(|e| transport("cannot send", &e))?;
         port.undelivered += port.readers.saturating_sub(delivered) as u64;
         port.sequence += 1;
@@ -283,6 +314,21 @@ impl DoraNode {
             }
         }
         Ok(())
+    }
+}
+
+/// A message being written in place in shared memory; see
+/// [`DoraNode::loan_output`].
+pub struct OutputLoan {
+    output: DataId,
+    sample: SampleMut<Ipc, [u8], Header>,
+    len: usize,
+}
+
+impl OutputLoan {
+    /// The payload, to fill before sending.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.sample.payload_mut()[..self.len]
     }
 }
 
