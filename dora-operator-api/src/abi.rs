@@ -136,15 +136,15 @@ pub struct DoraContext {
 
 /// `dora_init_operator`.
 pub type DoraInitOperator =
-    unsafe extern "C" fn(context: *const DoraContext, operator: *mut *mut c_void) -> i32;
+    unsafe extern "C" fn(context: *const DoraContext, instance: *mut *mut c_void) -> i32;
 /// `dora_on_event`.
 pub type DoraOnEvent = unsafe extern "C" fn(
-    operator: *mut c_void,
+    instance: *mut c_void,
     event: *const DoraEvent,
     context: *const DoraContext,
 ) -> i32;
 /// `dora_drop_operator`.
-pub type DoraDropOperator = unsafe extern "C" fn(operator: *mut c_void);
+pub type DoraDropOperator = unsafe extern "C" fn(instance: *mut c_void);
 
 /// The symbols every operator library exports.
 pub const INIT_SYMBOL: &str = "dora_init_operator";

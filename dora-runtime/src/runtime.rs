@@ -638,9 +638,10 @@ impl Runtime {
                 lines.push(format!("operator `{}`: {}", slot.id, notes.join(", ")));
             }
         }
+        let operators = self.slots.len();
+        let plural = if operators == 1 { "" } else { "s" };
         lines.push(format!(
-            "{} operators handled {events} events",
-            self.slots.len()
+            "{operators} operator{plural} handled {events} events"
         ));
         lines
     }
