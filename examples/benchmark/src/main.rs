@@ -69,18 +69,21 @@ fn run_all() -> AnyResult<()> {
     eprintln!("raw iceoryx2, busy polling ...");
     let raw_poll = raw::sender(&exe, true)?;
     eprintln!("dora ...");
-    let dora = run_dataflow(bin_dir, 0)?;
+    let dora = run_dataflow(bin_dir, "dataflow.yml", 0)?;
     // The spin must outlast the gap between messages to catch the next
     // one awake, as busy polling does.
     eprintln!("dora, spinning up to 2 ms before blocking ...");
-    let dora_spin = run_dataflow(bin_dir, 2_000)?;
+    let dora_spin = run_dataflow(bin_dir, "dataflow.yml", 2_000)?;
+    eprintln!("dora, both nodes in C ...");
+    let dora_c = run_dataflow(bin_dir, "dataflow-c.yml", 0)?;
     report::print(&raw_block, &raw_poll, &dora, &dora_spin);
+    report::print_c(&dora, &dora_c);
     Ok(())
 }
 
-/// Runs the dora half through `dora run` and reads what the receiver wrote.
-fn run_dataflow(bin_dir: &std::path::Path, spin_us: u64) -> AnyResult<Results> {
-    let dataflow = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dataflow.yml");
+/// Runs a dora half through `dora run` and reads what the receiver wrote.
+fn run_dataflow(bin_dir: &std::path::Path, file: &str, spin_us: u64) -> AnyResult<Results> {
+    let dataflow = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file);
     let results = std::env::temp_dir().join(format!("dora-bench-{}.txt", std::process::id()));
     let status = Command::new(bin_dir.join("dora"))
         .arg("run")

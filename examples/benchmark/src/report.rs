@@ -140,3 +140,32 @@ pub fn print(raw_block: &Results, raw_poll: &Results, dora: &Results, dora_spin:
         );
     }
 }
+
+/// Prints the C node API's latency beside Rust's.
+pub fn print_c(rust: &Results, c: &Results) {
+    println!("\none-way latency through the C API, microseconds (p50 / p99 / max)");
+    println!(
+        "{:>8} | {:>24} | {:>24} | {:>7}",
+        "size", "dora, Rust nodes", "dora, C nodes", "p50 x"
+    );
+    for size in crate::SIZES {
+        let summary = |r: &Results| r.latency.get(&size).map(Latency::summary);
+        let cell = |s: Option<(f64, f64, f64)>| {
+            s.map_or("-".to_owned(), |(p50, p99, max)| {
+                format!("{p50:.1} / {p99:.1} / {max:.1}")
+            })
+        };
+        let (ours, theirs) = (summary(rust), summary(c));
+        let ratio = match (ours, theirs) {
+            (Some(r), Some(c)) if r.0 > 0.0 => format!("{:.2}", c.0 / r.0),
+            _ => "-".to_owned(),
+        };
+        println!(
+            "{:>8} | {:>24} | {:>24} | {:>7}",
+            size_name(size),
+            cell(ours),
+            cell(theirs),
+            ratio
+        );
+    }
+}
