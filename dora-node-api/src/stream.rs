@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use dora_core::config::NodeConfig;
 use dora_core::descriptor::InputSource;
 use dora_core::id::DataId;
+use iceoryx2::port::listener::ListenerWaitError;
 use iceoryx2::prelude::*;
 
 use crate::error::{InitError, RecvError, TransportError};
@@ -410,9 +411,15 @@ impl EventStream {
             self.on_signal(id);
         }
         self.signals = ids;
-        result
-            .map(|_| ())
-            .map_err(|e| RecvError::Wait(TransportError::new("cannot wait for events", e)))
+        match result {
+            // A signal handler ran (Ctrl-C in Python, say): the caller
+            // looks again, and may act on the signal.
+            Ok(_) | Err(ListenerWaitError::InterruptSignal) => Ok(()),
+            Err(e) => Err(RecvError::Wait(TransportError::new(
+                "cannot wait for events",
+                e,
+            ))),
+        }
     }
 
     fn on_signal(&mut self, id: usize) {
