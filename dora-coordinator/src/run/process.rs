@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use dora_core::config::{NodeConfig, ENV_VAR};
-use dora_core::descriptor::{Driver, Node};
+use dora_core::descriptor::{Driver, Node, OperatorSource};
 use eyre::{bail, WrapErr};
 
 /// Where a node's output and counts go, in the run folder.
@@ -81,9 +81,32 @@ fn config_value(config: &NodeConfig, files: &NodeFiles) -> eyre::Result<String> 
     Ok(format!("@{}", files.config.display()))
 }
 
-/// `dora-runtime`, which hosts a node's operators: it is installed and
-/// built beside `dora`.
-fn runtime_program(node: &Node) -> eyre::Result<PathBuf> {
+/// The command that hosts a node's operators: `DORA_RUNTIME` when set (the
+/// Python package's `dora` sets it to its own runtime, which also hosts
+/// Python operators), else `dora-runtime`, built and installed beside
+/// `dora`.
+fn runtime_command(node: &Node) -> eyre::Result<Command> {
+    if let Ok(custom) = std::env::var("DORA_RUNTIME") {
+        let words = shell_words::split(&custom)
+            .wrap_err_with(|| format!("DORA_RUNTIME is not a valid command: {custom}"))?;
+        let Some((program, args)) = words.split_first() else {
+            bail!("DORA_RUNTIME is empty; unset it to use `dora-runtime`");
+        };
+        let mut command = Command::new(program);
+        command.args(args);
+        return Ok(command);
+    }
+    if let Some(operator) = node
+        .operators
+        .iter()
+        .find(|o| matches!(o.source(), Some(OperatorSource::Python(_))))
+    {
+        bail!(
+            "operator `{}` of node `{}` is a Python operator; run the dataflow with the `dora` command of the Python package (`pip install ./dora-python`)",
+            operator.id,
+            node.id
+        );
+    }
     let dora = std::env::current_exe().wrap_err("cannot find the `dora` program")?;
     let runtime = dora.with_file_name("dora-runtime");
     if !runtime.exists() {
@@ -93,13 +116,19 @@ fn runtime_program(node: &Node) -> eyre::Result<PathBuf> {
             runtime.display()
         );
     }
-    Ok(runtime)
+    Ok(Command::new(runtime))
+}
+
+/// The Python that runs `.py` nodes: `DORA_PYTHON` when set (the Python
+/// package's `dora` sets it to its own interpreter), else `python3`.
+fn python() -> String {
+    std::env::var("DORA_PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
 /// The command that runs a node: its program, or Python for a `.py` file.
 fn command(node: &Node, dir: &Path) -> eyre::Result<Command> {
     if node.is_runtime() {
-        return Ok(Command::new(runtime_program(node)?));
+        return runtime_command(node);
     }
     if node.driver == Driver::Docker {
         bail!("node `{}` uses the docker driver, which `dora run` cannot start yet; use `driver: process`", node.id);
@@ -114,7 +143,7 @@ fn command(node: &Node, dir: &Path) -> eyre::Result<Command> {
         PathBuf::from(path)
     };
     let mut command = if path.ends_with(".py") {
-        let mut python = Command::new("python3");
+        let mut python = Command::new(python());
         python.arg(&program);
         python
     } else {

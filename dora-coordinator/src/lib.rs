@@ -1,0 +1,31 @@
+//! The `dora` command as a library: the `dora` binary calls it, and so
+//! does the `dora` command of the Python package.
+
+mod cli;
+mod graph;
+mod run;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Runs the `dora` command with `args` (the program name first) and
+/// returns its exit code: 0 on success, 1 on failure, 2 for bad usage.
+pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
+    let args = match cli::Cli::try_parse_from(args) {
+        Ok(args) => args,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match cli::run(args) {
+        Ok(code) if code == ExitCode::SUCCESS => 0,
+        Ok(_) => 1,
+        Err(error) => {
+            cli::print_error(&error);
+            1
+        }
+    }
+}
