@@ -1,0 +1,5 @@
+"""``python -m dora`` is the ``dora`` command."""
+
+from ._cli import main
+
+main()

@@ -1,0 +1,174 @@
+//! What a Python node receives: `Event`, whose `data` is a read-only
+//! `memoryview` over the message where it lies in shared memory.
+
+use std::ffi::c_int;
+
+use dora_node_api::{Data, Event as NodeEvent};
+use pyo3::exceptions::{PyBufferError, PyKeyError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyMemoryView};
+
+use crate::convert;
+
+/// The bytes of one input, exported read-only through the buffer
+/// protocol. A memoryview over it keeps it, and the shared memory, alive.
+#[pyclass(unsendable, module = "dora")]
+pub struct InputData {
+    data: Data,
+}
+
+#[pymethods]
+impl InputData {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        if flags & ffi::PyBUF_WRITABLE != 0 {
+            return Err(PyBufferError::new_err(
+                "an input's data is read-only; copy it (bytearray(data), numpy.array(...)) to change it",
+            ));
+        }
+        let (ptr, len) = {
+            let this = slf.borrow();
+            (this.data.as_ptr(), this.data.len())
+        };
+        // SAFETY: fills `view` for `len` read-only bytes at `ptr`, which
+        // live as long as `slf`, which the view holds a reference to.
+        let status = unsafe {
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                ptr.cast_mut().cast(),
+                len as ffi::Py_ssize_t,
+                1,
+                flags,
+            )
+        };
+        if status != 0 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+}
+
+/// A read-only memoryview over `data`, in place.
+pub fn memoryview<'py>(py: Python<'py>, data: Data) -> PyResult<Bound<'py, PyAny>> {
+    let owner = Bound::new(py, InputData { data })?;
+    Ok(PyMemoryView::from(&owner.into_any())?.into_any())
+}
+
+/// One event of a node.
+///
+/// - `type`: `"INPUT"`, `"INPUT_CLOSED"`, `"STOP"` or `"ERROR"`;
+/// - `id`: the input (inputs and closed inputs), else None;
+/// - `data`: a read-only memoryview over the message, in place in shared
+///   memory: `numpy.frombuffer(event.data, dtype)` copies nothing. Valid
+///   as long as it is referenced; a node may hold only a few messages of
+///   one input at once, so drop what is done with;
+/// - `metadata`: the parameters the sender attached (a dict);
+/// - `timestamp_ns`: when it was sent, in nanoseconds since the epoch;
+/// - `error`: what went wrong (errors only).
+///
+/// `event["type"]`, `event["id"]`, `event["value"]` (the data) and
+/// `event["metadata"]` work too.
+#[pyclass(unsendable, module = "dora", get_all)]
+pub struct Event {
+    r#type: &'static str,
+    id: Option<String>,
+    data: Option<Py<PyAny>>,
+    metadata: Py<PyDict>,
+    timestamp_ns: Option<u64>,
+    error: Option<String>,
+}
+
+impl Event {
+    pub fn from_node(py: Python<'_>, event: NodeEvent) -> PyResult<Event> {
+        let empty = PyDict::new(py).unbind();
+        Ok(match event {
+            NodeEvent::Input { id, metadata, data } => Event {
+                r#type: "INPUT",
+                id: Some(id.to_string()),
+                data: Some(memoryview(py, data)?.unbind()),
+                metadata: convert::metadata(py, &metadata.parameters)?.unbind(),
+                timestamp_ns: Some(metadata.timestamp_ns),
+                error: None,
+            },
+            NodeEvent::InputClosed { id } => Event {
+                r#type: "INPUT_CLOSED",
+                id: Some(id.to_string()),
+                data: None,
+                metadata: empty,
+                timestamp_ns: None,
+                error: None,
+            },
+            NodeEvent::Stop => Event {
+                r#type: "STOP",
+                id: None,
+                data: None,
+                metadata: empty,
+                timestamp_ns: None,
+                error: None,
+            },
+            NodeEvent::Error(message) => Event {
+                r#type: "ERROR",
+                id: None,
+                data: None,
+                metadata: empty,
+                timestamp_ns: None,
+                error: Some(message),
+            },
+        })
+    }
+
+    /// An operator's event, whose data is `data`.
+    pub fn for_operator(
+        py: Python<'_>,
+        r#type: &'static str,
+        id: Option<String>,
+        data: Option<Py<PyAny>>,
+        timestamp_ns: Option<u64>,
+    ) -> Event {
+        Event {
+            r#type,
+            id,
+            data,
+            metadata: PyDict::new(py).unbind(),
+            timestamp_ns,
+            error: None,
+        }
+    }
+}
+
+#[pymethods]
+impl Event {
+    fn __getitem__(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
+        let value = match key {
+            "type" => self.r#type.into_pyobject(py)?.into_any().unbind(),
+            "id" => self.id.clone().into_pyobject(py)?.into_any().unbind(),
+            "value" | "data" => match &self.data {
+                Some(data) => data.clone_ref(py),
+                None => py.None(),
+            },
+            "metadata" => self.metadata.clone_ref(py).into_any(),
+            "error" => self.error.clone().into_pyobject(py)?.into_any().unbind(),
+            _ => {
+                return Err(PyKeyError::new_err(format!(
+                    "`{key}`; an event has type, id, value (or data), metadata and error"
+                )))
+            }
+        };
+        Ok(value)
+    }
+
+    fn __repr__(&self) -> String {
+        match (&self.id, &self.error) {
+            (Some(id), _) => format!("Event(type={:?}, id={id:?})", self.r#type),
+            (_, Some(error)) => format!("Event(type={:?}, error={error:?})", self.r#type),
+            _ => format!("Event(type={:?})", self.r#type),
+        }
+    }
+}
