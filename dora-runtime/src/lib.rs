@@ -15,5 +15,5 @@ mod node;
 mod payload;
 mod runtime;
 
-pub use node::run_node;
-pub use runtime::{Outlet, Runtime, RuntimeError};
+pub use node::{run_node, run_node_with};
+pub use runtime::{Outlet, PythonLoader, Runtime, RuntimeError};

@@ -22,8 +22,9 @@ pub struct Library {
     pub on_event: DoraOnEvent,
     pub drop: DoraDropOperator,
     pub path: PathBuf,
-    // Kept last: the functions above point into it.
-    _library: libloading::Library,
+    // Kept last: the functions above point into it. `None` for operators
+    // that are not loaded from a library (Python ones).
+    _library: Option<libloading::Library>,
 }
 
 impl Library {
@@ -55,8 +56,25 @@ impl Library {
                 on_event,
                 drop,
                 path: path.to_owned(),
-                _library: library,
+                _library: Some(library),
             })
+        }
+    }
+
+    /// An operator kind served by functions of this process (Python
+    /// operators, by the Python package), named by `path` in messages.
+    pub fn from_functions(
+        path: &Path,
+        init: DoraInitOperator,
+        on_event: DoraOnEvent,
+        drop: DoraDropOperator,
+    ) -> Library {
+        Library {
+            init,
+            on_event,
+            drop,
+            path: path.to_owned(),
+            _library: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use dora_core::id::DataId;
 use dora_node_api::{DoraNode, Event, Parameters};
 use eyre::WrapErr;
 
-use crate::runtime::{Outlet, Runtime};
+use crate::runtime::{Outlet, PythonLoader, Runtime, RuntimeError};
 
 struct NodeOutlet<'a>(&'a mut DoraNode);
 
@@ -35,6 +35,15 @@ fn take(runtime: &mut Runtime, event: Event) {
 /// Runs the operators of the node that `dora run` started this process
 /// as; returns whether all went well (no operator failed).
 pub fn run_node() -> eyre::Result<bool> {
+    run_node_with(&mut |operator, _| {
+        Err(RuntimeError::Python {
+            operator: operator.id.clone(),
+        })
+    })
+}
+
+/// [`run_node`], with `python` serving Python operators.
+pub fn run_node_with(python: PythonLoader<'_>) -> eyre::Result<bool> {
     let config = NodeConfig::from_env()?;
     let dir = std::env::current_dir().wrap_err("cannot read the working folder")?;
     let published = |id: &DataId| {
@@ -45,7 +54,13 @@ pub fn run_node() -> eyre::Result<bool> {
     };
     // Loaded before joining, so that a library that does not load fails
     // the start with its reason.
-    let mut runtime = Runtime::new(&config.operators, &dir, config.max_restarts, published)?;
+    let mut runtime = Runtime::with_loader(
+        &config.operators,
+        &dir,
+        config.max_restarts,
+        published,
+        python,
+    )?;
     let (mut node, mut events) = DoraNode::init(config)?;
     let mut outlet = NodeOutlet(&mut node);
     while !runtime.is_finished() {

@@ -41,6 +41,17 @@ pub enum RuntimeError {
     },
 }
 
+/// Serves a Python operator: the runtime of the Python package passes one;
+/// `dora-runtime` refuses them.
+pub type PythonLoader<'a> =
+    &'a mut dyn FnMut(&OperatorConfig, &Path) -> Result<Library, RuntimeError>;
+
+fn no_python(operator: &OperatorConfig, _path: &Path) -> Result<Library, RuntimeError> {
+    Err(RuntimeError::Python {
+        operator: operator.id.clone(),
+    })
+}
+
 /// Where the runtime sends what operators send to other nodes.
 pub trait Outlet {
     /// Sends `data` on the node's output `output` (`operator/output`).
@@ -144,30 +155,39 @@ impl Runtime {
         max_restarts: u32,
         published: impl Fn(&DataId) -> bool,
     ) -> Result<Runtime, RuntimeError> {
+        Runtime::with_loader(operators, dir, max_restarts, published, &mut no_python)
+    }
+
+    /// Like [`new`](Self::new), with `python` serving Python operators
+    /// (given the operator and its file's path).
+    pub fn with_loader(
+        operators: &[OperatorConfig],
+        dir: &Path,
+        max_restarts: u32,
+        published: impl Fn(&DataId) -> bool,
+        python: PythonLoader<'_>,
+    ) -> Result<Runtime, RuntimeError> {
         let mut libraries: HashMap<PathBuf, Rc<Library>> = HashMap::new();
         let mut slots = Vec::with_capacity(operators.len());
         for operator in operators {
-            let path = match &operator.source {
+            let library = match &operator.source {
                 OperatorSourceConfig::SharedLibrary(path) | OperatorSourceConfig::C(path) => {
-                    dir.join(path)
+                    let path = dir.join(path);
+                    match libraries.get(&path) {
+                        Some(library) => library.clone(),
+                        None => {
+                            let library = Rc::new(Library::load(&path).map_err(|source| {
+                                RuntimeError::Load {
+                                    operator: operator.id.clone(),
+                                    source,
+                                }
+                            })?);
+                            libraries.insert(path, library.clone());
+                            library
+                        }
+                    }
                 }
-                OperatorSourceConfig::Python(_) => {
-                    return Err(RuntimeError::Python {
-                        operator: operator.id.clone(),
-                    })
-                }
-            };
-            let library = match libraries.get(&path) {
-                Some(library) => library.clone(),
-                None => {
-                    let library =
-                        Rc::new(Library::load(&path).map_err(|source| RuntimeError::Load {
-                            operator: operator.id.clone(),
-                            source,
-                        })?);
-                    libraries.insert(path, library.clone());
-                    library
-                }
+                OperatorSourceConfig::Python(path) => Rc::new(python(operator, &dir.join(path))?),
             };
             let inputs = operator
                 .inputs

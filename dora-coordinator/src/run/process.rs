@@ -167,6 +167,8 @@ pub fn spawn(
     command
         .envs(node.env.iter().map(|(k, v)| (k, &v.0)))
         .env(ENV_VAR, config_value(config, files)?)
+        // Python nodes and runtimes print line by line, as they go.
+        .env("PYTHONUNBUFFERED", "1")
         .env(dora_node_api::stats::ENV_VAR, &files.stats)
         .current_dir(dir)
         .stdin(Stdio::null())

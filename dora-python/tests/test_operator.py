@@ -1,0 +1,78 @@
+"""Python operators, many in one runtime process."""
+
+import textwrap
+
+from conftest import node_lines
+
+
+def test_twenty_python_operators_share_one_runtime_and_a_failing_one_restarts(run):
+    run.write(
+        "sender.py",
+        """
+        from dora import Node
+
+        node = Node()
+        for n in range(5):
+            node.send_output("out", n.to_bytes(8, "little"))
+        """,
+    )
+    run.write(
+        "add.py",
+        """
+        import os
+
+        class Operator:
+            def on_event(self, event, send_output):
+                if event.type == "INPUT":
+                    n = int.from_bytes(event.data, "little")
+                    send_output("out", (n + 1).to_bytes(8, "little"))
+        """,
+    )
+    run.write(
+        "last.py",
+        """
+        import os
+
+        class Operator:
+            def __init__(self):
+                print(f"last starts in process {os.getpid()}")
+                self.seen = 0
+
+            def on_event(self, event, send_output):
+                if event.type != "INPUT":
+                    return None
+                self.seen += 1
+                if self.seen == 2:
+                    raise ValueError("failing on purpose")
+                print(f"got {int.from_bytes(event.data, 'little')} in process {os.getpid()}")
+        """,
+    )
+    operators = ["      - id: add0\n        python: add.py\n        inputs: { in: { source: sender/out, queue_policy: backpressure } }\n        outputs: [out]\n"]
+    for i in range(1, 19):
+        operators.append(
+            f"      - id: add{i}\n        python: add.py\n        inputs: {{ in: runtime/add{i - 1}/out }}\n        outputs: [out]\n"
+        )
+    operators.append("      - id: last\n        python: last.py\n        inputs: { in: runtime/add18/out }\n")
+    header = textwrap.dedent(
+        """
+        nodes:
+          - id: sender
+            path: sender.py
+            outputs: [out]
+          - id: runtime
+            restart_policy: on-failure
+            operators:
+        """
+    )
+    code, stdout, stderr, _ = run(header + "".join(operators))
+    assert code == 0, stdout + stderr
+    lines = node_lines(stdout, "runtime")
+    got = [l.split(" in process ")[0] for l in lines if l.startswith("got")]
+    # 19 operators added one each. `last` fails on the second message each
+    # instance gets (a restart starts a fresh instance): 20 and 22.
+    assert got == ["got 19", "got 21", "got 23"], stdout + stderr
+    processes = {l.split(" in process ")[1] for l in lines if " in process " in l}
+    assert len(processes) == 1, lines
+    assert "ValueError: failing on purpose" in stdout + stderr
+    assert "operator `last` panicked: ValueError: failing on purpose; restarting it (restart 2 of 5)" in stdout + stderr
+    assert "20 operators handled" in lines[-1], lines
