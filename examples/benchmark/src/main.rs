@@ -76,8 +76,16 @@ fn run_all() -> AnyResult<()> {
     let dora_spin = run_dataflow(bin_dir, "dataflow.yml", 2_000)?;
     eprintln!("dora, both nodes in C ...");
     let dora_c = run_dataflow(bin_dir, "dataflow-c.yml", 0)?;
+    eprintln!("dora, both nodes in Python ...");
+    let dora_python = run_dataflow(bin_dir, "dataflow-py.yml", 0);
     report::print(&raw_block, &raw_poll, &dora, &dora_spin);
-    report::print_c(&dora, &dora_c);
+    report::print_beside(&dora, &dora_c, "C");
+    match dora_python {
+        Ok(python) => report::print_beside(&dora, &python, "Python"),
+        Err(error) => println!(
+            "\nno Python row: {error}; install the package into the Python that runs `.py` nodes (`pip install ./dora-python`, or set DORA_PYTHON)"
+        ),
+    }
     Ok(())
 }
 

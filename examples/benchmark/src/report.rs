@@ -141,12 +141,15 @@ pub fn print(raw_block: &Results, raw_poll: &Results, dora: &Results, dora_spin:
     }
 }
 
-/// Prints the C node API's latency beside Rust's.
-pub fn print_c(rust: &Results, c: &Results) {
-    println!("\none-way latency through the C API, microseconds (p50 / p99 / max)");
+/// Prints the latency of nodes written in `language` beside Rust's.
+pub fn print_beside(rust: &Results, other: &Results, language: &str) {
+    println!("\none-way latency through the {language} API, microseconds (p50 / p99 / max)");
     println!(
         "{:>8} | {:>24} | {:>24} | {:>7}",
-        "size", "dora, Rust nodes", "dora, C nodes", "p50 x"
+        "size",
+        "dora, Rust nodes",
+        format!("dora, {language} nodes"),
+        "p50 x"
     );
     for size in crate::SIZES {
         let summary = |r: &Results| r.latency.get(&size).map(Latency::summary);
@@ -155,7 +158,7 @@ pub fn print_c(rust: &Results, c: &Results) {
                 format!("{p50:.1} / {p99:.1} / {max:.1}")
             })
         };
-        let (ours, theirs) = (summary(rust), summary(c));
+        let (ours, theirs) = (summary(rust), summary(other));
         let ratio = match (ours, theirs) {
             (Some(r), Some(c)) if r.0 > 0.0 => format!("{:.2}", c.0 / r.0),
             _ => "-".to_owned(),
