@@ -51,8 +51,6 @@ impl InputData {
         }
         Ok(())
     }
-
-    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
 }
 
 /// A read-only memoryview over `data`, in place.

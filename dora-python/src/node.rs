@@ -215,6 +215,4 @@ impl OutputBuffer {
         }
         Ok(())
     }
-
-    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
 }
