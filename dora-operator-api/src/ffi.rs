@@ -30,12 +30,23 @@ pub unsafe fn init<O: Operator>(context: *const DoraContext, operator: *mut *mut
     }
     // SAFETY: checked non-null; the runtime keeps it valid for the call.
     let mut context = Context::new(unsafe { &*context });
-    match catch_unwind(AssertUnwindSafe(|| O::init(&mut context))) {
-        Ok(Ok(made)) => {
-            // SAFETY: checked non-null.
-            unsafe { *operator = Box::into_raw(Box::new(made)).cast() };
-            DORA_OK
-        }
+    let result = catch_unwind(AssertUnwindSafe(|| O::init(&mut context)));
+    status(&context, result, |made| {
+        // SAFETY: checked non-null.
+        unsafe { *operator = Box::into_raw(Box::new(made)).cast() };
+        DORA_OK
+    })
+}
+
+/// The status code of a call's `result`: `ok` for a value, otherwise
+/// `DORA_ERROR` or `DORA_PANIC`, with the message set in `context`.
+fn status<T>(
+    context: &Context<'_>,
+    result: std::thread::Result<Result<T, String>>,
+    ok: impl FnOnce(T) -> i32,
+) -> i32 {
+    match result {
+        Ok(Ok(value)) => ok(value),
         Ok(Err(message)) => {
             context.set_error(&message);
             DORA_ERROR
@@ -80,19 +91,12 @@ pub unsafe fn on_event<O: Operator>(
     };
     // SAFETY: `operator` is the `O` that `init` made.
     let operator = unsafe { &mut *operator.cast::<O>() };
-    match catch_unwind(AssertUnwindSafe(|| operator.on_event(&event, &mut context))) {
-        Ok(Ok(Status::Continue)) => DORA_CONTINUE,
-        Ok(Ok(Status::Stop)) => DORA_STOP,
-        Ok(Ok(Status::StopAll)) => DORA_STOP_ALL,
-        Ok(Err(message)) => {
-            context.set_error(&message);
-            DORA_ERROR
-        }
-        Err(payload) => {
-            context.set_error(&panic_message(&*payload));
-            DORA_PANIC
-        }
-    }
+    let result = catch_unwind(AssertUnwindSafe(|| operator.on_event(&event, &mut context)));
+    status(&context, result, |status| match status {
+        Status::Continue => DORA_CONTINUE,
+        Status::Stop => DORA_STOP,
+        Status::StopAll => DORA_STOP_ALL,
+    })
 }
 
 /// `dora_drop_operator` for `O`. A panic in `Drop` is swallowed: the

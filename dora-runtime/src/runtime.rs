@@ -552,11 +552,12 @@ impl Runtime {
                 self.failed = true;
             }
         }
-        let targets = route.targets.clone();
         let Payload::Shared(bytes) = payload else {
             return;
         };
-        for (target, input) in targets {
+        // By index: the message path allocates nothing of its own.
+        for i in 0..self.slots[index].routes[output].targets.len() {
+            let (target, input) = self.slots[index].routes[output].targets[i];
             let message = Message::Data {
                 payload: Payload::Shared(bytes.clone()),
                 timestamp_ns,
