@@ -8,13 +8,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dora_core::config::NodeConfig;
 use dora_core::id::DataId;
 use iceoryx2::prelude::*;
+use iceoryx2::sample_mut::SampleMut;
 
 use crate::error::{InitError, SendError, TransportError};
 use crate::metadata::{self, Parameters};
 use crate::stream::EventStream;
 use crate::transport::awake::AwakeFlag;
-use iceoryx2::sample_mut::SampleMut;
-
 use crate::transport::shm::{Header, Ipc, OutputPublisher, Shm, WakeupNotifier, HELLO_SEQUENCE};
 use crate::transport::signal;
 
