@@ -650,19 +650,19 @@ impl Runtime {
                 }
             }
             if slot.restarts > 0 {
-                notes.push(format!("{} restarts", slot.restarts));
+                notes.push(count(slot.restarts.into(), "restart"));
             }
             if slot.errors > 0 {
-                notes.push(format!("{} errors", slot.errors));
+                notes.push(count(slot.errors, "error"));
             }
             if !notes.is_empty() {
                 lines.push(format!("operator `{}`: {}", slot.id, notes.join(", ")));
             }
         }
-        let operators = self.slots.len();
-        let plural = if operators == 1 { "" } else { "s" };
         lines.push(format!(
-            "{operators} operator{plural} handled {events} events"
+            "{} handled {}",
+            count(self.slots.len() as u64, "operator"),
+            count(events, "event")
         ));
         lines
     }
@@ -677,6 +677,12 @@ impl Drop for Runtime {
             }
         }
     }
+}
+
+/// `n thing` or `n things`.
+fn count(n: u64, thing: &str) -> String {
+    let plural = if n == 1 { "" } else { "s" };
+    format!("{n} {thing}{plural}")
 }
 
 fn event(kind: u32, input: &str, data: &[u8], timestamp_ns: u64, late: bool) -> DoraEvent {
