@@ -144,6 +144,8 @@ pub struct Runtime {
     failed: bool,
     /// Time from enqueue to the start of the call, when recorded.
     latencies: Option<Vec<Duration>>,
+    /// What the operator being called sent; kept for its capacity.
+    outbox: Vec<(usize, Payload, u64)>,
 }
 
 impl Runtime {
@@ -262,6 +264,7 @@ impl Runtime {
             max_restarts,
             failed: false,
             latencies: None,
+            outbox: Vec::new(),
         };
         for index in 0..runtime.slots.len() {
             if let Err(message) = runtime.init(index) {
@@ -505,16 +508,19 @@ impl Runtime {
         };
         slot.events += 1;
         let mut call = Call::new(&slot.outputs, &mut slot.state, &mut self.shared);
+        // Reused from call to call: sending allocates no list.
+        call.outbox = std::mem::take(&mut self.outbox);
         let context = call.context(slot.id.as_str());
         // SAFETY: the ABI's on_event with the operator's own instance and
         // an event and context valid for the call.
         let status = unsafe { (slot.library.on_event)(instance, event, &context) };
-        let outbox = std::mem::take(&mut call.outbox);
+        let mut outbox = std::mem::take(&mut call.outbox);
         let error = call.error.take();
         drop(call);
-        for (output, payload, timestamp_ns) in outbox {
+        for (output, payload, timestamp_ns) in outbox.drain(..) {
             self.route(index, output, payload, timestamp_ns, outlet);
         }
+        self.outbox = outbox;
         match status {
             DORA_CONTINUE => {}
             DORA_STOP => self.end_operator(index),
