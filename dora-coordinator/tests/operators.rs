@@ -117,13 +117,27 @@ fn panic_dataflow(restart: &str) -> String {
     runtime_dataflow("--count 10", restart, &operators)
 }
 
+/// The summary's notes under node `node` (the indented lines after its
+/// row).
+fn notes<'a>(stderr: &'a str, node: &str) -> Vec<&'a str> {
+    let row = summary_row(stderr, node);
+    stderr
+        .lines()
+        .skip_while(|l| *l != row)
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect()
+}
+
 #[test]
 fn a_panicking_operator_restarts_with_its_state_while_the_others_keep_running() {
     let yaml = panic_dataflow("on-failure");
-    let (stdout, stderr) = run_to_end("panic", &yaml);
+    // The message the panic ate is lost, and that fails the run.
+    let (stdout, stderr) = run_failing("panic", &yaml, &["--stop-after", "60s"]);
     let lines = runtime_lines(&stdout);
     assert!(
-        stderr.contains("operator `panicky` panicked: failing on purpose at message 3; restarting it (restart 1 of 5)"),
+        stderr.contains("operator `panicky` panicked: failing on purpose at message 3; the message it was handling on `in` is lost; restarting it with its state (restart 1 of 5)"),
         "{stderr}"
     );
     // The count kept by the runtime survived the restart.
@@ -141,6 +155,96 @@ fn a_panicking_operator_restarts_with_its_state_while_the_others_keep_running() 
         assert!(lines.contains(&line.as_str()), "no `{line}` in:\n{stdout}");
     }
     assert!(lines.contains(&"operator `panicky`: 1 restart"), "{stdout}");
+    // The node's process was not restarted; the operator was, once.
+    let row: Vec<&str> = summary_row(&stderr, "rt").split_whitespace().collect();
+    assert_eq!(&row[..2], ["rt", "0"], "{stderr}");
+    assert_eq!(row[5..].join(" "), "ok", "{stderr}");
+    assert_eq!(
+        notes(&stderr, "rt"),
+        [
+            "operator `panicky` was restarted 1 time of 5 (in the process, its state kept)",
+            "operator input `panicky/in` lost 1 message to panics (each the message being handled when the operator panicked)",
+        ],
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_operator_that_used_its_restarts_fails_for_good_without_restarting_the_node() {
+    // `crash` panics at every odd message and may be restarted twice; the
+    // node may be restarted five times, but not for an operator.
+    let operators = [
+        operator("gate", 0, FROM_SOURCE),
+        operator("crash", 0, "{ in: rt/gate/out }").replace(
+            "        outputs: [out]\n",
+            "        outputs: [out]\n        max_restarts: 2\n",
+        ),
+        operator("rec", 0, "{ in: rt/gate/out }"),
+    ]
+    .concat();
+    let yaml = runtime_dataflow("--count 10", "on-failure", &operators);
+    let (stdout, stderr) = run_failing("crash", &yaml, &["--stop-after", "60s"]);
+    let lines = runtime_lines(&stdout);
+    assert!(lines.contains(&"rec got 9"), "{stdout}");
+    assert!(
+        stderr.contains("node `rt` failed: exit code 1: operator `crash` failed for good after using its restarts; the node is not restarted"),
+        "{stderr}"
+    );
+    let row: Vec<&str> = summary_row(&stderr, "rt").split_whitespace().collect();
+    assert_eq!(&row[..5], ["rt", "0", "0", "10", "0"], "{stderr}");
+    // Messages 1, 3 and 5 were eaten by panics; 6 to 9 came after it
+    // failed: with 0, 2 and 4 handled, all ten are accounted for.
+    assert_eq!(
+        notes(&stderr, "rt"),
+        [
+            "operator `crash` was restarted 2 times of 2 (in the process, its state kept)",
+            "operator `crash` failed for good (2 of 2 restarts used)",
+            "operator input `crash/in` lost 3 messages to panics (each the message being handled when the operator panicked)",
+            "operator input `crash/in` lost 4 messages, queued when the operator failed for good or sent after",
+        ],
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_runtime_restarted_as_a_whole_sees_inputs_from_ended_nodes_close() {
+    // `abort` takes the whole process down at message 2; the source has
+    // ended when the runtime comes back.
+    let operators = operator("abort", 0, FROM_SOURCE);
+    let yaml = runtime_dataflow("--count 5", "on-failure", &operators).replace(
+        "    restart_policy: on-failure\n",
+        "    restart_policy: on-failure\n    restart_delay: 300ms\n",
+    );
+    let started = std::time::Instant::now();
+    let (_, stderr) = run_failing("runtime-restart", &yaml, &[]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    let row: Vec<&str> = summary_row(&stderr, "rt").split_whitespace().collect();
+    assert_eq!(&row[..2], ["rt", "1"], "{stderr}");
+    assert_eq!(row[5..].join(" "), "ok", "{stderr}");
+    // Every one of the 5 messages is handled or accounted for: 0 and 1
+    // were handled, 2 was being handled, 3 and 4 were queued in the
+    // runtime or in its input.
+    let received: u64 = row[3].parse().unwrap();
+    let mut expected = Vec::new();
+    if received < 5 {
+        expected.push(format!("input `abort/in` lost {} from `source`, left in its queue when the node's process ended (failed: killed by signal 6)", messages(5 - received)));
+    }
+    if received > 2 {
+        expected.push(format!("input `abort/in` lost {} from `source`, held by the runtime for the operator (queued, or being handled) when its process ended (failed: killed by signal 6)", messages(received - 2)));
+    }
+    assert_eq!(notes(&stderr, "rt"), expected, "{stderr}");
+}
+
+fn messages(n: u64) -> String {
+    if n == 1 {
+        "1 message".to_owned()
+    } else {
+        format!("{n} messages")
+    }
 }
 
 #[test]
@@ -149,7 +253,7 @@ fn a_panic_without_restarts_ends_that_operator_and_fails_the_run() {
     let (stdout, stderr) = run_failing("panic-never", &yaml, &["--stop-after", "60s"]);
     assert!(
         stderr.contains(
-            "operator `panicky` panicked: failing on purpose at message 3; it is not restarted"
+            "operator `panicky` panicked: failing on purpose at message 3; the message it was handling on `in` is lost; it is not restarted"
         ),
         "{stderr}"
     );

@@ -162,7 +162,7 @@ fn a_sigkilled_dora_run_takes_its_nodes_along_and_the_next_run_removes_its_files
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(
-        Path::new(&format!("/tmp/dora-{id}")).exists(),
+        Path::new(&format!("/dev/shm/dora-{id}")).exists(),
         "a killed run cannot clean up, yet its files are gone"
     );
     let next = finish(dora().arg("run").arg(&file).args(["--stop-after", "1s"]));

@@ -63,8 +63,9 @@ pub struct NodeConfig {
     /// A runtime node's operators, in the order they are declared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operators: Vec<OperatorConfig>,
-    /// How many times a runtime node restarts an operator that panicked:
-    /// the node's `max_restarts`, or 0 with `restart_policy: never`.
+    /// How many times a runtime node restarts an operator that panicked,
+    /// unless the operator says otherwise: the node's `max_restarts`, or 0
+    /// with `restart_policy: never`.
     #[serde(default)]
     pub max_restarts: u32,
 }
@@ -81,6 +82,9 @@ pub struct OperatorConfig {
     /// The operator's own ids for its outputs; the node sends them as
     /// `operator/output`.
     pub outputs: Vec<DataId>,
+    /// The operator's own `max_restarts`, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_restarts: Option<u32>,
 }
 
 /// What an operator is loaded from.
@@ -372,6 +376,7 @@ fn operator_config(node: &NodeId, operator: &Operator) -> OperatorConfig {
         priority: operator.priority,
         inputs,
         outputs: operator.outputs.clone(),
+        max_restarts: operator.max_restarts,
     }
 }
 

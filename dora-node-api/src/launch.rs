@@ -1,6 +1,7 @@
 //! The launcher's side of a run: the start-up barrier, and the signals that
 //! stop nodes and close their inputs. `dora run` drives it.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -31,36 +32,36 @@ type ReportId = fn(usize) -> usize;
 
 /// The channels between the launcher and the nodes of one run.
 pub struct RunChannels {
+    dataflow_id: String,
     nodes: Vec<NodeId>,
     listener: WakeupListener,
-    notifiers: Vec<WakeupNotifier>,
-    /// Per node: the channel that says which nodes feeding it have ended.
-    controls: Vec<ControlPublisher>,
+    /// Per node: a line to its wake-up channel, opened when first used.
+    notifiers: RefCell<Vec<Option<WakeupNotifier>>>,
+    /// Per node: the channel that says which nodes feeding it have ended,
+    /// opened when first used.
+    controls: RefCell<Vec<Option<ControlPublisher>>>,
     shm: Shm,
 }
 
 impl RunChannels {
-    /// Opens the launcher's channel and a line to every node's wake-up
-    /// channel. Call it before starting the nodes.
+    /// Opens the launcher's channel. Call it before starting the nodes.
+    ///
+    /// The lines to each node are opened when first used: every channel
+    /// maps memory into the launcher, and a launcher with hundreds of them
+    /// mapped forks its node processes several times slower.
     pub fn open(dataflow_id: &str, nodes: &[NodeId]) -> Result<RunChannels, StartError> {
         let shm = Shm::open(dataflow_id, "launcher")?;
         let listener = shm.listener(
             &channel::launcher(dataflow_id),
             signal::launcher_max_event_id(nodes.len()),
+            nodes.len(),
         )?;
-        let notifiers = nodes
-            .iter()
-            .map(|node| shm.notifier(&channel::wakeup(dataflow_id, node), signal::MAX_EVENT_ID))
-            .collect::<Result<_, _>>()?;
-        let controls = nodes
-            .iter()
-            .map(|node| shm.control_publisher(&channel::control(dataflow_id, node), nodes.len()))
-            .collect::<Result<_, _>>()?;
         Ok(RunChannels {
+            dataflow_id: dataflow_id.to_owned(),
             nodes: nodes.to_vec(),
             listener,
-            notifiers,
-            controls,
+            notifiers: RefCell::new(nodes.iter().map(|_| None).collect()),
+            controls: RefCell::new(nodes.iter().map(|_| None).collect()),
             shm,
         })
     }
@@ -150,23 +151,37 @@ impl RunChannels {
     /// Tells node number `receiver` that node number `ended` has ended, so
     /// the inputs it fed close once their queues are empty.
     pub fn close_inputs_from(&self, receiver: usize, ended: usize) -> Result<(), TransportError> {
-        if let Some(control) = self.controls.get(receiver) {
-            control.send_copy(ended as u64).map_err(|e| {
-                TransportError::new(
-                    format!(
-                        "cannot tell node `{}` which node ended",
-                        self.nodes[receiver]
-                    ),
-                    e,
-                )
-            })?;
-        }
+        let Some(node) = self.nodes.get(receiver) else {
+            return Ok(());
+        };
+        let mut controls = self.controls.borrow_mut();
+        let control =
+            match &mut controls[receiver] {
+                Some(control) => control,
+                slot => slot.insert(self.shm.control_publisher(
+                    &channel::control(&self.dataflow_id, node),
+                    self.nodes.len(),
+                )?),
+            };
+        control.send_copy(ended as u64).map_err(|e| {
+            TransportError::new(format!("cannot tell node `{node}` which node ended"), e)
+        })?;
+        drop(controls);
         self.signal(receiver, signal::INPUT_CLOSED)
     }
 
     fn signal(&self, index: usize, id: usize) -> Result<(), TransportError> {
-        let Some(notifier) = self.notifiers.get(index) else {
+        let Some(node) = self.nodes.get(index) else {
             return Ok(());
+        };
+        let mut notifiers = self.notifiers.borrow_mut();
+        let notifier = match &mut notifiers[index] {
+            Some(notifier) => notifier,
+            slot => slot.insert(self.shm.notifier(
+                &channel::wakeup(&self.dataflow_id, node),
+                signal::MAX_EVENT_ID,
+                self.nodes.len(),
+            )?),
         };
         notifier
             .notify_with_custom_event_id(EventId::new(id))

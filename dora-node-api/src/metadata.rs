@@ -25,7 +25,9 @@ pub struct Metadata {
     /// When the sender finished writing the message, in nanoseconds since
     /// the Unix epoch.
     pub timestamp_ns: u64,
-    /// The sender's sequence number on this output, from 0.
+    /// The sender's sequence number on this output, from 0. It goes on
+    /// across restarts of the sender, so a gap always means messages this
+    /// receiver did not get.
     pub sequence: u64,
     pub parameters: Parameters,
 }

@@ -12,6 +12,7 @@ use iceoryx2::sample_mut::SampleMut;
 
 use crate::error::{InitError, SendError, TransportError};
 use crate::metadata::{self, Parameters};
+use crate::stats::{kind, Counter, Counters};
 use crate::stream::EventStream;
 use crate::transport::awake::AwakeFlag;
 use crate::transport::shm::{Header, Ipc, OutputPublisher, Shm, WakeupNotifier, HELLO_SEQUENCE};
@@ -27,9 +28,12 @@ struct Output {
     /// The receiving nodes' wake-up notifiers, indices into
     /// `DoraNode::wakeups`, each node once.
     wake: Vec<usize>,
-    sequence: u64,
+    /// The next sequence number: messages sent on this output by every
+    /// process of this node so far, so that sequences go on across
+    /// restarts and a receiver never mistakes a restart for drops.
+    sent: Counter,
     /// Deliveries that did not reach a receiver that should have got them.
-    undelivered: u64,
+    undelivered: Counter,
 }
 
 /// How a sender wakes one receiving node.
@@ -44,6 +48,7 @@ pub struct DoraNode {
     config: NodeConfig,
     outputs: BTreeMap<DataId, Output>,
     wakeups: Vec<Wakeup>,
+    counters: std::sync::Arc<Counters>,
     // Kept last: dropped after the ports above.
     _shm: Rc<Shm>,
 }
@@ -69,7 +74,8 @@ impl DoraNode {
     /// Joins the dataflow that `config` describes.
     pub fn init(config: NodeConfig) -> Result<(DoraNode, EventStream), InitError> {
         let shm = Rc::new(Shm::open(&config.dataflow_id, config.node_id.as_str())?);
-        let mut events = EventStream::new(shm.clone(), &config)?;
+        let counters = Counters::for_this_process();
+        let mut events = EventStream::new(shm.clone(), &config, &counters)?;
         let mut channels: Vec<&str> = Vec::new();
         let mut wakeups = Vec::new();
         let mut outputs = BTreeMap::new();
@@ -81,7 +87,11 @@ impl DoraNode {
                     None => {
                         channels.push(&receiver.wakeup);
                         wakeups.push(Wakeup {
-                            notifier: shm.notifier(&receiver.wakeup, signal::MAX_EVENT_ID)?,
+                            notifier: shm.notifier(
+                                &receiver.wakeup,
+                                signal::MAX_EVENT_ID,
+                                config.nodes.len(),
+                            )?,
                             awake: AwakeFlag::open(&config.dataflow_id, &receiver.wakeup)?,
                         });
                         wakeups.len() - 1
@@ -97,8 +107,8 @@ impl DoraNode {
                     publisher: shm.publisher(&output.channel, output.settings)?,
                     readers: output.receivers.len(),
                     wake,
-                    sequence: 0,
-                    undelivered: 0,
+                    sent: counters.counter(kind::SENT, id.as_str()),
+                    undelivered: counters.counter(kind::UNDELIVERED, id.as_str()),
                 },
             );
         }
@@ -106,6 +116,7 @@ impl DoraNode {
             config,
             outputs,
             wakeups,
+            counters,
             _shm: shm.clone(),
         };
         node.start_barrier(&shm, &mut events)?;
@@ -124,6 +135,7 @@ impl DoraNode {
         let launcher = shm.notifier(
             &dora_core::channel::launcher(&self.config.dataflow_id),
             signal::launcher_max_event_id(self.config.nodes.len()),
+            self.config.nodes.len(),
         )?;
         let report = |id: usize| {
             launcher
@@ -173,12 +185,19 @@ impl DoraNode {
     /// How many deliveries on `output` did not reach a receiver (a receiver
     /// that has ended, or one whose queue was not ready).
     pub fn undelivered(&self, output: &str) -> Option<u64> {
-        self.outputs.get(output).map(|o| o.undelivered)
+        self.outputs.get(output).map(|o| o.undelivered.get())
     }
 
-    /// How many messages were sent on `output` so far.
+    /// How many messages were sent on `output` so far, by this node's
+    /// processes together (a restarted node goes on counting).
     pub fn sent(&self, output: &str) -> Option<u64> {
-        self.outputs.get(output).map(|o| o.sequence)
+        self.outputs.get(output).map(|o| o.sent.get())
+    }
+
+    /// The counts this node keeps for the run summary; a runtime adds its
+    /// operators' counts here.
+    pub fn counters(&self) -> &std::sync::Arc<Counters> {
+        &self.counters
     }
 
     /// Sends `data` on `output`: one copy, into shared memory.
@@ -298,11 +317,16 @@ impl DoraNode {
         // The timestamp is written last, so latency measures the transport
         // and not the time spent filling the buffer.
         let header = sample.user_header_mut();
-        header.sequence = port.sequence;
+        header.sequence = port.sent.get();
         header.timestamp_ns = now_ns();
         let delivered = sample.send().map_err(|e| transport("cannot send", &e))?;
-        port.undelivered += port.readers.saturating_sub(delivered) as u64;
-        port.sequence += 1;
+        // Undelivered first: a reader that sees the new count sees the
+        // deliveries it covers.
+        let missed = port.readers.saturating_sub(delivered) as u64;
+        if missed > 0 {
+            port.undelivered.add(missed);
+        }
+        port.sent.add(1);
         for &index in &port.wake {
             let wakeup = &self.wakeups[index];
             if wakeup.awake.needs_notify() {
@@ -328,15 +352,5 @@ impl OutputLoan {
     /// The payload, to fill before sending.
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.sample.payload_mut()[..self.len]
-    }
-}
-
-impl Drop for DoraNode {
-    fn drop(&mut self) {
-        crate::stats::record_sent(
-            self.outputs
-                .iter()
-                .map(|(id, o)| (id.to_string(), o.sequence, o.undelivered)),
-        );
     }
 }

@@ -1,97 +1,412 @@
-//! The counts a node leaves for `dora run`'s summary: messages sent per
-//! output, received and dropped per input.
+//! The counts a node keeps for `dora run`'s summary: messages sent per
+//! output, received and dropped per input, and what a runtime counts for
+//! its operators.
 //!
-//! When [`DoraNode`](crate::DoraNode) and [`EventStream`](crate::EventStream)
-//! are dropped, each appends its lines to the file named by [`ENV_VAR`],
-//! which the launcher reads once the process has ended. A node that is
-//! killed leaves no counts, and the summary says so.
+//! The counts live in a file that the node maps into its memory (named by
+//! [`ENV_VAR`]), so counting is a store to memory, the launcher can read
+//! them while the node runs, and they survive however the node ends: a
+//! node that aborts or is killed keeps every count it made. A restarted
+//! node maps the same file and goes on counting from where its earlier
+//! process stopped.
+//!
+//! The file: a header (magic, bytes used), then entries of a `u64` value, a
+//! key length and the key (`kind name`), each padded to 8 bytes. Entries
+//! are only appended, by the node's one thread, and published by moving
+//! the `used` mark after the entry is written.
 
-use std::io::Write;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The environment variable that names the node's counts file.
 pub const ENV_VAR: &str = "DORA_NODE_STATS";
 
-/// The counts of one node, summed over its outputs and inputs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NodeStats {
-    pub sent: u64,
-    pub received: u64,
-    pub dropped: u64,
-    /// The inputs that dropped messages, with how many.
-    pub drops: Vec<(String, u64)>,
-    /// The outputs that could not deliver some messages to a receiver
-    /// (one that had ended), with how many deliveries failed.
-    pub undelivered: Vec<(String, u64)>,
-    /// Messages sent, by output.
-    pub sent_by_output: std::collections::BTreeMap<String, u64>,
-    /// Messages received and dropped, by input.
-    pub read_by_input: std::collections::BTreeMap<String, (u64, u64)>,
+const MAGIC: &[u8; 8] = b"DORACNT1";
+/// Where entries start: after the magic and the `used` mark.
+const HEADER: usize = 64;
+/// The size of the file. It is sparse: only the pages written take room.
+/// 4 MiB holds about 100,000 counters.
+const CAPACITY: usize = 4 << 20;
+const ENTRY_FIXED: usize = 16;
+
+/// Kinds of counts, the first word of a key.
+pub mod kind {
+    /// Messages sent on an output; also the next sequence number.
+    pub const SENT: &str = "sent";
+    /// Deliveries on an output that reached no receiver.
+    pub const UNDELIVERED: &str = "undelivered";
+    /// Messages read on an input.
+    pub const RECEIVED: &str = "received";
+    /// Messages of an input that `drop_oldest` dropped before they were read.
+    pub const DROPPED: &str = "dropped";
+    /// A runtime's operator restarts (in the process, state kept).
+    pub const OPERATOR_RESTARTS: &str = "operator-restarts";
+    /// 1 when an operator failed for good.
+    pub const OPERATOR_FAILED: &str = "operator-failed";
+    /// Messages of an operator input (`operator/input`) that a panic ate.
+    pub const OPERATOR_LOST_PANIC: &str = "operator-lost-panic";
+    /// Messages of an operator input that were queued when the operator
+    /// failed for good, or came after.
+    pub const OPERATOR_LOST_ENDED: &str = "operator-lost-ended";
+    /// Messages of an operator input that `drop_oldest` dropped in the
+    /// runtime's queue.
+    pub const OPERATOR_DROPPED: &str = "operator-dropped";
+    /// Messages of an operator input that were queued when the operator
+    /// stopped on its own or at `Stop`, or came after: not read, and not
+    /// lost to a failure.
+    pub const OPERATOR_UNREAD: &str = "operator-unread";
+    /// Messages from other nodes that a runtime holds for an operator
+    /// input, queued or being handled, right now: what a crash of the
+    /// runtime's process loses.
+    pub const OPERATOR_IN_RUNTIME: &str = "operator-in-runtime";
+    /// Errors an operator returned.
+    pub const OPERATOR_ERRORS: &str = "operator-errors";
 }
 
-pub(crate) fn record_sent(counts: impl Iterator<Item = (String, u64, u64)>) {
-    append(
-        counts
-            .map(|(output, n, undelivered)| format!("sent {output} {n} {undelivered}\n"))
-            .collect(),
-    );
+/// A mapping of the counts file (or of anonymous memory when there is no
+/// file to count into).
+struct Mapping {
+    ptr: *mut u8,
+    len: usize,
 }
 
-pub(crate) fn record_received(counts: impl Iterator<Item = (String, u64, u64)>) {
-    append(
-        counts
-            .map(|(input, n, dropped)| format!("received {input} {n} {dropped}\n"))
-            .collect(),
-    );
-}
+// SAFETY: the mapping is plain memory; every access to it goes through
+// atomics or through `Counters::append`, which holds a lock.
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
 
-fn append(text: String) {
-    let Some(path) = std::env::var_os(ENV_VAR) else {
-        return;
-    };
-    // The counts are a report, not the work: failing to write them must
-    // not fail the node, and the summary shows them as unknown.
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path);
-    if let Ok(mut file) = file {
-        let _ = file.write_all(text.as_bytes());
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` came from a successful mmap.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
 }
 
-/// Reads a counts file; `None` when the node left none.
-pub fn read(path: &Path) -> Option<NodeStats> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut stats = NodeStats::default();
-    for line in text.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["sent", output, n, undelivered] => {
-                let n: u64 = n.parse().ok()?;
-                stats.sent += n;
-                *stats
-                    .sent_by_output
-                    .entry((*output).to_owned())
-                    .or_default() += n;
-                let undelivered: u64 = undelivered.parse().ok()?;
-                if undelivered > 0 {
-                    stats.undelivered.push(((*output).to_owned(), undelivered));
-                }
-            }
-            ["received", input, n, dropped] => {
-                let n: u64 = n.parse().ok()?;
-                stats.received += n;
-                let dropped: u64 = dropped.parse().ok()?;
-                let read = stats.read_by_input.entry((*input).to_owned()).or_default();
-                *read = (read.0 + n, read.1 + dropped);
-                stats.dropped += dropped;
-                if dropped > 0 {
-                    stats.drops.push(((*input).to_owned(), dropped));
-                }
-            }
-            _ => return None,
+impl Mapping {
+    fn of_file(path: &Path) -> std::io::Result<Mapping> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        if file.metadata()?.len() < CAPACITY as u64 {
+            file.set_len(CAPACITY as u64)?;
         }
+        // SAFETY: a shared mapping of a file we opened for reading and
+        // writing, at least CAPACITY bytes long.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                CAPACITY,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Mapping {
+            ptr: ptr.cast(),
+            len: CAPACITY,
+        })
+    }
+
+    fn anonymous() -> Mapping {
+        let len = 64 << 10;
+        // SAFETY: a private anonymous mapping.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            // Without memory for a few counters nothing else would work
+            // either; count into nothing rather than fail the node.
+            return Mapping {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            };
+        }
+        Mapping {
+            ptr: ptr.cast(),
+            len,
+        }
+    }
+
+    /// The `u64` at `offset` (8-aligned, inside the mapping).
+    fn word(&self, offset: usize) -> &AtomicU64 {
+        debug_assert!(offset.is_multiple_of(8) && offset + 8 <= self.len);
+        // SAFETY: mmap returns page-aligned memory, the offset is
+        // 8-aligned and inside the mapping, which lives as long as `self`.
+        unsafe { &*self.ptr.add(offset).cast::<AtomicU64>() }
+    }
+}
+
+/// The counts of one process, shared by its node, event stream and
+/// runtime.
+pub struct Counters {
+    mapping: Mapping,
+    /// Key to the offset of its value; appending holds this lock.
+    index: Mutex<HashMap<String, usize>>,
+    /// Counters that did not fit in the file.
+    spill: Mutex<Vec<Arc<AtomicU64>>>,
+}
+
+/// One count. Each count has one writer (the node's thread), so adding is
+/// a load and a store, not a locked instruction.
+#[derive(Clone)]
+pub struct Counter {
+    counters: Arc<Counters>,
+    place: Place,
+}
+
+#[derive(Clone)]
+enum Place {
+    At(usize),
+    Spilled(Arc<AtomicU64>),
+}
+
+impl Counter {
+    fn cell(&self) -> &AtomicU64 {
+        match &self.place {
+            Place::At(offset) => self.counters.mapping.word(*offset),
+            Place::Spilled(cell) => cell,
+        }
+    }
+
+    pub fn get(&self) -> u64 {
+        self.cell().load(Ordering::Relaxed)
+    }
+
+    pub fn add(&self, n: u64) {
+        let cell = self.cell();
+        cell.store(cell.load(Ordering::Relaxed) + n, Ordering::Release);
+    }
+
+    pub fn set(&self, value: u64) {
+        self.cell().store(value, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for Counter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counter({})", self.get())
+    }
+}
+
+static THIS_PROCESS: Mutex<Option<std::sync::Weak<Counters>>> = Mutex::new(None);
+
+impl Counters {
+    /// The counts of this process: the file named by [`ENV_VAR`] (one
+    /// mapping per process, however many nodes it opens), or memory of
+    /// its own when there is none.
+    pub fn for_this_process() -> Arc<Counters> {
+        let mut this = THIS_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(counters) = this.as_ref().and_then(std::sync::Weak::upgrade) {
+            return counters;
+        }
+        let counters = Arc::new(match std::env::var_os(ENV_VAR) {
+            Some(path) => Counters::open(Path::new(&path)).unwrap_or_else(|error| {
+                // The counts are a report, not the work: the node goes on,
+                // and the summary shows its counts as unknown.
+                eprintln!(
+                    "warning: cannot keep this node's counts in {}: {error}",
+                    Path::new(&path).display()
+                );
+                Counters::in_memory()
+            }),
+            None => Counters::in_memory(),
+        });
+        *this = Some(Arc::downgrade(&counters));
+        counters
+    }
+
+    /// Maps the counts file at `path`, keeping the counts already in it.
+    pub fn open(path: &Path) -> std::io::Result<Counters> {
+        let mapping = Mapping::of_file(path)?;
+        let counters = Counters {
+            mapping,
+            index: Mutex::new(HashMap::new()),
+            spill: Mutex::new(Vec::new()),
+        };
+        // SAFETY: the mapping is at least HEADER bytes long.
+        let magic = unsafe { std::slice::from_raw_parts(counters.mapping.ptr, 8) };
+        if magic != MAGIC {
+            // SAFETY: as above; nobody else writes a new file.
+            unsafe { std::ptr::copy_nonoverlapping(MAGIC.as_ptr(), counters.mapping.ptr, 8) };
+            counters.mapping.word(8).store(0, Ordering::Release);
+        } else {
+            let used = counters.used();
+            // SAFETY: `used` bytes of entries were written by an earlier
+            // process of this node.
+            let entries =
+                unsafe { std::slice::from_raw_parts(counters.mapping.ptr.add(HEADER), used) };
+            let mut index = counters.index.lock().unwrap_or_else(|e| e.into_inner());
+            for (key, offset, _) in entries_of(entries) {
+                index.insert(key.to_owned(), HEADER + offset);
+            }
+        }
+        Ok(counters)
+    }
+
+    fn in_memory() -> Counters {
+        Counters {
+            mapping: Mapping::anonymous(),
+            index: Mutex::new(HashMap::new()),
+            spill: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn used(&self) -> usize {
+        if self.mapping.len == 0 {
+            return 0;
+        }
+        (self.mapping.word(8).load(Ordering::Acquire) as usize)
+            .min(self.mapping.len.saturating_sub(HEADER))
+    }
+
+    /// The count of `kind` for `name` (an output, an input, an operator),
+    /// made at 0 when this node never counted it before.
+    pub fn counter(self: &Arc<Self>, kind: &str, name: &str) -> Counter {
+        let key = format!("{kind} {name}");
+        let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&offset) = index.get(&key) {
+            return Counter {
+                counters: self.clone(),
+                place: Place::At(offset),
+            };
+        }
+        let used = self.used();
+        let size = ENTRY_FIXED + key.len().next_multiple_of(8);
+        if self.mapping.len < HEADER || HEADER + used + size > self.mapping.len {
+            let cell = Arc::new(AtomicU64::new(0));
+            self.spill
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(cell.clone());
+            return Counter {
+                counters: self.clone(),
+                place: Place::Spilled(cell),
+            };
+        }
+        let at = HEADER + used;
+        self.mapping.word(at).store(0, Ordering::Relaxed);
+        self.mapping
+            .word(at + 8)
+            .store(key.len() as u64, Ordering::Relaxed);
+        // SAFETY: the entry lies inside the mapping, past `used`, where no
+        // reader looks until `used` moves; the lock keeps writers apart.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                key.as_ptr(),
+                self.mapping.ptr.add(at + ENTRY_FIXED),
+                key.len(),
+            )
+        };
+        self.mapping
+            .word(8)
+            .store((used + size) as u64, Ordering::Release);
+        index.insert(key, at);
+        Counter {
+            counters: self.clone(),
+            place: Place::At(at),
+        }
+    }
+}
+
+/// Walks entries: (key, offset of the value within `entries`, value).
+fn entries_of(entries: &[u8]) -> impl Iterator<Item = (&str, usize, u64)> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let fixed = entries.get(at..at + ENTRY_FIXED)?;
+        let value = u64::from_ne_bytes(fixed[..8].try_into().ok()?);
+        let key_len = u64::from_ne_bytes(fixed[8..].try_into().ok()?) as usize;
+        let key = entries.get(at + ENTRY_FIXED..at + ENTRY_FIXED + key_len)?;
+        let key = std::str::from_utf8(key).ok()?;
+        let offset = at;
+        at += ENTRY_FIXED + key_len.next_multiple_of(8);
+        Some((key, offset, value))
+    })
+}
+
+/// The counts of one node, read from its file: by kind, then by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    counts: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl NodeStats {
+    /// The count of `kind` for `name`; 0 when never counted.
+    pub fn get(&self, kind: &str, name: &str) -> u64 {
+        self.counts
+            .get(kind)
+            .and_then(|names| names.get(name))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every name counted under `kind`, with its count.
+    pub fn of_kind(&self, kind: &str) -> impl Iterator<Item = (&str, u64)> {
+        self.counts
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .map(|(name, n)| (name.as_str(), *n))
+    }
+
+    /// The sum of every count of `kind`.
+    pub fn total(&self, kind: &str) -> u64 {
+        self.of_kind(kind).map(|(_, n)| n).sum()
+    }
+
+    /// Messages sent in all, over every output.
+    pub fn sent(&self) -> u64 {
+        self.total(kind::SENT)
+    }
+
+    /// Messages received in all, over every input.
+    pub fn received(&self) -> u64 {
+        self.total(kind::RECEIVED)
+    }
+
+    /// Messages dropped by queue policies, in the node's inputs and in its
+    /// operators' queues.
+    pub fn dropped(&self) -> u64 {
+        self.total(kind::DROPPED) + self.total(kind::OPERATOR_DROPPED)
+    }
+}
+
+/// Reads a counts file, also while its node runs; `None` when the node
+/// left none (it never joined its dataflow).
+pub fn read(path: &Path) -> Option<NodeStats> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut header = [0u8; HEADER];
+    file.read_exact(&mut header).ok()?;
+    if &header[..8] != MAGIC {
+        return None;
+    }
+    let used = u64::from_ne_bytes(header[8..16].try_into().ok()?) as usize;
+    let mut entries = vec![0u8; used.min(CAPACITY - HEADER)];
+    file.read_exact(&mut entries).ok()?;
+    let mut stats = NodeStats::default();
+    for (key, _, value) in entries_of(&entries) {
+        let (kind, name) = key.split_once(' ')?;
+        stats
+            .counts
+            .entry(kind.to_owned())
+            .or_default()
+            .insert(name.to_owned(), value);
     }
     Some(stats)
 }
@@ -100,28 +415,58 @@ pub fn read(path: &Path) -> Option<NodeStats> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn counts_are_summed_and_losses_named() {
-        let dir = std::env::temp_dir().join(format!("dora-stats-{}", std::process::id()));
-        std::fs::write(
-            &dir,
-            "sent out 10 2\nsent sum 10 0\nreceived in 7 3\nreceived other 1 0\n",
-        )
-        .unwrap();
-        let stats = read(&dir).unwrap();
-        std::fs::remove_file(&dir).unwrap();
-        assert_eq!((stats.sent, stats.received, stats.dropped), (20, 8, 3));
-        assert_eq!(stats.drops, [("in".to_owned(), 3)]);
-        assert_eq!(stats.undelivered, [("out".to_owned(), 2)]);
-        assert_eq!(stats.sent_by_output["out"], 10);
-        assert_eq!(stats.read_by_input["in"], (7, 3));
+    fn temp(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("dora-stats-{name}-{}", std::process::id()))
     }
 
     #[test]
-    fn a_damaged_file_reads_as_unknown() {
-        let dir = std::env::temp_dir().join(format!("dora-stats-bad-{}", std::process::id()));
-        std::fs::write(&dir, "sent out ten 0\n").unwrap();
-        assert_eq!(read(&dir), None);
-        std::fs::remove_file(&dir).unwrap();
+    fn counts_are_read_while_counting_and_kept_by_the_next_process() {
+        let path = temp("live");
+        let _ = std::fs::remove_file(&path);
+        {
+            let counters = Arc::new(Counters::open(&path).unwrap());
+            let sent = counters.counter(kind::SENT, "out");
+            let received = counters.counter(kind::RECEIVED, "in");
+            sent.add(10);
+            received.add(7);
+            // Read while the writer still has it mapped.
+            let stats = read(&path).unwrap();
+            assert_eq!((stats.sent(), stats.received()), (10, 7));
+            assert_eq!(stats.get(kind::DROPPED, "in"), 0);
+        }
+        // A restarted node goes on from where the last one stopped.
+        let counters = Arc::new(Counters::open(&path).unwrap());
+        let sent = counters.counter(kind::SENT, "out");
+        assert_eq!(sent.get(), 10);
+        sent.add(1);
+        counters.counter(kind::DROPPED, "in").add(3);
+        let stats = read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(stats.get(kind::SENT, "out"), 11);
+        assert_eq!(stats.dropped(), 3);
+        assert_eq!(
+            stats.of_kind(kind::RECEIVED).collect::<Vec<_>>(),
+            [("in", 7)]
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_counts_file_reads_as_unknown() {
+        let path = temp("bad");
+        std::fs::write(&path, vec![7u8; 128]).unwrap();
+        assert_eq!(read(&path), None);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn counters_that_do_not_fit_still_count() {
+        let counters = Arc::new(Counters::in_memory());
+        let many: Vec<Counter> = (0..5000)
+            .map(|i| counters.counter(kind::SENT, &format!("output-{i}")))
+            .collect();
+        for counter in &many {
+            counter.add(2);
+        }
+        assert!(many.iter().all(|c| c.get() == 2));
     }
 }

@@ -18,6 +18,7 @@ use iceoryx2::prelude::*;
 use crate::error::{InitError, RecvError, TransportError};
 use crate::event::{Data, Event};
 use crate::metadata::{self, Metadata};
+use crate::stats::{kind, Counter, Counters};
 use crate::transport::awake::AwakeFlag;
 use crate::transport::shm::{
     wait_at_most, ControlSubscriber, InputSubscriber, Shm, WakeupListener, HELLO_SEQUENCE,
@@ -33,6 +34,9 @@ struct Input {
     last_sequence: Option<u64>,
     received: u64,
     dropped: u64,
+    /// The same counts for the run summary, over every process of the node.
+    received_total: Counter,
+    dropped_total: Counter,
     /// The source has ended; close once the queue is empty.
     closing: bool,
     closed: bool,
@@ -71,6 +75,8 @@ pub struct EventStream {
     awake: AwakeFlag,
     pub(crate) dataflow_id: String,
     pub(crate) wakeup_channel: String,
+    /// How many nodes the dataflow has: channels are sized from it.
+    pub(crate) dataflow_nodes: usize,
     /// Started when the stream is first polled as an async `Stream`.
     pub(crate) async_waker: Option<crate::stream_async::AsyncWaker>,
     /// Tells which upstream nodes have ended.
@@ -98,8 +104,9 @@ impl EventStream {
     pub(crate) fn new(
         shm: std::rc::Rc<Shm>,
         config: &NodeConfig,
+        counters: &std::sync::Arc<Counters>,
     ) -> Result<EventStream, InitError> {
-        let listener = shm.listener(&config.wakeup, signal::MAX_EVENT_ID)?;
+        let listener = shm.listener(&config.wakeup, signal::MAX_EVENT_ID, config.nodes.len())?;
         let awake = AwakeFlag::open(&config.dataflow_id, &config.wakeup)?;
         // Until it first wakes, the node wants every notify.
         awake.set_may_sleep();
@@ -131,6 +138,8 @@ impl EventStream {
                         last_sequence: None,
                         received: 0,
                         dropped: 0,
+                        received_total: counters.counter(kind::RECEIVED, id.as_str()),
+                        dropped_total: counters.counter(kind::DROPPED, id.as_str()),
                         closing: false,
                         closed: false,
                     });
@@ -142,6 +151,7 @@ impl EventStream {
             awake,
             dataflow_id: config.dataflow_id.clone(),
             wakeup_channel: config.wakeup.clone(),
+            dataflow_nodes: config.nodes.len(),
             async_waker: None,
             control,
             inputs,
@@ -369,12 +379,23 @@ impl EventStream {
             };
             let header = *sample.user_header();
             self.next_input = index + 1;
-            // Sequences start at 0, so messages dropped before the first
-            // one read count too. A restarted sender starts again at 0.
-            let expected = input.last_sequence.map_or(0, |last| last + 1);
-            input.dropped += header.sequence.saturating_sub(expected);
+            // Sequences start at 0 and go on across restarts of the sender,
+            // so messages dropped before the first one read count too.
+            // A restarted node cannot tell what came before its first
+            // message: the launcher accounts for what its earlier process
+            // left unread.
+            let dropped = match input.last_sequence {
+                Some(last) => header.sequence.saturating_sub(last + 1),
+                None if self.restarted => 0,
+                None => header.sequence,
+            };
+            if dropped > 0 {
+                input.dropped += dropped;
+                input.dropped_total.add(dropped);
+            }
             input.last_sequence = Some(header.sequence);
             input.received += 1;
+            input.received_total.add(1);
             let total = sample.payload().len();
             let len = total.saturating_sub(header.metadata_len as usize);
             let Some(parameters) = metadata::decode(&sample.payload()[len..]) else {
@@ -532,15 +553,5 @@ impl Iterator for EventStream {
     /// Blocks until the next event; `None` once the stream has ended.
     fn next(&mut self) -> Option<Event> {
         self.next_event(None)
-    }
-}
-
-impl Drop for EventStream {
-    fn drop(&mut self) {
-        crate::stats::record_received(
-            self.inputs
-                .iter()
-                .map(|i| (i.id.to_string(), i.received, i.dropped)),
-        );
     }
 }

@@ -56,7 +56,7 @@ pub(crate) struct AsyncWaker {
 }
 
 impl AsyncWaker {
-    fn start(dataflow_id: String, wakeup: String) -> AsyncWaker {
+    fn start(dataflow_id: String, wakeup: String, nodes: usize) -> AsyncWaker {
         let shared = Arc::new(Shared::default());
         let origin = Instant::now();
         let thread_shared = shared.clone();
@@ -64,7 +64,7 @@ impl AsyncWaker {
             // Its own shared-memory node and listener: ports stay in the
             // thread that made them.
             let listener = Shm::open(&dataflow_id, "async-waker").and_then(|shm| {
-                let listener = shm.listener(&wakeup, signal::MAX_EVENT_ID)?;
+                let listener = shm.listener(&wakeup, signal::MAX_EVENT_ID, nodes)?;
                 Ok((shm, listener))
             });
             while !thread_shared.done.load(Ordering::Relaxed) {
@@ -113,7 +113,11 @@ impl futures_core::Stream for EventStream {
             this.always_notify();
         }
         let waker = this.async_waker.get_or_insert_with(|| {
-            AsyncWaker::start(this.dataflow_id.clone(), this.wakeup_channel.clone())
+            AsyncWaker::start(
+                this.dataflow_id.clone(),
+                this.wakeup_channel.clone(),
+                this.dataflow_nodes,
+            )
         });
         // Register before looking, so that a wake-up between the look and
         // the registration is not lost.

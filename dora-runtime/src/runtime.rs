@@ -20,6 +20,10 @@ use dora_operator_api::abi::{
     DORA_EVENT_STOP, DORA_PANIC, DORA_STOP, DORA_STOP_ALL,
 };
 
+use std::sync::Arc;
+
+use dora_node_api::stats::{kind, Counter, Counters};
+
 use crate::call::{Call, Store};
 use crate::library::{Library, LoadError};
 use crate::payload::Payload;
@@ -88,6 +92,62 @@ struct InputQueue {
     dropped: u64,
     late: u64,
     closed: bool,
+    /// For the run summary (see `dora_node_api::stats`).
+    counts: InputCounts,
+}
+
+/// What the run summary learns about one operator input.
+struct InputCounts {
+    dropped: Counter,
+    /// Messages a panic ate.
+    lost_panic: Counter,
+    /// Messages left, or arriving, after the operator failed for good.
+    lost_ended: Counter,
+    /// Messages left, or arriving, after the operator stopped on its own
+    /// or at `Stop`.
+    unread: Counter,
+    /// For an input fed by another node: the messages held for it now.
+    in_runtime: Option<Counter>,
+}
+
+impl InputQueue {
+    /// Records how many messages from other nodes the runtime holds for
+    /// this input: those queued, and the one being handled.
+    fn note_held(&self, handling: bool) {
+        if let Some(counter) = &self.counts.in_runtime {
+            // A closing input's last entry is no message.
+            let closing = self
+                .queue
+                .back()
+                .is_some_and(|q| matches!(q.message, Message::Closed));
+            let queued = self.queue.len() - usize::from(closing);
+            counter.set(queued as u64 + u64::from(handling));
+        }
+    }
+}
+
+impl InputCounts {
+    fn new(
+        counters: &Arc<Counters>,
+        operator: &OperatorId,
+        input: &DataId,
+        from_node: bool,
+    ) -> InputCounts {
+        let name = format!("{operator}/{input}");
+        let in_runtime = from_node.then(|| {
+            let counter = counters.counter(kind::OPERATOR_IN_RUNTIME, &name);
+            // An earlier process of this node counted its own.
+            counter.set(0);
+            counter
+        });
+        InputCounts {
+            in_runtime,
+            dropped: counters.counter(kind::OPERATOR_DROPPED, &name),
+            lost_panic: counters.counter(kind::OPERATOR_LOST_PANIC, &name),
+            lost_ended: counters.counter(kind::OPERATOR_LOST_ENDED, &name),
+            unread: counters.counter(kind::OPERATOR_UNREAD, &name),
+        }
+    }
 }
 
 /// Where one output goes.
@@ -110,8 +170,15 @@ struct Slot {
     routes: Vec<Route>,
     state: Store,
     restarts: u32,
+    /// Restarts after a panic it gets (see `OperatorConfig::max_restarts`).
+    max_restarts: u32,
+    /// It used its restarts, or failed to restart: it has failed for good.
+    failed: bool,
     events: u64,
     errors: u64,
+    restarts_count: Counter,
+    failed_count: Counter,
+    errors_count: Counter,
     /// It has an entry in the ready heap.
     scheduled: bool,
     stop_pending: bool,
@@ -139,13 +206,15 @@ pub struct Runtime {
     node_inputs: HashMap<DataId, (usize, usize)>,
     /// Messages in all queues read in place in shared memory.
     held: usize,
-    /// How many restarts after a panic each operator gets.
-    max_restarts: u32,
     failed: bool,
     /// Time from enqueue to the start of the call, when recorded.
     latencies: Option<Vec<Duration>>,
     /// What the operator being called sent; kept for its capacity.
     outbox: Vec<(usize, Payload, u64)>,
+    /// The operator and input of the message being handled.
+    handling: Option<(usize, usize)>,
+    /// `Stop` has come: what is left unread is not lost.
+    stopping: bool,
 }
 
 impl Runtime {
@@ -169,6 +238,7 @@ impl Runtime {
         published: impl Fn(&DataId) -> bool,
         python: PythonLoader<'_>,
     ) -> Result<Runtime, RuntimeError> {
+        let counters = Counters::for_this_process();
         let mut libraries: HashMap<PathBuf, Rc<Library>> = HashMap::new();
         let mut slots = Vec::with_capacity(operators.len());
         for operator in operators {
@@ -205,6 +275,12 @@ impl Runtime {
                     dropped: 0,
                     late: 0,
                     closed: false,
+                    counts: InputCounts::new(
+                        &counters,
+                        &operator.id,
+                        id,
+                        matches!(input.from, OperatorInputFrom::NodeInput(_)),
+                    ),
                 })
                 .collect();
             let routes = operator
@@ -228,8 +304,13 @@ impl Runtime {
                 routes,
                 state: Store::new(),
                 restarts: 0,
+                max_restarts: operator.max_restarts.unwrap_or(max_restarts),
+                failed: false,
                 events: 0,
                 errors: 0,
+                restarts_count: counters.counter(kind::OPERATOR_RESTARTS, operator.id.as_str()),
+                failed_count: counters.counter(kind::OPERATOR_FAILED, operator.id.as_str()),
+                errors_count: counters.counter(kind::OPERATOR_ERRORS, operator.id.as_str()),
                 scheduled: false,
                 stop_pending: false,
             });
@@ -261,10 +342,11 @@ impl Runtime {
             shared: Store::new(),
             node_inputs,
             held: 0,
-            max_restarts,
             failed: false,
             latencies: None,
             outbox: Vec::new(),
+            handling: None,
+            stopping: false,
         };
         for index in 0..runtime.slots.len() {
             if let Err(message) = runtime.init(index) {
@@ -381,6 +463,7 @@ impl Runtime {
     /// The dataflow is stopping: every operator gets `Stop`, in priority
     /// order, and then stops.
     pub fn stop(&mut self) {
+        self.stopping = true;
         for index in 0..self.slots.len() {
             if self.slots[index].instance.is_some() {
                 self.slots[index].stop_pending = true;
@@ -397,7 +480,12 @@ impl Runtime {
         if slot.instance.is_none() || queue.closed {
             // Nobody will read it.
             if matches!(message, Message::Data { .. }) {
-                queue.dropped += 1;
+                let unread = if slot.failed {
+                    &queue.counts.lost_ended
+                } else {
+                    &queue.counts.unread
+                };
+                unread.add(1);
             }
             self.release(&message, index, input);
             return;
@@ -405,12 +493,13 @@ impl Runtime {
         if !queue.backpressure && queue.queue.len() >= queue.queue_size {
             if let Some(oldest) = queue.queue.pop_front() {
                 queue.dropped += 1;
+                queue.counts.dropped.add(1);
                 self.release(&oldest.message, index, input);
             }
         }
-        self.slots[index].inputs[input]
-            .queue
-            .push_back(Queued { seq, message });
+        let queue = &mut self.slots[index].inputs[input];
+        queue.queue.push_back(Queued { seq, message });
+        queue.note_held(false);
         self.schedule(index);
     }
 
@@ -464,7 +553,9 @@ impl Runtime {
             return true;
         };
         self.release(&queued.message, index, input);
+        self.slots[index].inputs[input].note_held(matches!(queued.message, Message::Data { .. }));
         let id = self.slots[index].inputs[input].id.clone();
+        self.handling = Some((index, input));
         match queued.message {
             Message::Data {
                 payload,
@@ -496,6 +587,8 @@ impl Runtime {
                 self.call(index, &event, outlet);
             }
         }
+        self.handling = None;
+        self.slots[index].inputs[input].note_held(false);
         self.schedule(index);
         true
     }
@@ -533,6 +626,7 @@ impl Runtime {
             _ => {
                 let slot = &mut self.slots[index];
                 slot.errors += 1;
+                slot.errors_count.add(1);
                 self.failed = true;
                 eprintln!(
                     "error: operator `{}`: {}",
@@ -573,23 +667,34 @@ impl Runtime {
         }
     }
 
-    /// An operator panicked: restart it with its state, or end it.
+    /// An operator panicked: restart it with its state, or end it. The
+    /// message it was handling is lost, and counted.
     fn panicked(&mut self, index: usize, message: Option<String>) {
         let slot = &mut self.slots[index];
         let message = message.unwrap_or_else(|| "no message".to_owned());
-        if slot.restarts >= self.max_restarts {
+        let lost = match self.handling {
+            Some((operator, input)) if operator == index => {
+                slot.inputs[input].counts.lost_panic.add(1);
+                format!(
+                    "; the message it was handling on `{}` is lost",
+                    slot.inputs[input].id
+                )
+            }
+            _ => String::new(),
+        };
+        if slot.restarts >= slot.max_restarts {
             eprintln!(
-                "error: operator `{}` panicked: {message}; it is not restarted (restart {} of {} used)",
-                slot.id, slot.restarts, self.max_restarts
+                "error: operator `{}` panicked: {message}{lost}; it is not restarted ({} of {} restarts used) and has failed for good",
+                slot.id, slot.restarts, slot.max_restarts
             );
-            self.failed = true;
-            self.end_operator(index);
+            self.fail_operator(index);
             return;
         }
         slot.restarts += 1;
+        slot.restarts_count.add(1);
         eprintln!(
-            "operator `{}` panicked: {message}; restarting it (restart {} of {})",
-            slot.id, slot.restarts, self.max_restarts
+            "operator `{}` panicked: {message}{lost}; restarting it with its state (restart {} of {})",
+            slot.id, slot.restarts, slot.max_restarts
         );
         if let Some(instance) = slot.instance.take() {
             // SAFETY: the instance came from this library's init.
@@ -600,9 +705,24 @@ impl Runtime {
                 "error: operator `{}` failed to restart: {error}",
                 self.slots[index].id
             );
-            self.failed = true;
-            self.end_operator(index);
+            self.fail_operator(index);
         }
+    }
+
+    /// Ends an operator that failed for good: what is queued for it, or
+    /// comes later, is lost.
+    fn fail_operator(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        slot.failed = true;
+        slot.failed_count.set(1);
+        self.failed = true;
+        self.end_operator(index);
+    }
+
+    /// Whether an operator failed for good: it used its restarts, or could
+    /// not be restarted.
+    pub fn operator_failed(&self) -> bool {
+        self.slots.iter().any(|s| s.failed)
     }
 
     /// Drops an operator for good; the operators it fed see their inputs
@@ -617,8 +737,17 @@ impl Runtime {
         let mut left = Vec::new();
         for (i, input) in slot.inputs.iter_mut().enumerate() {
             for queued in input.queue.drain(..) {
+                if matches!(queued.message, Message::Data { .. }) {
+                    let unread = if slot.failed && !self.stopping {
+                        &input.counts.lost_ended
+                    } else {
+                        &input.counts.unread
+                    };
+                    unread.add(1);
+                }
                 left.push((i, queued.message));
             }
+            input.note_held(false);
         }
         for (input, message) in left {
             self.release(&message, index, input);

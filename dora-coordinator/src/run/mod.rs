@@ -25,8 +25,9 @@ use dora_node_api::launch::{RunChannels, StartError};
 use dora_node_api::transport::{claim_run, remove_abandoned_runs, remove_run_files};
 use eyre::{bail, WrapErr};
 
+use dora_node_api::stats::{kind, NodeStats};
 use process::{NodeFiles, NodeProcess};
-use summary::{Ended, Row};
+use summary::{Ended, Loss, LossCause, OperatorRow, Row};
 
 /// The colours of the node ids in front of their output, in turn.
 const PREFIX_COLOURS: [anstyle::AnsiColor; 6] = [
@@ -63,6 +64,21 @@ struct Slot {
     restarts: u32,
     /// The nodes that read this node's outputs, by index.
     downstream: BTreeSet<usize>,
+    /// The inputs that read other nodes.
+    edges: Vec<Edge>,
+    /// Per input: the messages its senders sent that it did not read or
+    /// drop, and that a loss below already accounts for.
+    accounted: BTreeMap<String, u64>,
+    losses: Vec<Loss>,
+}
+
+/// An input that reads another node's output.
+struct Edge {
+    input: String,
+    sender: usize,
+    /// The sender's name for the output (`operator/output` for an
+    /// operator's).
+    output: String,
 }
 
 /// A run in progress. Dropping it kills what is left and removes the run's
@@ -75,6 +91,8 @@ struct Run<'a> {
     run_id: String,
     slots: Vec<Slot>,
     prefix_width: usize,
+    /// A node process has ended since the last clean-up of dead ones.
+    clean_up_due: bool,
 }
 
 impl Drop for Run<'_> {
@@ -145,7 +163,7 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
 
     clean_up_abandoned_runs();
     let run_id = run_id();
-    claim_run(&run_id).wrap_err("cannot create the run's folder under /tmp")?;
+    claim_run(&run_id).wrap_err("cannot create the run's folder under /dev/shm")?;
     let run_dir = dir.join("out").join(&run_id);
     std::fs::create_dir_all(&run_dir)
         .wrap_err_with(|| format!("cannot create the run folder {}", run_dir.display()))?;
@@ -161,6 +179,7 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
         run_id: run_id.clone(),
         slots,
         prefix_width: ids.iter().map(|id| id.as_str().len()).max().unwrap_or(0),
+        clean_up_due: false,
     };
     let channels = RunChannels::open(&run_id, &ids)?;
     for index in 0..ids.len() {
@@ -175,28 +194,25 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
     })?;
 
     let stopped = run.supervise(&channels, &stop, options);
-    let stats: Vec<Option<dora_node_api::stats::NodeStats>> = run
-        .slots
-        .iter()
-        .map(|slot| {
-            dora_node_api::stats::read(&NodeFiles::new(&run.run_dir, slot.id.as_str()).stats)
-        })
-        .collect();
+    // What senders sent after a node's last process ended.
+    for index in 0..run.slots.len() {
+        let cause = match &run.slots[index].ended {
+            _ if stopped => LossCause::UnreadAtStop,
+            Some(ended) if ended.failed() => LossCause::AfterFailed,
+            _ => LossCause::AfterEnded,
+        };
+        run.account(index, cause);
+    }
     let rows: Vec<Row> = run
         .slots
         .iter()
-        .zip(&stats)
-        .map(|(slot, node_stats)| Row {
+        .map(|slot| Row {
             id: &slot.id,
             ended: slot.ended.as_ref(),
             restarts: slot.restarts,
-            stats: node_stats.clone(),
-            // After Stop, messages left unread are expected, not lost.
-            lost: if stopped {
-                Vec::new()
-            } else {
-                lost_messages(&run.configs[&slot.id], &ids, &stats)
-            },
+            stats: run.stats(slot),
+            losses: slot.losses.clone(),
+            operators: operator_rows(&run.configs[&slot.id]),
         })
         .collect();
     let failed = summary::print(&rows, &run.run_dir);
@@ -216,6 +232,23 @@ fn slots(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<Slot> {
                 .flat_map(|o| &o.receivers)
                 .filter_map(|r| ids.iter().position(|n| *n == r.node))
                 .collect();
+            let edges = configs[id]
+                .inputs
+                .iter()
+                .filter_map(|(input, config)| {
+                    let dora_core::descriptor::InputSource::Output(source) = &config.source else {
+                        return None;
+                    };
+                    Some(Edge {
+                        input: input.to_string(),
+                        sender: ids.iter().position(|n| *n == source.node)?,
+                        output: match &source.operator {
+                            Some(operator) => format!("{operator}/{}", source.output),
+                            None => source.output.to_string(),
+                        },
+                    })
+                })
+                .collect();
             Slot {
                 id: id.clone(),
                 process: None,
@@ -224,56 +257,25 @@ fn slots(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<Slot> {
                 restart_at: None,
                 restarts: 0,
                 downstream,
+                edges,
+                accounted: BTreeMap::new(),
+                losses: Vec::new(),
             }
         })
         .collect()
 }
 
-/// For each input of a node: the messages its sender sent that the node
-/// neither read nor counted as dropped. Only known when both left counts.
-fn lost_messages(
-    config: &NodeConfig,
-    ids: &[NodeId],
-    stats: &[Option<dora_node_api::stats::NodeStats>],
-) -> Vec<(String, String, u64)> {
-    let Some(own) = ids
+/// The operators of a runtime node with the restarts each gets, for the
+/// summary.
+fn operator_rows(config: &NodeConfig) -> Vec<OperatorRow> {
+    config
+        .operators
         .iter()
-        .position(|id| *id == config.node_id)
-        .and_then(|i| stats[i].as_ref())
-    else {
-        return Vec::new();
-    };
-    let mut lost = Vec::new();
-    for (input, input_config) in &config.inputs {
-        let dora_core::descriptor::InputSource::Output(source) = &input_config.source else {
-            continue;
-        };
-        let Some(sender) = ids
-            .iter()
-            .position(|id| *id == source.node)
-            .and_then(|i| stats[i].as_ref())
-        else {
-            continue;
-        };
-        let output = match &source.operator {
-            Some(operator) => format!("{operator}/{}", source.output),
-            None => source.output.to_string(),
-        };
-        let sent = sender.sent_by_output.get(&output).copied().unwrap_or(0);
-        let (read, dropped) = own
-            .read_by_input
-            .get(input.as_str())
-            .copied()
-            .unwrap_or((0, 0));
-        if sent > read + dropped {
-            lost.push((
-                input.to_string(),
-                source.node.to_string(),
-                sent - read - dropped,
-            ));
-        }
-    }
-    lost
+        .map(|operator| OperatorRow {
+            id: operator.id.to_string(),
+            max_restarts: operator.max_restarts.unwrap_or(config.max_restarts),
+        })
+        .collect()
 }
 
 /// Whether a node that ended this way is started again under `policy`.
@@ -287,6 +289,11 @@ fn wants_restart(policy: RestartPolicy, ended: &Ended) -> bool {
 
 impl Run<'_> {
     fn spawn(&mut self, index: usize) -> eyre::Result<()> {
+        self.slots[index].process = Some(self.start_process(index)?);
+        Ok(())
+    }
+
+    fn start_process(&self, index: usize) -> eyre::Result<NodeProcess> {
         let node = &self.dataflow.nodes[index];
         let colour = PREFIX_COLOURS[index % PREFIX_COLOURS.len()];
         let style = anstyle::Style::new().fg_color(Some(colour.into()));
@@ -296,14 +303,7 @@ impl Run<'_> {
             width = self.prefix_width
         );
         let files = NodeFiles::new(&self.run_dir, node.id.as_str());
-        self.slots[index].process = Some(process::spawn(
-            node,
-            &self.configs[&node.id],
-            &self.dir,
-            &files,
-            prefix,
-        )?);
-        Ok(())
+        process::spawn(node, &self.configs[&node.id], &self.dir, &files, prefix)
     }
 
     /// A node that has exited during start-up, with the reason, if any.
@@ -351,6 +351,9 @@ impl Run<'_> {
             for index in 0..self.slots.len() {
                 self.check(index, channels, stop, stopping_since, options.grace);
             }
+            if std::mem::take(&mut self.clean_up_due) {
+                channels.clean_up_dead_nodes();
+            }
             std::thread::sleep(POLL);
         }
         stopping_since.is_some()
@@ -389,11 +392,41 @@ impl Run<'_> {
         };
         process.join_printers();
         slot.process = None;
+        // A process that ended without closing its ports (a crash, or an
+        // exit that skips destructors) leaves them behind: release them, so
+        // that nobody waits for it and what is sent to it counts as
+        // undelivered. It reads the state of every process of the run, so
+        // after a successful exit, which closes its ports, it is done once
+        // for all the processes that ended at about the same time.
         if ended.failed() {
             channels.clean_up_dead_nodes();
+        } else {
+            self.clean_up_due = true;
         }
-        let node = &self.dataflow.nodes[index];
-        if stopping_since.is_none()
+        // What was sent to it and not read is now known: it was in its
+        // queues.
+        let cause = if stopping_since.is_some() {
+            LossCause::UnreadAtStop
+        } else if ended.failed() {
+            LossCause::InQueueAtExit(ended.describe())
+        } else {
+            LossCause::AfterEnded
+        };
+        self.account(index, cause);
+        let dataflow = self.dataflow;
+        let node = &dataflow.nodes[index];
+        let failed_operators = self.failed_operators(index, &ended);
+        let slot = &mut self.slots[index];
+        if !failed_operators.is_empty() {
+            eprintln!(
+                "node `{}` {}: {} failed for good after using {} restarts; the node is not restarted, since a new process would not bring back the operators' state",
+                slot.id,
+                ended.describe(),
+                failed_operators.join(", "),
+                if failed_operators.len() == 1 { "its" } else { "their" },
+            );
+            self.end(index, ended, channels);
+        } else if stopping_since.is_none()
             && wants_restart(node.restart_policy, &ended)
             && slot.restarts < node.max_restarts
         {
@@ -435,13 +468,123 @@ impl Run<'_> {
                 })
                 .map_err(|e| e.to_string())
         });
-        if let Err(error) = result {
-            eprintln!("cannot restart node `{}`: {error}", self.slots[index].id);
-            if let Some(mut process) = self.slots[index].process.take() {
-                process.kill();
-                process.join_printers();
+        match result {
+            Ok(()) => {
+                self.account(index, LossCause::WhileRestarting);
+                // Nodes that fed it and ended meanwhile told its earlier
+                // process, which is gone: tell this one, so that its inputs
+                // close once it has read what is queued for it.
+                for upstream in 0..self.slots.len() {
+                    if self.slots[upstream].ended.is_some()
+                        && self.slots[upstream].downstream.contains(&index)
+                    {
+                        if let Err(error) = channels.close_inputs_from(index, upstream) {
+                            eprintln!("{error}");
+                        }
+                    }
+                }
             }
-            self.end(index, last.unwrap_or(Ended::Lost(error)), channels);
+            Err(error) => {
+                eprintln!("cannot restart node `{}`: {error}", self.slots[index].id);
+                if let Some(mut process) = self.slots[index].process.take() {
+                    process.kill();
+                    process.join_printers();
+                }
+                self.end(index, last.unwrap_or(Ended::Lost(error)), channels);
+            }
+        }
+    }
+
+    /// The counts node `slot` keeps (see `dora_node_api::stats`); they can
+    /// be read while it runs.
+    fn stats(&self, slot: &Slot) -> Option<NodeStats> {
+        dora_node_api::stats::read(&NodeFiles::new(&self.run_dir, slot.id.as_str()).stats)
+    }
+
+    /// The operators of a runtime node whose process ended `ended` that
+    /// failed for good: the runtime exited because of them, not because
+    /// the process failed, so restarting the process would not help.
+    fn failed_operators(&self, index: usize, ended: &Ended) -> Vec<String> {
+        let exited_by_itself = matches!(ended, Ended::Exited(status) if status.code().is_some());
+        if !exited_by_itself || !self.dataflow.nodes[index].is_runtime() {
+            return Vec::new();
+        }
+        let Some(stats) = self.stats(&self.slots[index]) else {
+            return Vec::new();
+        };
+        stats
+            .of_kind(kind::OPERATOR_FAILED)
+            .filter(|(_, failed)| *failed > 0)
+            .map(|(operator, _)| format!("operator `{operator}`"))
+            .collect()
+    }
+
+    /// Records, for each input of node `index` that reads another node,
+    /// the messages its sender has sent so far that the node neither read
+    /// nor dropped and that no earlier loss accounts for, as lost for
+    /// `cause`. Counts are read from the nodes' files, also while they run.
+    fn account(&mut self, index: usize, cause: LossCause) {
+        let Some(own) = self.stats(&self.slots[index]) else {
+            return;
+        };
+        let mut senders: BTreeMap<usize, Option<NodeStats>> = BTreeMap::new();
+        let mut losses = Vec::new();
+        for edge in &self.slots[index].edges {
+            let sender = senders
+                .entry(edge.sender)
+                .or_insert_with(|| self.stats(&self.slots[edge.sender]));
+            let Some(sender) = sender else {
+                continue;
+            };
+            let sent = sender.get(kind::SENT, &edge.output);
+            let read = own.get(kind::RECEIVED, &edge.input) + own.get(kind::DROPPED, &edge.input);
+            let accounted = self.slots[index]
+                .accounted
+                .get(&edge.input)
+                .copied()
+                .unwrap_or(0);
+            let missing = sent.saturating_sub(read + accounted);
+            if missing > 0 {
+                losses.push(Loss {
+                    input: edge.input.clone(),
+                    sender: self.slots[edge.sender].id.to_string(),
+                    count: missing,
+                    cause: cause.clone(),
+                });
+            }
+        }
+        // A runtime that crashed loses what it had taken for its operators,
+        // which its node counted as received.
+        if let LossCause::InQueueAtExit(how) = &cause {
+            for (input, held) in own.of_kind(kind::OPERATOR_IN_RUNTIME) {
+                if held == 0 {
+                    continue;
+                }
+                let edge = self.slots[index].edges.iter().find(|e| e.input == input);
+                losses.push(Loss {
+                    input: input.to_owned(),
+                    sender: edge.map_or_else(
+                        || "another node".to_owned(),
+                        |e| self.slots[e.sender].id.to_string(),
+                    ),
+                    count: held,
+                    cause: LossCause::InRuntimeAtExit(how.clone()),
+                });
+            }
+        }
+        let slot = &mut self.slots[index];
+        for loss in losses {
+            if !matches!(loss.cause, LossCause::InRuntimeAtExit(_)) {
+                *slot.accounted.entry(loss.input.clone()).or_default() += loss.count;
+            }
+            match slot
+                .losses
+                .iter_mut()
+                .find(|l| l.input == loss.input && l.sender == loss.sender && l.cause == loss.cause)
+            {
+                Some(earlier) => earlier.count += loss.count,
+                None => slot.losses.push(loss),
+            }
         }
     }
 

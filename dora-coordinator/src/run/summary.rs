@@ -1,5 +1,6 @@
 //! The table printed when a run ends: how each node ended, how often it
-//! was restarted, and what it sent, received and dropped.
+//! was restarted, what it sent, received and dropped, and every message
+//! that did not reach its reader, with where and why.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use dora_core::id::NodeId;
-use dora_node_api::stats::NodeStats;
+use dora_node_api::stats::{kind, NodeStats};
 
 /// How a node's process ended.
 #[derive(Debug)]
@@ -44,18 +45,171 @@ impl Ended {
     }
 }
 
+/// Why messages sent to an input were never read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LossCause {
+    /// They were in the input's queue when the node's process ended this
+    /// way (not at `Stop`).
+    InQueueAtExit(String),
+    /// A runtime node had taken them for an operator (queued, or being
+    /// handled) when its process ended this way.
+    InRuntimeAtExit(String),
+    /// They were sent while the node was restarting.
+    WhileRestarting,
+    /// The node ended on its own, successfully, with them unread, or they
+    /// came after.
+    AfterEnded,
+    /// They came after the node had failed for good.
+    AfterFailed,
+    /// They were unread when the node ended at `Stop`, or came after.
+    UnreadAtStop,
+}
+
+impl LossCause {
+    /// Whether this is a loss that fails the run, rather than messages a
+    /// node chose not to read.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            LossCause::InQueueAtExit(_)
+                | LossCause::InRuntimeAtExit(_)
+                | LossCause::WhileRestarting
+                | LossCause::AfterFailed
+        )
+    }
+}
+
+/// Messages of one input that were never read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loss {
+    pub input: String,
+    pub sender: String,
+    pub count: u64,
+    pub cause: LossCause,
+}
+
+impl Loss {
+    fn describe(&self) -> String {
+        let Loss {
+            input,
+            sender,
+            count,
+            ..
+        } = self;
+        let messages = plural(*count, "message");
+        match &self.cause {
+            LossCause::InQueueAtExit(how) => format!(
+                "input `{input}` lost {messages} from `{sender}`, left in its queue when the node's process ended ({how})"
+            ),
+            LossCause::InRuntimeAtExit(how) => format!(
+                "input `{input}` lost {messages} from `{sender}`, held by the runtime for the operator (queued, or being handled) when its process ended ({how})"
+            ),
+            LossCause::WhileRestarting => format!(
+                "input `{input}` lost {messages} from `{sender}`, sent while the node was restarting"
+            ),
+            LossCause::AfterFailed => format!(
+                "input `{input}` lost {messages} from `{sender}`, sent after the node had failed for good"
+            ),
+            LossCause::AfterEnded => format!(
+                "input `{input}` did not read {messages} from `{sender}`: the node had ended on its own"
+            ),
+            LossCause::UnreadAtStop => format!(
+                "input `{input}` did not read {messages} from `{sender}`, left unread at Stop"
+            ),
+        }
+    }
+}
+
+/// An operator of a runtime node, for its lines of the summary.
+pub struct OperatorRow {
+    pub id: String,
+    /// The restarts it gets after a panic.
+    pub max_restarts: u32,
+}
+
 /// One node's line of the summary.
 pub struct Row<'a> {
     pub id: &'a NodeId,
     pub ended: Option<&'a Ended>,
     pub restarts: u32,
     pub stats: Option<NodeStats>,
-    /// Inputs that missed messages their sender sent and no count covers:
-    /// (input, sender, how many).
-    pub lost: Vec<(String, String, u64)>,
+    pub losses: Vec<Loss>,
+    pub operators: Vec<OperatorRow>,
 }
 
-/// Prints the summary to stderr; returns whether any node failed.
+/// `n thing` or `n things`.
+fn plural(n: u64, thing: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{n} {thing}{s}")
+}
+
+/// The lines under a node for its operators; whether one of them is a
+/// failure.
+fn operator_lines(row: &Row, stats: &NodeStats) -> (Vec<String>, bool) {
+    let mut lines = Vec::new();
+    let mut failed = false;
+    for operator in &row.operators {
+        let id = &operator.id;
+        let restarts = stats.get(kind::OPERATOR_RESTARTS, id);
+        if restarts > 0 {
+            lines.push(format!(
+                "operator `{id}` was restarted {} of {} (in the process, its state kept)",
+                plural(restarts, "time"),
+                operator.max_restarts
+            ));
+        }
+        if stats.get(kind::OPERATOR_FAILED, id) > 0 {
+            failed = true;
+            lines.push(format!(
+                "operator `{id}` failed for good ({restarts} of {} restarts used)",
+                operator.max_restarts
+            ));
+        }
+        let errors = stats.get(kind::OPERATOR_ERRORS, id);
+        if errors > 0 {
+            failed = true;
+            lines.push(format!(
+                "operator `{id}` returned {}",
+                plural(errors, "error")
+            ));
+        }
+    }
+    let input_lines: [(&str, bool, &str); 4] = [
+        (
+            kind::OPERATOR_LOST_PANIC,
+            true,
+            "lost {} to panics (each the message being handled when the operator panicked)",
+        ),
+        (
+            kind::OPERATOR_LOST_ENDED,
+            true,
+            "lost {}, queued when the operator failed for good or sent after",
+        ),
+        (
+            kind::OPERATOR_UNREAD,
+            false,
+            "did not read {}: the operator had stopped, or Stop came",
+        ),
+        (
+            kind::OPERATOR_DROPPED,
+            false,
+            "dropped {} (queue full, policy drop_oldest)",
+        ),
+    ];
+    for (counted, is_failure, text) in input_lines {
+        for (input, n) in stats.of_kind(counted).filter(|(_, n)| *n > 0) {
+            failed |= is_failure;
+            lines.push(format!(
+                "operator input `{input}` {}",
+                text.replace("{}", &plural(n, "message"))
+            ));
+        }
+    }
+    (lines, failed)
+}
+
+/// Prints the summary to stderr; returns whether the run failed: a node
+/// failed, or messages were lost.
 pub fn print(rows: &[Row], run_dir: &Path) -> bool {
     let width = rows
         .iter()
@@ -86,29 +240,34 @@ pub fn print(rows: &[Row], run_dir: &Path) -> bool {
             "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}  {status}",
             row.id.as_str(),
             row.restarts,
-            count(|s| s.sent),
-            count(|s| s.received),
-            count(|s| s.dropped),
+            count(NodeStats::sent),
+            count(NodeStats::received),
+            count(NodeStats::dropped),
         );
-        for (output, count) in row.stats.iter().flat_map(|s| &s.undelivered) {
-            let _ = writeln!(out, "{:<width$}  output `{output}` could not deliver {count} messages (a receiver had ended)", "");
+        let mut notes = Vec::new();
+        for loss in &row.losses {
+            failed |= loss.cause.is_failure();
+            notes.push(loss.describe());
         }
-        for (input, sender, lost) in &row.lost {
-            failed = true;
-            let _ = writeln!(
-                out,
-                "{:<width$}  input `{input}` missed {lost} messages that `{sender}` sent: they were never read (the sender ended before this node mapped their memory)",
-                ""
-            );
+        if let Some(stats) = &row.stats {
+            for (input, dropped) in stats.of_kind(kind::DROPPED).filter(|(_, n)| *n > 0) {
+                notes.push(format!(
+                    "input `{input}` dropped {} (queue full, policy drop_oldest)",
+                    plural(dropped, "message")
+                ));
+            }
+            let (lines, operators_failed) = operator_lines(row, stats);
+            failed |= operators_failed;
+            notes.extend(lines);
         }
-        for (input, dropped) in row.stats.iter().flat_map(|s| &s.drops) {
-            let _ = writeln!(out, "{:<width$}  input `{input}` dropped {dropped} messages (queue full, policy drop_oldest)", "");
+        for note in notes {
+            let _ = writeln!(out, "{:<width$}  {note}", "");
         }
     }
     if rows.iter().any(|r| r.stats.is_none() && r.ended.is_some()) {
         let _ = writeln!(
             out,
-            "(-: the node left no counts; it was killed or did not use the dora node API)"
+            "(-: the node left no counts; it did not use the dora node API)"
         );
     }
     let _ = writeln!(out, "logs: {}", run_dir.display());

@@ -45,7 +45,7 @@ pub fn assert_no_leftovers(run_dir: &Path) {
         .collect();
     assert!(left.is_empty(), "left in /dev/shm: {left:?}");
     assert!(
-        !Path::new(&format!("/tmp/dora-{id}")).exists(),
+        !Path::new(&format!("/dev/shm/dora-{id}")).exists(),
         "the run's iceoryx2 folder is left"
     );
 }

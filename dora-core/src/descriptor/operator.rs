@@ -58,6 +58,13 @@ pub struct Operator {
     /// first (default 0).
     #[serde(default)]
     pub priority: i32,
+    /// How many times the runtime restarts this operator after a panic, in
+    /// its process and with its `state` kept (default: the node's
+    /// `max_restarts`, or 0 when the node is never restarted). Once they
+    /// are used, the operator fails for good; the node's process is not
+    /// restarted for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_restarts: Option<u32>,
 }
 
 /// What an operator is loaded from.

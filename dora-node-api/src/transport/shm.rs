@@ -56,14 +56,22 @@ pub(crate) const HELLO_SEQUENCE: u64 = u64::MAX;
 
 /// How many messages of one input a node may hold at once.
 pub(crate) const MAX_HELD_PER_INPUT: usize = 4;
-/// Notifiers per wake-up channel: every upstream node and the launcher.
-const MAX_NOTIFIERS: usize = 1024;
+/// Ports of a process that died are released only when the launcher
+/// cleans up after it, so a restarted node may meet its earlier ports:
+/// every service has room for that many more.
+const RESTART_MARGIN: usize = 1;
 /// Creating a service that another process is creating at the same moment
 /// fails for a short while; it is tried again until this passes.
 const OPEN_PATIENCE: Duration = Duration::from_secs(5);
 
+/// Where a run keeps its files: iceoryx2's small files (one per service,
+/// node and port) and the launcher's pid. In memory (tmpfs), since a
+/// dataflow of hundreds of nodes creates thousands of them, and making
+/// files on a disk file system was most of its start-up time.
+const RUNS_FOLDER: &str = "/dev/shm";
+
 fn root(dataflow_id: &str) -> String {
-    format!("/tmp/dora-{dataflow_id}/")
+    format!("{RUNS_FOLDER}/dora-{dataflow_id}/")
 }
 
 fn prefix(dataflow_id: &str) -> String {
@@ -85,6 +93,14 @@ fn config(dataflow_id: &str) -> Result<Config, TransportError> {
         )
     })?;
     config.global.set_root_path(&root);
+    // By default every process looks for dead processes of the run, and
+    // cleans up after them, whenever it creates its node or opens a
+    // channel: it reads the state of every node, so a start-up of n nodes
+    // cost n² reads (most of the start of 200 nodes). The launcher does it
+    // instead, once, whenever one of its node processes has ended.
+    config.global.node.cleanup_dead_nodes_on_creation = false;
+    config.global.node.cleanup_dead_nodes_on_destruction = false;
+    config.global.service.cleanup_dead_nodes_on_open = false;
     Ok(config)
 }
 
@@ -130,8 +146,12 @@ pub fn claim_run(dataflow_id: &str) -> std::io::Result<()> {
 /// launchers, and folders that no launcher claimed, are left alone.
 pub fn remove_abandoned_runs() -> std::io::Result<Vec<String>> {
     let mut removed = Vec::new();
-    for entry in std::fs::read_dir("/tmp")? {
-        let name = entry?.file_name();
+    for entry in std::fs::read_dir(RUNS_FOLDER)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let name = entry.file_name();
         let Some(id) = name.to_str().and_then(|n| n.strip_prefix("dora-")) else {
             continue;
         };
@@ -222,8 +242,11 @@ impl Shm {
                 .subscriber_max_buffer_size(settings.queue_size.max(1))
                 .subscriber_max_borrowed_samples(MAX_HELD_PER_INPUT)
                 .history_size(0)
-                .max_subscribers(settings.receivers.max(1))
-                .max_publishers(1)
+                // Sized from the dataflow, which knows every reader: the
+                // defaults (8 readers, 20 processes) are far too few.
+                .max_subscribers(settings.receivers.max(1) + RESTART_MARGIN)
+                .max_publishers(1 + RESTART_MARGIN)
+                .max_nodes(settings.receivers.max(1) + 1 + 2 * RESTART_MARGIN)
                 .open_or_create()
         })
     }
@@ -281,8 +304,9 @@ impl Shm {
                 .publish_subscribe::<u64>()
                 .subscriber_max_buffer_size(nodes.max(1))
                 .history_size(0)
-                .max_subscribers(1)
+                .max_subscribers(1 + RESTART_MARGIN)
                 .max_publishers(1)
+                .max_nodes(2 + RESTART_MARGIN)
                 .open_or_create()
         })
     }
@@ -311,42 +335,54 @@ impl Shm {
             })
     }
 
+    /// An event channel (a node's wake-up channel, or the launcher's) of a
+    /// dataflow of `nodes` nodes: any of them, and the launcher, may
+    /// notify on it.
     fn event_service(
         &self,
         channel: &str,
         max_event_id: usize,
+        nodes: usize,
     ) -> Result<iceoryx2::service::port_factory::event::PortFactory<Ipc>, TransportError> {
         let name = Self::service_name(channel)?;
+        let notifiers = nodes + 1 + RESTART_MARGIN;
         patiently(&format!("cannot open the channel `{channel}`"), || {
             self.node
                 .service_builder(&name)
                 .event()
                 .event_id_max_value(max_event_id)
-                .max_notifiers(MAX_NOTIFIERS)
-                .max_listeners(2)
+                .max_notifiers(notifiers)
+                // The node, the thread of an async stream, and a restarted
+                // node.
+                .max_listeners(2 + RESTART_MARGIN)
+                .max_nodes(notifiers + 2 + RESTART_MARGIN)
                 .open_or_create()
         })
     }
 
-    /// Listens on an event channel whose ids go up to `max_event_id`.
+    /// Listens on an event channel whose ids go up to `max_event_id`, of a
+    /// dataflow of `nodes` nodes.
     pub(crate) fn listener(
         &self,
         channel: &str,
         max_event_id: usize,
+        nodes: usize,
     ) -> Result<WakeupListener, TransportError> {
-        self.event_service(channel, max_event_id)?
+        self.event_service(channel, max_event_id, nodes)?
             .listener_builder()
             .create()
             .map_err(|e| TransportError::new(format!("cannot listen on `{channel}`"), e))
     }
 
-    /// Notifies on an event channel whose ids go up to `max_event_id`.
+    /// Notifies on an event channel whose ids go up to `max_event_id`, of a
+    /// dataflow of `nodes` nodes.
     pub(crate) fn notifier(
         &self,
         channel: &str,
         max_event_id: usize,
+        nodes: usize,
     ) -> Result<WakeupNotifier, TransportError> {
-        self.event_service(channel, max_event_id)?
+        self.event_service(channel, max_event_id, nodes)?
             .notifier_builder()
             .create()
             .map_err(|e| TransportError::new(format!("cannot notify on `{channel}`"), e))
@@ -364,7 +400,7 @@ mod tests {
         let run = format!("waittest{}", std::process::id());
         {
             let shm = Shm::open(&run, "test").unwrap();
-            let listener = shm.listener("dora/test/wakeup", 7).unwrap();
+            let listener = shm.listener("dora/test/wakeup", 7, 1).unwrap();
             let start = Instant::now();
             wait_at_most(&listener, |_| {}, Duration::from_nanos(300)).unwrap();
             wait_at_most(&listener, |_| {}, Duration::ZERO).unwrap();

@@ -73,6 +73,7 @@ fn ring(library: &str) -> Vec<OperatorConfig> {
                 priority: 0,
                 inputs,
                 outputs: vec!["out".into()],
+                max_restarts: None,
             }
         })
         .collect()

@@ -12,7 +12,10 @@
 //! - `late…`: prints `<id> got <first byte> late <true|false>`;
 //! - `panic…`: counts messages in its runtime-kept state, prints
 //!   `<id> count <n>`, and panics once, at the third; after the restart
-//!   it prints `<id> restored <n>`.
+//!   it prints `<id> restored <n>`;
+//! - `crash…`: panics at every message whose first byte is odd;
+//! - `abort…`: aborts its whole process at the message whose first byte
+//!   is 2.
 
 use dora_operator_api::{register_operator, Context, Event, Operator, Status};
 
@@ -65,6 +68,14 @@ impl Operator for TestOperator {
             println!("{id} got {first}");
         } else if id.starts_with("slow") {
             std::thread::sleep(std::time::Duration::from_millis(20));
+        } else if id.starts_with("crash") {
+            if first % 2 == 1 {
+                panic!("failing on purpose at {first}");
+            }
+        } else if id.starts_with("abort") {
+            if first == 2 {
+                std::process::abort();
+            }
         } else if id.starts_with("late") {
             println!("{id} got {first} late {late}");
         } else if id.starts_with("panic") {

@@ -1,7 +1,9 @@
 //! Receives `in` (and, when given, `sum` with the checksums), sleeping
 //! `--delay-ms` per message; prints what it got when its inputs close.
 //! To test failures: `--kill-self-after N` ends it with SIGKILL after N
-//! messages, and `--ignore-stop` makes it keep running after Stop.
+//! messages, `--abort-after N` aborts it (SIGABRT), `--fail-after N`
+//! exits with code 1 (each counts the messages of this process), and
+//! `--ignore-stop` makes it keep running after Stop.
 //! With `--async`, it reads its events through the async `Stream`.
 
 use dora_node_api::{DoraNode, Event, Parameter};
@@ -11,6 +13,8 @@ use futures_core::Stream;
 fn main() {
     let delay = std::time::Duration::from_millis(arg("--delay-ms", 0));
     let kill_after = arg("--kill-self-after", u64::MAX);
+    let abort_after = arg("--abort-after", u64::MAX);
+    let fail_after = arg("--fail-after", u64::MAX);
     let (_node, mut events) = match DoraNode::init_from_env() {
         Ok(node) => node,
         Err(error) => {
@@ -38,10 +42,18 @@ fn main() {
                 bytes += data.len();
                 sums.push((metadata.sequence, checksum(&data)));
                 std::thread::sleep(delay);
-                if sums.len() as u64 >= kill_after {
+                let got = sums.len() as u64;
+                if got >= kill_after {
                     let _ = std::process::Command::new("kill")
                         .args(["-9", &std::process::id().to_string()])
                         .status();
+                }
+                if got >= abort_after {
+                    std::process::abort();
+                }
+                if got >= fail_after {
+                    println!("failing after {got}");
+                    std::process::exit(1);
                 }
             }
             Event::Input { metadata, .. } => {

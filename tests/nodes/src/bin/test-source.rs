@@ -1,14 +1,15 @@
 //! Sends `--count` messages of `--size` bytes on `out` (or `--output`) as
-//! fast as it can, each followed by its checksum on `sum`, then ends.
+//! fast as it can, each followed by its checksum on `sum`, then waits
+//! `--wait-ms` (default 0) and ends.
 
-use dora_node_api::{DoraNode, Parameter, Parameters};
+use dora_node_api::{DoraNode, Event, Parameter, Parameters};
 use dora_test_nodes::{arg, checksum, text_arg};
 
 fn main() {
     let count = arg("--count", 100);
     let size = arg("--size", 8) as usize;
     let output = text_arg("--output", "out");
-    let (mut node, _events) = match DoraNode::init_from_env() {
+    let (mut node, mut events) = match DoraNode::init_from_env() {
         Ok(node) => node,
         Err(error) => {
             eprintln!("error: {error}");
@@ -34,4 +35,11 @@ fn main() {
         "sent {count} undelivered {}",
         node.undelivered(&output).unwrap_or(0)
     );
+    // Waits, ending early at Stop.
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(arg("--wait-ms", 0));
+    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+        if let Some(Event::Stop) = events.recv_timeout(left) {
+            break;
+        }
+    }
 }
