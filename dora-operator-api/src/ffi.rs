@@ -11,6 +11,7 @@ use crate::abi::{
 };
 use crate::context::Context;
 use crate::operator::{Event, Operator, Status};
+use crate::parameters::Parameters;
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -84,6 +85,8 @@ pub unsafe fn on_event<O: Operator>(
             id,
             data,
             timestamp_ns: raw.timestamp_ns,
+            // SAFETY: the runtime passes parameters valid for the call.
+            parameters: unsafe { Parameters::from_raw(raw.parameters, raw.parameters_len) },
             late: raw.late != 0,
         },
         DORA_EVENT_INPUT_CLOSED => Event::InputClosed { id },
