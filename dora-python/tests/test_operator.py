@@ -127,7 +127,7 @@ def test_an_operator_sees_the_metadata_of_its_input_and_sends_its_own(run):
         """
     )
     assert code == 0, stdout + stderr
-    assert node_lines(stdout, "runtime") == [repr(sorted(metadata.items()))], stdout + stderr
+    assert node_lines(stdout, "runtime")[0] == repr(sorted(metadata.items())), stdout + stderr
     forwarded = sorted({**metadata, "by": "forward"}.items())
     assert node_lines(stdout, "receiver") == [repr(forwarded)], stdout + stderr
 
