@@ -1,6 +1,7 @@
 //! What [`register_operator!`](crate::register_operator) exports: the C ABI
 //! over a Rust [`Operator`], with every panic caught at the boundary (a
-//! panic must not unwind into the runtime).
+//! panic must not unwind into the runtime) and reported without stalling
+//! it (see [`panic`](crate::panic)).
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,6 +30,7 @@ pub unsafe fn init<O: Operator>(context: *const DoraContext, operator: *mut *mut
     if context.is_null() || operator.is_null() {
         return DORA_INVALID;
     }
+    crate::panic::install_hook();
     // SAFETY: checked non-null; the runtime keeps it valid for the call.
     let mut context = Context::new(unsafe { &*context });
     let result = catch_unwind(AssertUnwindSafe(|| O::init(&mut context)));

@@ -34,6 +34,7 @@ mod context;
 #[doc(hidden)]
 pub mod ffi;
 mod operator;
+mod panic;
 mod parameters;
 
 pub use context::{Context, OutputError};
