@@ -67,6 +67,8 @@ struct Printer {
 static PRINTER: Mutex<Option<Printer>> = Mutex::new(None);
 static INSTALL: Once = Once::new();
 
+// libc's, not part of the operator ABI (cbindgen-operator.toml leaves it
+// out of the header).
 unsafe extern "C" {
     fn atexit(callback: extern "C" fn()) -> std::ffi::c_int;
 }
