@@ -253,3 +253,75 @@ unsafe extern "C" fn set_error(runtime: *mut c_void, message: DoraSlice) {
     let message = unsafe { message.as_bytes() };
     call.error = Some(String::from_utf8_lossy(message).into_owned());
 }
+
+#[cfg(test)]
+mod tests {
+    use dora_operator_api::abi::{DORA_PARAMETER_INTEGER, DORA_PARAMETER_STRING};
+
+    use super::*;
+
+    fn text(s: &str) -> DoraSlice {
+        DoraSlice::new(s.as_bytes())
+    }
+
+    #[test]
+    fn each_failed_send_returns_its_own_status() {
+        let outputs = [DataId::from("out")];
+        let (mut state, mut shared) = (Store::new(), Store::new());
+        let mut call = Call::new(Some(&outputs), &mut state, &mut shared);
+        let context = call.context("op");
+        let seq = DoraParameter {
+            integer: 1,
+            ..DoraParameter::empty(text("seq"), DORA_PARAMETER_INTEGER)
+        };
+        let not_utf8 = DoraParameter {
+            bytes: DoraSlice::new(&[0xff]),
+            ..DoraParameter::empty(text("name"), DORA_PARAMETER_STRING)
+        };
+        // SAFETY: the context of a live call, with slices that outlive it.
+        unsafe {
+            let send = |output, parameter: &DoraParameter| {
+                (context.send_output)(context.runtime, text(output), text("x"), parameter, 1)
+            };
+            assert_eq!(send("out", &seq), DORA_OK);
+            assert_eq!(send("nowhere", &seq), DORA_UNKNOWN_OUTPUT);
+            assert_eq!(send("out", &not_utf8), DORA_BAD_PARAMETER);
+            let mut stray = 0u8;
+            let status = (context.send_buffer)(
+                context.runtime,
+                text("out"),
+                &mut stray,
+                std::ptr::null(),
+                0,
+            );
+            assert_eq!(status, DORA_UNKNOWN_BUFFER);
+            let buffer = (context.alloc_buffer)(context.runtime, 4);
+            let status =
+                (context.send_buffer)(context.runtime, text("out"), buffer, std::ptr::null(), 0);
+            assert_eq!(status, DORA_OK);
+            // Sent, so no longer the operator's.
+            let status =
+                (context.send_buffer)(context.runtime, text("out"), buffer, std::ptr::null(), 0);
+            assert_eq!(status, DORA_UNKNOWN_BUFFER);
+        }
+        let sent: Vec<(usize, bool)> = call
+            .outbox
+            .iter()
+            .map(|s| (s.output, s.parameters.is_some()))
+            .collect();
+        assert_eq!(sent, [(0, true), (0, false)]);
+    }
+
+    #[test]
+    fn nothing_can_be_sent_during_init() {
+        let (mut state, mut shared) = (Store::new(), Store::new());
+        let mut call = Call::new(None, &mut state, &mut shared);
+        let context = call.context("op");
+        // SAFETY: the context of a live call, with slices that outlive it.
+        let status = unsafe {
+            (context.send_output)(context.runtime, text("out"), text("x"), std::ptr::null(), 0)
+        };
+        assert_eq!(status, DORA_CANNOT_SEND_NOW);
+        assert!(call.outbox.is_empty());
+    }
+}
