@@ -16,6 +16,31 @@
 #include <stdlib.h>
 
 /**
+ * `DoraParameter::kind`: UTF-8 text in `bytes`.
+ */
+#define DORA_PARAMETER_STRING 0
+
+/**
+ * `DoraParameter::kind`: a signed integer in `integer`.
+ */
+#define DORA_PARAMETER_INTEGER 1
+
+/**
+ * `DoraParameter::kind`: a float in `floating`.
+ */
+#define DORA_PARAMETER_FLOAT 2
+
+/**
+ * `DoraParameter::kind`: a boolean in `integer` (0 or 1).
+ */
+#define DORA_PARAMETER_BOOL 3
+
+/**
+ * `DoraParameter::kind`: bytes in `bytes`.
+ */
+#define DORA_PARAMETER_BYTES 4
+
+/**
  * `DoraEvent::kind`: an input has a message.
  */
 #define DORA_EVENT_INPUT 0
@@ -61,9 +86,36 @@
 #define DORA_PANIC -2
 
 /**
- * An argument was invalid (an unknown output, bad UTF-8).
+ * An argument was invalid (a null pointer, bad UTF-8).
  */
 #define DORA_INVALID -3
+
+/**
+ * The operator does not declare this output under its `outputs:`.
+ */
+#define DORA_UNKNOWN_OUTPUT -6
+
+/**
+ * The buffer did not come from `alloc_buffer` in this call, or was
+ * already sent or freed.
+ */
+#define DORA_UNKNOWN_BUFFER -7
+
+/**
+ * The runtime could not get the memory to hold the message.
+ */
+#define DORA_NO_MEMORY -8
+
+/**
+ * A parameter has an unknown kind, or a key or string that is not UTF-8.
+ */
+#define DORA_BAD_PARAMETER -9
+
+/**
+ * Nothing can be sent now: `dora_init_operator` runs before the dataflow
+ * does, so an operator sends from `dora_on_event` only.
+ */
+#define DORA_CANNOT_SEND_NOW -10
 
 /**
  * Bytes, or UTF-8 text, that the other side owns: valid during the call
@@ -73,6 +125,34 @@ typedef struct {
   const uint8_t *ptr;
   size_t len;
 } DoraSlice;
+
+/**
+ * One parameter of a message: a key and a value that the sender chose
+ * (the same values as the node API's parameters). Only the field that
+ * `kind` names is read; the others are 0 or empty.
+ */
+typedef struct {
+  /**
+   * The name (UTF-8).
+   */
+  DoraSlice key;
+  /**
+   * One of the `DORA_PARAMETER_*` constants.
+   */
+  uint32_t kind;
+  /**
+   * The value of an integer, or of a boolean (0 or 1).
+   */
+  int64_t integer;
+  /**
+   * The value of a float.
+   */
+  double floating;
+  /**
+   * The value of a string (UTF-8) or of bytes.
+   */
+  DoraSlice bytes;
+} DoraParameter;
 
 /**
  * One event for an operator.
@@ -98,13 +178,26 @@ typedef struct {
    * When the message was sent, in nanoseconds since the Unix epoch.
    */
   uint64_t timestamp_ns;
+  /**
+   * The parameters the sender attached (inputs only): `parameters_len`
+   * entries, each key once. NULL when there are none.
+   */
+  const DoraParameter *parameters;
+  size_t parameters_len;
 } DoraEvent;
 
 /**
- * Sends `data` on `output` (the operator's id for it); the runtime copies
- * it. Returns `DORA_OK` or `DORA_INVALID`.
+ * Sends `data` on `output` (the operator's id for it) with
+ * `parameters_len` parameters (`parameters` may be NULL when there are
+ * none; when a key repeats, the last value wins). The runtime copies
+ * everything. Returns `DORA_OK`, `DORA_UNKNOWN_OUTPUT`,
+ * `DORA_BAD_PARAMETER`, `DORA_NO_MEMORY` or `DORA_CANNOT_SEND_NOW`.
  */
-typedef int32_t (*DoraSendOutput)(void *runtime, DoraSlice output, DoraSlice data);
+typedef int32_t (*DoraSendOutput)(void *runtime,
+                                  DoraSlice output,
+                                  DoraSlice data,
+                                  const DoraParameter *parameters,
+                                  size_t parameters_len);
 
 /**
  * A writable buffer of `len` bytes for [`DoraSendBuffer`], which sends it
@@ -114,10 +207,16 @@ typedef int32_t (*DoraSendOutput)(void *runtime, DoraSlice output, DoraSlice dat
 typedef uint8_t *(*DoraAllocBuffer)(void *runtime, size_t len);
 
 /**
- * Sends a buffer from [`DoraAllocBuffer`] on `output` and takes it back.
- * On `DORA_INVALID` the buffer is taken back too.
+ * Sends a buffer from [`DoraAllocBuffer`] on `output`, with parameters as
+ * in [`DoraSendOutput`], and takes it back, whatever the result. Returns
+ * `DORA_OK`, `DORA_UNKNOWN_BUFFER`, `DORA_UNKNOWN_OUTPUT`,
+ * `DORA_BAD_PARAMETER`, `DORA_NO_MEMORY` or `DORA_CANNOT_SEND_NOW`.
  */
-typedef int32_t (*DoraSendBuffer)(void *runtime, DoraSlice output, uint8_t *buffer);
+typedef int32_t (*DoraSendBuffer)(void *runtime,
+                                  DoraSlice output,
+                                  uint8_t *buffer,
+                                  const DoraParameter *parameters,
+                                  size_t parameters_len);
 
 /**
  * Gives back a buffer that will not be sent.

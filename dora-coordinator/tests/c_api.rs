@@ -46,7 +46,7 @@ fn every_c_api_function_works_and_valgrind_finds_no_leak_or_bad_access() {
 }
 
 #[test]
-fn the_c_example_passes_messages_through_a_c_node_and_a_c_operator() {
+fn the_c_example_passes_messages_and_parameters_through_a_c_node_and_a_c_operator() {
     let output = finish(dora().args([
         "run",
         "examples/c-dataflow/dataflow.yml",
@@ -62,7 +62,15 @@ fn the_c_example_passes_messages_through_a_c_node_and_a_c_operator() {
         stdout.contains(r#"c-node | got "hello #1" (count 1)"#),
         "{stdout}"
     );
-    assert!(stdout.contains("receiver | C SAW MESSAGE 1 ("), "{stdout}");
+    // The C operator forwarded the C node's parameter and added its own.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("receiver | C SAW MESSAGE 1 ("))
+        .unwrap_or_else(|| panic!("no first message in:\n{stdout}"));
+    assert!(
+        line.ends_with(" us) count=Integer(1) shouted=Bool(true)"),
+        "{line}"
+    );
     let dir = run_dir(&stderr);
     assert_no_leftovers(&dir);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -328,3 +328,52 @@ fn a_thousand_operators_in_one_runtime_run_to_completion() {
         "{stdout}"
     );
 }
+
+#[test]
+fn parameters_pass_through_operators_and_operators_add_their_own() {
+    // source (seq) -> tag-a -> tag-b -> sink, and tag-a -> show: each tag
+    // forwards what it got and adds `hops` and `by`.
+    let operators = [
+        operator("tag-a", 0, FROM_SOURCE),
+        operator("tag-b", 0, "{ in: rt/tag-a/out }"),
+        operator("show", 0, "{ in: rt/tag-a/out }"),
+    ]
+    .concat();
+    let sink = "  - id: sink\n    path: BIN/test-sink\n    args: --show-parameters\n    inputs:\n      in: { source: rt/tag-b/out, queue_policy: backpressure }\n";
+    let yaml = runtime_dataflow("--count 3 --seq", "never", &operators) + sink;
+    let (stdout, _) = run_to_end("parameters", &yaml);
+    // Between operators of one runtime.
+    let shown: Vec<&str> = runtime_lines(&stdout)
+        .into_iter()
+        .filter(|l| l.starts_with("show"))
+        .collect();
+    let expected: Vec<String> = (0..3)
+        .map(|n| format!(r#"show params by=String("tag-a") hops=Integer(1) seq=Integer({n})"#))
+        .collect();
+    assert_eq!(shown, expected, "{stdout}");
+    // From an operator to another node.
+    let received: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("sink | params "))
+        .collect();
+    let expected: Vec<String> = (0..3)
+        .map(|n| format!(r#"by=String("tag-b") hops=Integer(2) seq=Integer({n})"#))
+        .collect();
+    assert_eq!(received, expected, "{stdout}");
+}
+
+#[test]
+fn a_failed_send_says_why_it_failed() {
+    let operators = operator("misuse", 0, FROM_SOURCE);
+    let yaml = runtime_dataflow("--count 1", "never", &operators);
+    let (stdout, _) = run_to_end("misuse", &yaml);
+    let lines = runtime_lines(&stdout);
+    assert!(
+        lines.contains(&"misuse init: cannot send on `out` during init: the dataflow is not running yet; send from on_event"),
+        "{stdout}"
+    );
+    assert!(
+        lines.contains(&"misuse on_event: `nowhere` is not an output of this operator; declare it under the operator's `outputs:`"),
+        "{stdout}"
+    );
+}

@@ -50,6 +50,48 @@ impl DoraSlice {
     }
 }
 
+/// `DoraParameter::kind`: UTF-8 text in `bytes`.
+pub const DORA_PARAMETER_STRING: u32 = 0;
+/// `DoraParameter::kind`: a signed integer in `integer`.
+pub const DORA_PARAMETER_INTEGER: u32 = 1;
+/// `DoraParameter::kind`: a float in `floating`.
+pub const DORA_PARAMETER_FLOAT: u32 = 2;
+/// `DoraParameter::kind`: a boolean in `integer` (0 or 1).
+pub const DORA_PARAMETER_BOOL: u32 = 3;
+/// `DoraParameter::kind`: bytes in `bytes`.
+pub const DORA_PARAMETER_BYTES: u32 = 4;
+
+/// One parameter of a message: a key and a value that the sender chose
+/// (the same values as the node API's parameters). Only the field that
+/// `kind` names is read; the others are 0 or empty.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct DoraParameter {
+    /// The name (UTF-8).
+    pub key: DoraSlice,
+    /// One of the `DORA_PARAMETER_*` constants.
+    pub kind: u32,
+    /// The value of an integer, or of a boolean (0 or 1).
+    pub integer: i64,
+    /// The value of a float.
+    pub floating: f64,
+    /// The value of a string (UTF-8) or of bytes.
+    pub bytes: DoraSlice,
+}
+
+impl DoraParameter {
+    /// A parameter with every value field empty.
+    pub const fn empty(key: DoraSlice, kind: u32) -> DoraParameter {
+        DoraParameter {
+            key,
+            kind,
+            integer: 0,
+            floating: 0.0,
+            bytes: DoraSlice::EMPTY,
+        }
+    }
+}
+
 /// `DoraEvent::kind`: an input has a message.
 pub const DORA_EVENT_INPUT: u32 = 0;
 /// `DoraEvent::kind`: an input will get no more messages.
@@ -71,6 +113,10 @@ pub struct DoraEvent {
     pub data: DoraSlice,
     /// When the message was sent, in nanoseconds since the Unix epoch.
     pub timestamp_ns: u64,
+    /// The parameters the sender attached (inputs only): `parameters_len`
+    /// entries, each key once. NULL when there are none.
+    pub parameters: *const DoraParameter,
+    pub parameters_len: usize,
 }
 
 /// Status codes. Non-negative codes come from an operator's `on_event`.
@@ -85,21 +131,49 @@ pub const DORA_STOP_ALL: i32 = 2;
 pub const DORA_ERROR: i32 = -1;
 /// The operator panicked; the message went to `DoraContext::set_error`.
 pub const DORA_PANIC: i32 = -2;
-/// An argument was invalid (an unknown output, bad UTF-8).
+/// An argument was invalid (a null pointer, bad UTF-8).
 pub const DORA_INVALID: i32 = -3;
+// -4 and -5 are the node API's (`dora.h`).
+/// The operator does not declare this output under its `outputs:`.
+pub const DORA_UNKNOWN_OUTPUT: i32 = -6;
+/// The buffer did not come from `alloc_buffer` in this call, or was
+/// already sent or freed.
+pub const DORA_UNKNOWN_BUFFER: i32 = -7;
+/// The runtime could not get the memory to hold the message.
+pub const DORA_NO_MEMORY: i32 = -8;
+/// A parameter has an unknown kind, or a key or string that is not UTF-8.
+pub const DORA_BAD_PARAMETER: i32 = -9;
+/// Nothing can be sent now: `dora_init_operator` runs before the dataflow
+/// does, so an operator sends from `dora_on_event` only.
+pub const DORA_CANNOT_SEND_NOW: i32 = -10;
 
-/// Sends `data` on `output` (the operator's id for it); the runtime copies
-/// it. Returns `DORA_OK` or `DORA_INVALID`.
-pub type DoraSendOutput =
-    unsafe extern "C" fn(runtime: *mut c_void, output: DoraSlice, data: DoraSlice) -> i32;
+/// Sends `data` on `output` (the operator's id for it) with
+/// `parameters_len` parameters (`parameters` may be NULL when there are
+/// none; when a key repeats, the last value wins). The runtime copies
+/// everything. Returns `DORA_OK`, `DORA_UNKNOWN_OUTPUT`,
+/// `DORA_BAD_PARAMETER`, `DORA_NO_MEMORY` or `DORA_CANNOT_SEND_NOW`.
+pub type DoraSendOutput = unsafe extern "C" fn(
+    runtime: *mut c_void,
+    output: DoraSlice,
+    data: DoraSlice,
+    parameters: *const DoraParameter,
+    parameters_len: usize,
+) -> i32;
 /// A writable buffer of `len` bytes for [`DoraSendBuffer`], which sends it
 /// without a copy. NULL if it cannot be had. A buffer must be sent or
 /// given back with [`DoraFreeBuffer`].
 pub type DoraAllocBuffer = unsafe extern "C" fn(runtime: *mut c_void, len: usize) -> *mut u8;
-/// Sends a buffer from [`DoraAllocBuffer`] on `output` and takes it back.
-/// On `DORA_INVALID` the buffer is taken back too.
-pub type DoraSendBuffer =
-    unsafe extern "C" fn(runtime: *mut c_void, output: DoraSlice, buffer: *mut u8) -> i32;
+/// Sends a buffer from [`DoraAllocBuffer`] on `output`, with parameters as
+/// in [`DoraSendOutput`], and takes it back, whatever the result. Returns
+/// `DORA_OK`, `DORA_UNKNOWN_BUFFER`, `DORA_UNKNOWN_OUTPUT`,
+/// `DORA_BAD_PARAMETER`, `DORA_NO_MEMORY` or `DORA_CANNOT_SEND_NOW`.
+pub type DoraSendBuffer = unsafe extern "C" fn(
+    runtime: *mut c_void,
+    output: DoraSlice,
+    buffer: *mut u8,
+    parameters: *const DoraParameter,
+    parameters_len: usize,
+) -> i32;
 /// Gives back a buffer that will not be sent.
 pub type DoraFreeBuffer = unsafe extern "C" fn(runtime: *mut c_void, buffer: *mut u8);
 /// Reads a key of a key-value store that the runtime keeps (see

@@ -1,14 +1,30 @@
 //! What an operator can do during a call: send, and keep state.
 
-use crate::abi::{DoraContext, DoraSlice, DORA_OK};
+use crate::abi::{
+    DoraContext, DoraSlice, DORA_BAD_PARAMETER, DORA_CANNOT_SEND_NOW, DORA_NO_MEMORY, DORA_OK,
+    DORA_UNKNOWN_BUFFER, DORA_UNKNOWN_OUTPUT,
+};
+use crate::parameters::Parameters;
 
-/// Why an output could not be sent.
+/// Why an output could not be sent. Each variant is one status code of
+/// the ABI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputError {
-    /// The operator does not declare this output.
+    /// The operator does not declare this output (`DORA_UNKNOWN_OUTPUT`).
     Undeclared(String),
     /// The runtime could not give a buffer of this many bytes.
     NoBuffer(usize),
+    /// The runtime could not get the memory for the message
+    /// (`DORA_NO_MEMORY`).
+    NoMemory(String),
+    /// A parameter is not valid (`DORA_BAD_PARAMETER`).
+    BadParameter(String),
+    /// Sending is not possible in `init` (`DORA_CANNOT_SEND_NOW`).
+    NotNow(String),
+    /// The runtime did not know the buffer (`DORA_UNKNOWN_BUFFER`).
+    UnknownBuffer(String),
+    /// Any other status the runtime returned.
+    Status { output: String, status: i32 },
 }
 
 impl std::fmt::Display for OutputError {
@@ -19,6 +35,26 @@ impl std::fmt::Display for OutputError {
                 "`{output}` is not an output of this operator; declare it under the operator's `outputs:`"
             ),
             OutputError::NoBuffer(len) => write!(f, "the runtime cannot give a buffer of {len} bytes"),
+            OutputError::NoMemory(output) => write!(
+                f,
+                "cannot send on `{output}`: the runtime is out of memory for the message"
+            ),
+            OutputError::BadParameter(output) => write!(
+                f,
+                "cannot send on `{output}`: a parameter has an unknown kind or text that is not UTF-8"
+            ),
+            OutputError::NotNow(output) => write!(
+                f,
+                "cannot send on `{output}` during init: the dataflow is not running yet; send from on_event"
+            ),
+            OutputError::UnknownBuffer(output) => write!(
+                f,
+                "cannot send on `{output}`: the runtime does not know the buffer (sent or freed already?)"
+            ),
+            OutputError::Status { output, status } => write!(
+                f,
+                "cannot send on `{output}`: the runtime returned status {status}"
+            ),
         }
     }
 }
@@ -45,13 +81,28 @@ impl<'a> Context<'a> {
     /// Sends `data` on `output` (one copy). Operators of the same runtime
     /// get the message in-process; other nodes through shared memory.
     pub fn send_output(&mut self, output: &str, data: &[u8]) -> Result<(), OutputError> {
+        self.send_output_params(output, Parameters::EMPTY, data)
+    }
+
+    /// Sends `data` on `output` with `parameters`, for instance those of
+    /// the input being handled (see [`ParameterList`](crate::ParameterList)
+    /// to change them).
+    pub fn send_output_params(
+        &mut self,
+        output: &str,
+        parameters: Parameters<'_>,
+        data: &[u8],
+    ) -> Result<(), OutputError> {
+        let parameters = parameters.as_raw();
         // SAFETY: the callback and pointer come from the runtime, valid for
-        // the call; the slices outlive it.
+        // the call; the slices and the array outlive it.
         let status = unsafe {
             (self.raw.send_output)(
                 self.raw.runtime,
                 DoraSlice::new(output.as_bytes()),
                 DoraSlice::new(data),
+                parameters.as_ptr(),
+                parameters.len(),
             )
         };
         check(status, output)
@@ -65,7 +116,18 @@ impl<'a> Context<'a> {
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<(), OutputError> {
-        // SAFETY: as in `send_output`.
+        self.send_output_with_params(output, Parameters::EMPTY, len, fill)
+    }
+
+    /// [`send_output_with`](Self::send_output_with), with `parameters`.
+    pub fn send_output_with_params(
+        &mut self,
+        output: &str,
+        parameters: Parameters<'_>,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), OutputError> {
+        // SAFETY: as in `send_output_params`.
         let buffer = unsafe { (self.raw.alloc_buffer)(self.raw.runtime, len) };
         if buffer.is_null() {
             return Err(OutputError::NoBuffer(len));
@@ -73,9 +135,16 @@ impl<'a> Context<'a> {
         // SAFETY: the runtime gave `len` writable, initialised bytes that
         // stay ours until sent or freed.
         fill(unsafe { std::slice::from_raw_parts_mut(buffer, len) });
+        let parameters = parameters.as_raw();
         // SAFETY: `buffer` came from `alloc_buffer` and is sent once.
         let status = unsafe {
-            (self.raw.send_buffer)(self.raw.runtime, DoraSlice::new(output.as_bytes()), buffer)
+            (self.raw.send_buffer)(
+                self.raw.runtime,
+                DoraSlice::new(output.as_bytes()),
+                buffer,
+                parameters.as_ptr(),
+                parameters.len(),
+            )
         };
         check(status, output)
     }
@@ -138,9 +207,48 @@ unsafe fn get<'c>(
 }
 
 fn check(status: i32, output: &str) -> Result<(), OutputError> {
-    if status == DORA_OK {
-        Ok(())
-    } else {
-        Err(OutputError::Undeclared(output.to_owned()))
+    match OutputError::from_status(status, output) {
+        None => Ok(()),
+        Some(error) => Err(error),
+    }
+}
+
+impl OutputError {
+    /// The error that the status of a send on `output` stands for; `None`
+    /// for `DORA_OK`. For code that calls the ABI's callbacks itself.
+    pub fn from_status(status: i32, output: &str) -> Option<OutputError> {
+        let output = output.to_owned();
+        Some(match status {
+            DORA_OK => return None,
+            DORA_UNKNOWN_OUTPUT => OutputError::Undeclared(output),
+            DORA_NO_MEMORY => OutputError::NoMemory(output),
+            DORA_BAD_PARAMETER => OutputError::BadParameter(output),
+            DORA_CANNOT_SEND_NOW => OutputError::NotNow(output),
+            DORA_UNKNOWN_BUFFER => OutputError::UnknownBuffer(output),
+            status => OutputError::Status { output, status },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::DORA_INVALID;
+
+    #[test]
+    fn each_status_is_reported_as_its_own_cause() {
+        assert_eq!(check(DORA_OK, "out"), Ok(()));
+        let cases = [
+            (DORA_UNKNOWN_OUTPUT, "is not an output of this operator"),
+            (DORA_NO_MEMORY, "out of memory"),
+            (DORA_BAD_PARAMETER, "a parameter has an unknown kind"),
+            (DORA_CANNOT_SEND_NOW, "during init"),
+            (DORA_UNKNOWN_BUFFER, "does not know the buffer"),
+            (DORA_INVALID, "returned status -3"),
+        ];
+        for (status, cause) in cases {
+            let error = check(status, "out").unwrap_err().to_string();
+            assert!(error.contains(cause), "{status}: {error}");
+        }
     }
 }

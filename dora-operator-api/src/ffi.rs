@@ -1,6 +1,7 @@
 //! What [`register_operator!`](crate::register_operator) exports: the C ABI
 //! over a Rust [`Operator`], with every panic caught at the boundary (a
-//! panic must not unwind into the runtime).
+//! panic must not unwind into the runtime) and reported without stalling
+//! it (see [`panic`](crate::panic)).
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -11,6 +12,7 @@ use crate::abi::{
 };
 use crate::context::Context;
 use crate::operator::{Event, Operator, Status};
+use crate::parameters::Parameters;
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -28,6 +30,7 @@ pub unsafe fn init<O: Operator>(context: *const DoraContext, operator: *mut *mut
     if context.is_null() || operator.is_null() {
         return DORA_INVALID;
     }
+    crate::panic::install_hook();
     // SAFETY: checked non-null; the runtime keeps it valid for the call.
     let mut context = Context::new(unsafe { &*context });
     let result = catch_unwind(AssertUnwindSafe(|| O::init(&mut context)));
@@ -84,6 +87,8 @@ pub unsafe fn on_event<O: Operator>(
             id,
             data,
             timestamp_ns: raw.timestamp_ns,
+            // SAFETY: the runtime passes parameters valid for the call.
+            parameters: unsafe { Parameters::from_raw(raw.parameters, raw.parameters_len) },
             late: raw.late != 0,
         },
         DORA_EVENT_INPUT_CLOSED => Event::InputClosed { id },

@@ -34,6 +34,9 @@ mod context;
 #[doc(hidden)]
 pub mod ffi;
 mod operator;
+mod panic;
+mod parameters;
 
 pub use context::{Context, OutputError};
 pub use operator::{Event, Operator, Status};
+pub use parameters::{ParameterList, ParameterValue, Parameters};

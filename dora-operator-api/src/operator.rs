@@ -1,6 +1,7 @@
 //! The trait a Rust operator implements.
 
 use crate::context::Context;
+use crate::parameters::Parameters;
 
 /// What an operator wants after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub enum Event<'a> {
         data: &'a [u8],
         /// When the message was sent, in nanoseconds since the Unix epoch.
         timestamp_ns: u64,
+        /// What the sender attached to the message.
+        parameters: Parameters<'a>,
         /// The input has a `deadline` and the message waited longer.
         late: bool,
     },

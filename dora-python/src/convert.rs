@@ -4,6 +4,7 @@
 use std::ffi::c_int;
 
 use dora_node_api::{Parameter, Parameters};
+use dora_operator_api::{ParameterList, ParameterValue};
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -54,6 +55,40 @@ pub fn metadata<'py>(py: Python<'py>, parameters: &Parameters) -> PyResult<Bound
             Parameter::Float(f) => dict.set_item(key, f)?,
             Parameter::Bool(b) => dict.set_item(key, b)?,
             Parameter::Bytes(b) => dict.set_item(key, PyBytes::new(py, b))?,
+        }
+    }
+    Ok(dict)
+}
+
+/// Parameters to hand to an operator callback, borrowing `parameters`.
+pub fn parameter_list(parameters: &Parameters) -> ParameterList<'_> {
+    let mut list = ParameterList::new();
+    for (key, value) in parameters {
+        let value = match value {
+            Parameter::String(s) => ParameterValue::String(s),
+            Parameter::Integer(i) => ParameterValue::Integer(*i),
+            Parameter::Float(f) => ParameterValue::Float(*f),
+            Parameter::Bool(b) => ParameterValue::Bool(*b),
+            Parameter::Bytes(b) => ParameterValue::Bytes(b),
+        };
+        list.set(key, value);
+    }
+    list
+}
+
+/// The parameters an operator received, as a dict.
+pub fn operator_metadata<'py>(
+    py: Python<'py>,
+    parameters: dora_operator_api::Parameters<'_>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (key, value) in parameters.iter() {
+        match value {
+            ParameterValue::String(s) => dict.set_item(key, s)?,
+            ParameterValue::Integer(i) => dict.set_item(key, i)?,
+            ParameterValue::Float(f) => dict.set_item(key, f)?,
+            ParameterValue::Bool(b) => dict.set_item(key, b)?,
+            ParameterValue::Bytes(b) => dict.set_item(key, PyBytes::new(py, b))?,
         }
     }
     Ok(dict)

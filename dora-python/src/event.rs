@@ -124,17 +124,17 @@ impl Event {
 
     /// An operator's event, whose data is `data`.
     pub fn for_operator(
-        py: Python<'_>,
         r#type: &'static str,
         id: Option<String>,
         data: Option<Py<PyAny>>,
+        metadata: Py<PyDict>,
         timestamp_ns: Option<u64>,
     ) -> Event {
         Event {
             r#type,
             id,
             data,
-            metadata: PyDict::new(py).unbind(),
+            metadata,
             timestamp_ns,
             error: None,
         }

@@ -13,10 +13,11 @@ use dora_operator_api::abi::{
     DoraContext, DoraEvent, DoraSlice, DORA_CONTINUE, DORA_ERROR, DORA_EVENT_INPUT,
     DORA_EVENT_INPUT_CLOSED, DORA_INVALID, DORA_OK, DORA_PANIC, DORA_STOP, DORA_STOP_ALL,
 };
+use dora_operator_api::{OutputError, Parameters};
 use dora_runtime::library::Library;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict};
 
 use crate::event::Event;
 use crate::{convert, SameThread};
@@ -101,7 +102,8 @@ unsafe extern "C" fn init(context: *const DoraContext, instance: *mut *mut c_voi
     })
 }
 
-/// `send_output(output_id, data)`, valid during one `on_event` call.
+/// `send_output(output_id, data, metadata=None)`, valid during one
+/// `on_event` call.
 #[pyclass(unsendable, module = "dora")]
 pub struct SendOutput {
     context: *const DoraContext,
@@ -109,8 +111,16 @@ pub struct SendOutput {
 
 #[pymethods]
 impl SendOutput {
-    /// Sends `data` (anything with the buffer protocol) on `output_id`.
-    fn __call__(&self, output_id: &str, data: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// Sends `data` (anything with the buffer protocol) on `output_id`,
+    /// with `metadata` (a dict of str to str, int, float, bool or bytes;
+    /// pass on `event.metadata` to forward what came in).
+    #[pyo3(signature = (output_id, data, metadata=None))]
+    fn __call__(
+        &self,
+        output_id: &str,
+        data: &Bound<'_, PyAny>,
+        metadata: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
         if self.context.is_null() {
             return Err(PyRuntimeError::new_err(
                 "send_output works only during the on_event call that received it",
@@ -118,21 +128,24 @@ impl SendOutput {
         }
         // SAFETY: non-null only during the call, while the context lives.
         let context = unsafe { &*self.context };
+        let values = convert::parameters(metadata)?;
+        let list = convert::parameter_list(&values);
+        let parameters = list.parameters().as_raw();
         convert::with_bytes(data, |bytes| {
-            // SAFETY: the runtime's callback with slices valid for the call.
+            // SAFETY: the runtime's callback with slices and an array
+            // valid for the call.
             let status = unsafe {
                 (context.send_output)(
                     context.runtime,
                     DoraSlice::new(output_id.as_bytes()),
                     DoraSlice::new(bytes),
+                    parameters.as_ptr(),
+                    parameters.len(),
                 )
             };
-            if status == DORA_OK {
-                Ok(())
-            } else {
-                Err(PyRuntimeError::new_err(format!(
-                    "`{output_id}` is not an output of this operator; declare it under the operator's `outputs:`"
-                )))
+            match OutputError::from_status(status, output_id) {
+                None => Ok(()),
+                Some(error) => Err(PyRuntimeError::new_err(error.to_string())),
             }
         })
     }
@@ -151,6 +164,8 @@ unsafe extern "C" fn on_event(
         unsafe { (&*instance.cast::<Py<PyAny>>(), &*event, &*context) };
     // SAFETY: the runtime passes slices valid for the call.
     let (input, data) = unsafe { (event.input.as_bytes(), event.data.as_bytes()) };
+    // SAFETY: the runtime passes parameters valid for the call.
+    let parameters = unsafe { Parameters::from_raw(event.parameters, event.parameters_len) };
     Python::attach(|py| {
         let (kind, id, data, timestamp) = match event.kind {
             DORA_EVENT_INPUT => (
@@ -169,7 +184,9 @@ unsafe extern "C" fn on_event(
             _ => ("STOP", None, None, None),
         };
         let call = || -> PyResult<i32> {
-            let event = Bound::new(py, Event::for_operator(py, kind, id, data, timestamp))?;
+            // Copied, like the data.
+            let metadata = convert::operator_metadata(py, parameters)?.unbind();
+            let event = Bound::new(py, Event::for_operator(kind, id, data, metadata, timestamp))?;
             let send = Bound::new(py, SendOutput { context })?;
             let result = operator.call_method1(py, "on_event", (event, send.clone()));
             send.borrow_mut().context = std::ptr::null();

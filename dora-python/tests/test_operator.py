@@ -76,3 +76,58 @@ def test_twenty_python_operators_share_one_runtime_and_a_failing_one_restarts(ru
     assert "ValueError: failing on purpose" in stdout + stderr
     assert "operator `last` panicked: ValueError: failing on purpose; restarting it (restart 2 of 5)" in stdout + stderr
     assert "20 operators handled" in lines[-1], lines
+
+
+def test_an_operator_sees_the_metadata_of_its_input_and_sends_its_own(run):
+    metadata = {"s": "héllo", "i": -3, "f": 1.5, "t": True, "b": b"\x00\xff"}
+    run.write(
+        "sender.py",
+        f"""
+        from dora import Node
+
+        node = Node()
+        node.send_output("out", b"x", {metadata!r})
+        """,
+    )
+    run.write(
+        "forward.py",
+        """
+        class Operator:
+            def on_event(self, event, send_output):
+                if event.type == "INPUT":
+                    print(repr(sorted(event.metadata.items())), flush=True)
+                    send_output("out", event.data, {**event.metadata, "by": "forward"})
+        """,
+    )
+    run.write(
+        "receiver.py",
+        """
+        from dora import Node
+
+        for event in Node():
+            if event.type == "INPUT":
+                print(repr(sorted(event.metadata.items())), flush=True)
+        """,
+    )
+    code, stdout, stderr, _ = run(
+        """
+        nodes:
+          - id: sender
+            path: sender.py
+            outputs: [out]
+          - id: runtime
+            operators:
+              - id: forward
+                python: forward.py
+                inputs: { in: sender/out }
+                outputs: [out]
+          - id: receiver
+            path: receiver.py
+            inputs: { in: runtime/forward/out }
+        """
+    )
+    assert code == 0, stdout + stderr
+    assert node_lines(stdout, "runtime")[0] == repr(sorted(metadata.items())), stdout + stderr
+    forwarded = sorted({**metadata, "by": "forward"}.items())
+    assert node_lines(stdout, "receiver") == [repr(forwarded)], stdout + stderr
+

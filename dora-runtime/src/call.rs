@@ -7,18 +7,31 @@ use std::ffi::c_void;
 use std::rc::Rc;
 
 use dora_core::id::DataId;
-use dora_operator_api::abi::{DoraContext, DoraSlice, DORA_INVALID, DORA_OK};
+use dora_operator_api::abi::{
+    DoraContext, DoraParameter, DoraSlice, DORA_BAD_PARAMETER, DORA_CANNOT_SEND_NOW,
+    DORA_NO_MEMORY, DORA_OK, DORA_UNKNOWN_BUFFER, DORA_UNKNOWN_OUTPUT,
+};
 
+use crate::parameters::MessageParameters;
 use crate::payload::Payload;
 
 /// A key-value store the runtime keeps.
 pub type Store = HashMap<Box<[u8]>, Vec<u8>>;
 
+/// A message an operator sent during a call, routed once it returns.
+pub struct Sent {
+    /// The index of the operator's output.
+    pub output: usize,
+    pub payload: Payload,
+    pub parameters: Option<Rc<MessageParameters>>,
+    pub timestamp_ns: u64,
+}
+
 /// What one call may touch, behind `DoraContext::runtime`.
 pub struct Call<'a> {
-    pub outputs: &'a [DataId],
-    /// Sent messages: output index, payload, send time.
-    pub outbox: Vec<(usize, Payload, u64)>,
+    /// `None` during init, when nothing can be sent yet.
+    pub outputs: Option<&'a [DataId]>,
+    pub outbox: Vec<Sent>,
     pub state: &'a mut Store,
     pub shared: &'a mut Store,
     /// Buffers handed out by `alloc_buffer` and not yet sent.
@@ -27,7 +40,13 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    pub fn new(outputs: &'a [DataId], state: &'a mut Store, shared: &'a mut Store) -> Call<'a> {
+    /// A call that may send on `outputs`; `None` for init, which may not
+    /// send.
+    pub fn new(
+        outputs: Option<&'a [DataId]>,
+        state: &'a mut Store,
+        shared: &'a mut Store,
+    ) -> Call<'a> {
         Call {
             outputs,
             outbox: Vec::new(),
@@ -56,12 +75,41 @@ impl<'a> Call<'a> {
         }
     }
 
-    fn output_index(&self, output: DoraSlice) -> Option<usize> {
+    /// The index of `output`, or the status that says why it cannot be
+    /// sent on.
+    fn output_index(&self, output: DoraSlice) -> Result<usize, i32> {
+        let outputs = self.outputs.ok_or(DORA_CANNOT_SEND_NOW)?;
         // SAFETY: the operator passes a slice valid for the call.
         let name = unsafe { output.as_bytes() };
-        self.outputs
+        outputs
             .iter()
             .position(|o| o.as_str().as_bytes() == name)
+            .ok_or(DORA_UNKNOWN_OUTPUT)
+    }
+
+    /// Queues a message for routing.
+    ///
+    /// # Safety
+    /// As [`MessageParameters::copy_from`].
+    unsafe fn send(
+        &mut self,
+        output: usize,
+        payload: Payload,
+        parameters: *const DoraParameter,
+        parameters_len: usize,
+    ) -> i32 {
+        // SAFETY: as the caller promises.
+        let parameters = match unsafe { MessageParameters::copy_from(parameters, parameters_len) } {
+            Ok(parameters) => parameters.map(Rc::new),
+            Err(_) => return DORA_BAD_PARAMETER,
+        };
+        self.outbox.push(Sent {
+            output,
+            payload,
+            parameters,
+            timestamp_ns: dora_node_api::now_ns(),
+        });
+        DORA_OK
     }
 }
 
@@ -72,20 +120,35 @@ unsafe fn call<'c>(runtime: *mut c_void) -> &'c mut Call<'c> {
     unsafe { &mut *runtime.cast::<Call<'c>>() }
 }
 
-unsafe extern "C" fn send_output(runtime: *mut c_void, output: DoraSlice, data: DoraSlice) -> i32 {
+unsafe extern "C" fn send_output(
+    runtime: *mut c_void,
+    output: DoraSlice,
+    data: DoraSlice,
+    parameters: *const DoraParameter,
+    parameters_len: usize,
+) -> i32 {
     // SAFETY: the runtime made this context; the slices are valid.
     let call = unsafe { call(runtime) };
-    let Some(index) = call.output_index(output) else {
-        return DORA_INVALID;
+    let index = match call.output_index(output) {
+        Ok(index) => index,
+        Err(status) => return status,
     };
     // SAFETY: valid for the call.
-    let bytes = unsafe { data.as_bytes() }.to_vec();
-    call.outbox.push((
-        index,
-        Payload::Shared(Rc::new(bytes)),
-        dora_node_api::now_ns(),
-    ));
-    DORA_OK
+    let data = unsafe { data.as_bytes() };
+    let mut bytes = Vec::new();
+    if bytes.try_reserve_exact(data.len()).is_err() {
+        return DORA_NO_MEMORY;
+    }
+    bytes.extend_from_slice(data);
+    // SAFETY: the operator passes parameters valid for the call.
+    unsafe {
+        call.send(
+            index,
+            Payload::Shared(Rc::new(bytes)),
+            parameters,
+            parameters_len,
+        )
+    }
 }
 
 unsafe extern "C" fn alloc_buffer(runtime: *mut c_void, len: usize) -> *mut u8 {
@@ -110,21 +173,31 @@ fn take_buffer(call: &mut Call<'_>, buffer: *mut u8) -> Option<Vec<u8>> {
     Some(call.buffers.swap_remove(index))
 }
 
-unsafe extern "C" fn send_buffer(runtime: *mut c_void, output: DoraSlice, buffer: *mut u8) -> i32 {
+unsafe extern "C" fn send_buffer(
+    runtime: *mut c_void,
+    output: DoraSlice,
+    buffer: *mut u8,
+    parameters: *const DoraParameter,
+    parameters_len: usize,
+) -> i32 {
     // SAFETY: the runtime made this context.
     let call = unsafe { call(runtime) };
     let Some(buffer) = take_buffer(call, buffer) else {
-        return DORA_INVALID;
+        return DORA_UNKNOWN_BUFFER;
     };
-    let Some(index) = call.output_index(output) else {
-        return DORA_INVALID;
+    let index = match call.output_index(output) {
+        Ok(index) => index,
+        Err(status) => return status,
     };
-    call.outbox.push((
-        index,
-        Payload::Shared(Rc::new(buffer)),
-        dora_node_api::now_ns(),
-    ));
-    DORA_OK
+    // SAFETY: the operator passes parameters valid for the call.
+    unsafe {
+        call.send(
+            index,
+            Payload::Shared(Rc::new(buffer)),
+            parameters,
+            parameters_len,
+        )
+    }
 }
 
 unsafe extern "C" fn free_buffer(runtime: *mut c_void, buffer: *mut u8) {
@@ -179,4 +252,76 @@ unsafe extern "C" fn set_error(runtime: *mut c_void, message: DoraSlice) {
     let call = unsafe { call(runtime) };
     let message = unsafe { message.as_bytes() };
     call.error = Some(String::from_utf8_lossy(message).into_owned());
+}
+
+#[cfg(test)]
+mod tests {
+    use dora_operator_api::abi::{DORA_PARAMETER_INTEGER, DORA_PARAMETER_STRING};
+
+    use super::*;
+
+    fn text(s: &str) -> DoraSlice {
+        DoraSlice::new(s.as_bytes())
+    }
+
+    #[test]
+    fn each_failed_send_returns_its_own_status() {
+        let outputs = [DataId::from("out")];
+        let (mut state, mut shared) = (Store::new(), Store::new());
+        let mut call = Call::new(Some(&outputs), &mut state, &mut shared);
+        let context = call.context("op");
+        let seq = DoraParameter {
+            integer: 1,
+            ..DoraParameter::empty(text("seq"), DORA_PARAMETER_INTEGER)
+        };
+        let not_utf8 = DoraParameter {
+            bytes: DoraSlice::new(&[0xff]),
+            ..DoraParameter::empty(text("name"), DORA_PARAMETER_STRING)
+        };
+        // SAFETY: the context of a live call, with slices that outlive it.
+        unsafe {
+            let send = |output, parameter: &DoraParameter| {
+                (context.send_output)(context.runtime, text(output), text("x"), parameter, 1)
+            };
+            assert_eq!(send("out", &seq), DORA_OK);
+            assert_eq!(send("nowhere", &seq), DORA_UNKNOWN_OUTPUT);
+            assert_eq!(send("out", &not_utf8), DORA_BAD_PARAMETER);
+            let mut stray = 0u8;
+            let status = (context.send_buffer)(
+                context.runtime,
+                text("out"),
+                &mut stray,
+                std::ptr::null(),
+                0,
+            );
+            assert_eq!(status, DORA_UNKNOWN_BUFFER);
+            let buffer = (context.alloc_buffer)(context.runtime, 4);
+            let status =
+                (context.send_buffer)(context.runtime, text("out"), buffer, std::ptr::null(), 0);
+            assert_eq!(status, DORA_OK);
+            // Sent, so no longer the operator's.
+            let status =
+                (context.send_buffer)(context.runtime, text("out"), buffer, std::ptr::null(), 0);
+            assert_eq!(status, DORA_UNKNOWN_BUFFER);
+        }
+        let sent: Vec<(usize, bool)> = call
+            .outbox
+            .iter()
+            .map(|s| (s.output, s.parameters.is_some()))
+            .collect();
+        assert_eq!(sent, [(0, true), (0, false)]);
+    }
+
+    #[test]
+    fn nothing_can_be_sent_during_init() {
+        let (mut state, mut shared) = (Store::new(), Store::new());
+        let mut call = Call::new(None, &mut state, &mut shared);
+        let context = call.context("op");
+        // SAFETY: the context of a live call, with slices that outlive it.
+        let status = unsafe {
+            (context.send_output)(context.runtime, text("out"), text("x"), std::ptr::null(), 0)
+        };
+        assert_eq!(status, DORA_CANNOT_SEND_NOW);
+        assert!(call.outbox.is_empty());
+    }
 }

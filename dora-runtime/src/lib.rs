@@ -12,6 +12,7 @@
 mod call;
 pub mod library;
 mod node;
+mod parameters;
 mod payload;
 mod runtime;
 

@@ -14,18 +14,22 @@ use crate::runtime::{Outlet, PythonLoader, Runtime, RuntimeError};
 struct NodeOutlet<'a>(&'a mut DoraNode);
 
 impl Outlet for NodeOutlet<'_> {
-    fn send(&mut self, output: &DataId, data: &[u8]) -> Result<(), String> {
+    fn send(
+        &mut self,
+        output: &DataId,
+        data: &[u8],
+        parameters: &Parameters,
+    ) -> Result<(), String> {
+        // A map without entries clones without allocating.
         self.0
-            .send_output(output.as_str(), Parameters::new(), data)
+            .send_output(output.as_str(), parameters.clone(), data)
             .map_err(|e| e.to_string())
     }
 }
 
 fn take(runtime: &mut Runtime, event: Event) {
     match event {
-        Event::Input { id, data, metadata } => {
-            runtime.push_from_node(&id, data, metadata.timestamp_ns)
-        }
+        Event::Input { id, data, metadata } => runtime.push_from_node(&id, data, metadata),
         Event::InputClosed { id } => runtime.close_from_node(&id),
         Event::Stop => runtime.stop(),
         Event::Error(error) => eprintln!("error: {error}"),

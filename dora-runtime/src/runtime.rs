@@ -16,7 +16,7 @@ use dora_core::config::{OperatorConfig, OperatorInputFrom, OperatorSourceConfig}
 use dora_core::descriptor::QueuePolicy;
 use dora_core::id::{DataId, OperatorId};
 use dora_operator_api::abi::{
-    DoraEvent, DoraSlice, DORA_CONTINUE, DORA_EVENT_INPUT, DORA_EVENT_INPUT_CLOSED,
+    DoraEvent, DoraParameter, DoraSlice, DORA_CONTINUE, DORA_EVENT_INPUT, DORA_EVENT_INPUT_CLOSED,
     DORA_EVENT_STOP, DORA_PANIC, DORA_STOP, DORA_STOP_ALL,
 };
 
@@ -24,8 +24,9 @@ use std::sync::Arc;
 
 use dora_node_api::stats::{kind, Counter, Counters};
 
-use crate::call::{Call, Store};
+use crate::call::{Call, Sent, Store};
 use crate::library::{Library, LoadError};
+use crate::parameters::MessageParameters;
 use crate::payload::Payload;
 
 /// Why the runtime could not start.
@@ -58,9 +59,18 @@ fn no_python(operator: &OperatorConfig, _path: &Path) -> Result<Library, Runtime
 
 /// Where the runtime sends what operators send to other nodes.
 pub trait Outlet {
-    /// Sends `data` on the node's output `output` (`operator/output`).
-    fn send(&mut self, output: &DataId, data: &[u8]) -> Result<(), String>;
+    /// Sends `data` with `parameters` on the node's output `output`
+    /// (`operator/output`).
+    fn send(
+        &mut self,
+        output: &DataId,
+        data: &[u8],
+        parameters: &dora_node_api::Parameters,
+    ) -> Result<(), String>;
 }
+
+/// The parameters of a message that has none.
+static NO_PARAMETERS: dora_node_api::Parameters = dora_node_api::Parameters::new();
 
 /// How many messages of one input, read in place in shared memory, the
 /// runtime holds at once; more are copied (a node may hold only a few).
@@ -69,6 +79,8 @@ const MAX_HELD_IN_PLACE: usize = 2;
 enum Message {
     Data {
         payload: Payload,
+        /// `None` when the message has no parameters.
+        parameters: Option<Rc<MessageParameters>>,
         timestamp_ns: u64,
         enqueued: Instant,
     },
@@ -210,7 +222,7 @@ pub struct Runtime {
     /// Time from enqueue to the start of the call, when recorded.
     latencies: Option<Vec<Duration>>,
     /// What the operator being called sent; kept for its capacity.
-    outbox: Vec<(usize, Payload, u64)>,
+    outbox: Vec<Sent>,
     /// The operator and input of the message being handled.
     handling: Option<(usize, usize)>,
     /// `Stop` has come: what is left unread is not lost.
@@ -376,7 +388,7 @@ impl Runtime {
     fn init(&mut self, index: usize) -> Result<(), String> {
         let slot = &mut self.slots[index];
         // Sending needs a running dataflow, so no output exists here.
-        let mut call = Call::new(&[], &mut slot.state, &mut self.shared);
+        let mut call = Call::new(None, &mut slot.state, &mut self.shared);
         let context = call.context(slot.id.as_str());
         let mut instance: *mut c_void = std::ptr::null_mut();
         // SAFETY: the ABI's init with a context valid for the call.
@@ -415,17 +427,29 @@ impl Runtime {
     }
 
     /// A message from another node, on node input `id`.
-    pub fn push_from_node(&mut self, id: &DataId, data: dora_node_api::Data, timestamp_ns: u64) {
-        self.push(id, Payload::Node(data), timestamp_ns);
+    pub fn push_from_node(
+        &mut self,
+        id: &DataId,
+        data: dora_node_api::Data,
+        metadata: dora_node_api::Metadata,
+    ) {
+        let parameters = MessageParameters::new(metadata.parameters).map(Rc::new);
+        self.push(id, Payload::Node(data), parameters, metadata.timestamp_ns);
     }
 
     /// A message on node input `id` whose bytes are already in this
     /// process (for tests and benchmarks).
     pub fn push_bytes(&mut self, id: &DataId, bytes: Vec<u8>, timestamp_ns: u64) {
-        self.push(id, Payload::Shared(Rc::new(bytes)), timestamp_ns);
+        self.push(id, Payload::Shared(Rc::new(bytes)), None, timestamp_ns);
     }
 
-    fn push(&mut self, id: &DataId, payload: Payload, timestamp_ns: u64) {
+    fn push(
+        &mut self,
+        id: &DataId,
+        payload: Payload,
+        parameters: Option<Rc<MessageParameters>>,
+        timestamp_ns: u64,
+    ) {
         let Some(&(index, input)) = self.node_inputs.get(id) else {
             eprintln!("error: a message came on `{id}`, which no operator reads");
             return;
@@ -447,6 +471,7 @@ impl Runtime {
             input,
             Message::Data {
                 payload,
+                parameters,
                 timestamp_ns,
                 enqueued: Instant::now(),
             },
@@ -541,7 +566,7 @@ impl Runtime {
         self.slots[index].scheduled = false;
         if self.slots[index].stop_pending {
             self.slots[index].stop_pending = false;
-            let event = event(DORA_EVENT_STOP, "", &[], 0, false);
+            let event = event(DORA_EVENT_STOP, "", &[], None, 0, false);
             self.call(index, &event, outlet);
             self.end_operator(index);
             return true;
@@ -559,6 +584,7 @@ impl Runtime {
         match queued.message {
             Message::Data {
                 payload,
+                parameters,
                 timestamp_ns,
                 enqueued,
             } => {
@@ -576,6 +602,7 @@ impl Runtime {
                     DORA_EVENT_INPUT,
                     id.as_str(),
                     payload.bytes(),
+                    parameters.as_deref(),
                     timestamp_ns,
                     late,
                 );
@@ -583,7 +610,7 @@ impl Runtime {
             }
             Message::Closed => {
                 self.slots[index].inputs[input].closed = true;
-                let event = event(DORA_EVENT_INPUT_CLOSED, id.as_str(), &[], 0, false);
+                let event = event(DORA_EVENT_INPUT_CLOSED, id.as_str(), &[], None, 0, false);
                 self.call(index, &event, outlet);
             }
         }
@@ -600,7 +627,7 @@ impl Runtime {
             return;
         };
         slot.events += 1;
-        let mut call = Call::new(&slot.outputs, &mut slot.state, &mut self.shared);
+        let mut call = Call::new(Some(&slot.outputs), &mut slot.state, &mut self.shared);
         // Reused from call to call: sending allocates no list.
         call.outbox = std::mem::take(&mut self.outbox);
         let context = call.context(slot.id.as_str());
@@ -610,8 +637,8 @@ impl Runtime {
         let mut outbox = std::mem::take(&mut call.outbox);
         let error = call.error.take();
         drop(call);
-        for (output, payload, timestamp_ns) in outbox.drain(..) {
-            self.route(index, output, payload, timestamp_ns, outlet);
+        for sent in outbox.drain(..) {
+            self.route(index, sent, outlet);
         }
         self.outbox = outbox;
         match status {
@@ -637,17 +664,17 @@ impl Runtime {
         }
     }
 
-    fn route(
-        &mut self,
-        index: usize,
-        output: usize,
-        payload: Payload,
-        timestamp_ns: u64,
-        outlet: &mut dyn Outlet,
-    ) {
+    fn route(&mut self, index: usize, sent: Sent, outlet: &mut dyn Outlet) {
+        let Sent {
+            output,
+            payload,
+            parameters,
+            timestamp_ns,
+        } = sent;
         let route = &self.slots[index].routes[output];
         if let Some(node_output) = &route.node_output {
-            if let Err(error) = outlet.send(node_output, payload.bytes()) {
+            let values = parameters.as_ref().map_or(&NO_PARAMETERS, |p| p.values());
+            if let Err(error) = outlet.send(node_output, payload.bytes(), values) {
                 eprintln!("error: operator `{}`: {error}", self.slots[index].id);
                 self.failed = true;
             }
@@ -660,6 +687,7 @@ impl Runtime {
             let (target, input) = self.slots[index].routes[output].targets[i];
             let message = Message::Data {
                 payload: Payload::Shared(bytes.clone()),
+                parameters: parameters.clone(),
                 timestamp_ns,
                 enqueued: Instant::now(),
             };
@@ -820,12 +848,26 @@ fn count(n: u64, thing: &str) -> String {
     format!("{n} {thing}{plural}")
 }
 
-fn event(kind: u32, input: &str, data: &[u8], timestamp_ns: u64, late: bool) -> DoraEvent {
+fn event(
+    kind: u32,
+    input: &str,
+    data: &[u8],
+    parameters: Option<&MessageParameters>,
+    timestamp_ns: u64,
+    late: bool,
+) -> DoraEvent {
+    let parameters = parameters.map_or(&[][..], |p| p.raw());
     DoraEvent {
         kind,
         late: u32::from(late),
         input: DoraSlice::new(input.as_bytes()),
         data: DoraSlice::new(data),
         timestamp_ns,
+        parameters: if parameters.is_empty() {
+            std::ptr::null::<DoraParameter>()
+        } else {
+            parameters.as_ptr()
+        },
+        parameters_len: parameters.len(),
     }
 }

@@ -1,7 +1,7 @@
 /* A C operator: upper-cases every message on `reply` and sends it on
- * `loud`, written straight into a buffer of the runtime (no copy). It
- * counts what it handled in the runtime-kept state, which survives a
- * restart. */
+ * `loud`, written straight into a buffer of the runtime (no copy), with
+ * the message's parameters and one of its own, `shouted`. It counts what
+ * it handled in the runtime-kept state, which survives a restart. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,8 +45,25 @@ int32_t dora_on_event(void *instance, const DoraEvent *event, const DoraContext 
     for (size_t i = 0; i < event->data.len; i++) {
         buffer[i] = (uint8_t)toupper(event->data.ptr[i]);
     }
-    if (context->send_buffer(context->runtime, text("loud"), buffer) != DORA_OK) {
-        context->set_error(context->runtime, text("cannot send on `loud`"));
+    /* What came in (the C node's `count`), and `shouted`. */
+    size_t count = event->parameters_len + 1;
+    DoraParameter *parameters = malloc(count * sizeof *parameters);
+    if (parameters == NULL) {
+        context->free_buffer(context->runtime, buffer);
+        context->set_error(context->runtime, text("out of memory"));
+        return DORA_ERROR;
+    }
+    if (event->parameters_len > 0) {
+        memcpy(parameters, event->parameters, event->parameters_len * sizeof *parameters);
+    }
+    DoraParameter shouted = {text("shouted"), DORA_PARAMETER_BOOL, 1, 0.0, {NULL, 0}};
+    parameters[count - 1] = shouted;
+    int32_t status = context->send_buffer(context->runtime, text("loud"), buffer, parameters, count);
+    free(parameters);
+    if (status != DORA_OK) {
+        char message[64];
+        snprintf(message, sizeof message, "cannot send on `loud`: status %d", (int)status);
+        context->set_error(context->runtime, text(message));
         return DORA_ERROR;
     }
     shout->handled++;

@@ -11,7 +11,14 @@ A Python node::
 
 A Python operator is a file with ``class Operator`` whose
 ``on_event(self, event, send_output)`` handles one event; list it under
-``python:`` in a node's ``operators:``.
+``python:`` in a node's ``operators:``. ``event.metadata`` holds the
+parameters of the message, and ``send_output(output_id, data,
+metadata=None)`` sends its own::
+
+    class Operator:
+        def on_event(self, event, send_output):
+            if event.type == "INPUT":
+                send_output("out", event.data, event.metadata)
 """
 
 from ._dora import Event, Node, OutputBuffer

@@ -26,7 +26,12 @@ const HOPS: u64 = 1_000_000;
 struct Nowhere;
 
 impl Outlet for Nowhere {
-    fn send(&mut self, _output: &DataId, _data: &[u8]) -> Result<(), String> {
+    fn send(
+        &mut self,
+        _output: &DataId,
+        _data: &[u8],
+        _parameters: &dora_node_api::Parameters,
+    ) -> Result<(), String> {
         Ok(())
     }
 }

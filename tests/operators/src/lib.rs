@@ -15,9 +15,16 @@
 //!   it prints `<id> restored <n>`;
 //! - `crash…`: panics at every message whose first byte is odd;
 //! - `abort…`: aborts its whole process at the message whose first byte
-//!   is 2.
+//!   is 2;
+//! - `tag…`: forwards every message on `out` with its parameters, plus
+//!   `hops` (one more than it came with, or 1) and `by` (its id);
+//! - `show…`: prints `<id> params <key>=<value>…` for every message;
+//! - `misuse…`: sends during init and, on its first message, on an output
+//!   it does not declare, and prints `<id> <when>: <error>` for each.
 
-use dora_operator_api::{register_operator, Context, Event, Operator, Status};
+use dora_operator_api::{
+    register_operator, Context, Event, Operator, ParameterList, ParameterValue, Status,
+};
 
 struct TestOperator {
     id: String,
@@ -32,11 +39,22 @@ impl Operator for TestOperator {
                 u64::from_le_bytes(count.try_into().unwrap_or_default())
             );
         }
+        if id.starts_with("misuse") {
+            if let Err(error) = context.send_output("out", b"early") {
+                println!("{id} init: {error}");
+            }
+        }
         Ok(TestOperator { id })
     }
 
     fn on_event(&mut self, event: &Event<'_>, context: &mut Context<'_>) -> Result<Status, String> {
-        let Event::Input { data, late, .. } = event else {
+        let Event::Input {
+            data,
+            late,
+            parameters,
+            ..
+        } = event
+        else {
             return Ok(Status::Continue);
         };
         let id = self.id.as_str();
@@ -78,6 +96,28 @@ impl Operator for TestOperator {
             }
         } else if id.starts_with("late") {
             println!("{id} got {first} late {late}");
+        } else if id.starts_with("tag") {
+            let mut forwarded = ParameterList::from(*parameters);
+            let hops = parameters.get_int("hops").unwrap_or(0) + 1;
+            forwarded
+                .set("hops", ParameterValue::Integer(hops))
+                .set("by", ParameterValue::String(id));
+            context
+                .send_output_params("out", forwarded.parameters(), data)
+                .map_err(|e| e.to_string())?;
+        } else if id.starts_with("show") {
+            let shown: Vec<String> = parameters
+                .iter()
+                .map(|(key, value)| format!("{key}={value:?}"))
+                .collect();
+            println!("{id} params {}", shown.join(" "));
+        } else if id.starts_with("misuse") {
+            if context.state("misused").is_none() {
+                context.set_state("misused", b"yes");
+                if let Err(error) = context.send_output("nowhere", data) {
+                    println!("{id} on_event: {error}");
+                }
+            }
         } else if id.starts_with("panic") {
             let count = context
                 .state("count")

@@ -1,4 +1,5 @@
-//! Prints every message it receives, and how late it arrived.
+//! Prints every message it receives, how late it arrived, and its
+//! parameters.
 
 use dora_node_api::{DoraNode, Event};
 
@@ -20,7 +21,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     .duration_since(std::time::UNIX_EPOCH)?
                     .as_nanos() as u64;
                 let latency_us = now.saturating_sub(metadata.timestamp_ns) / 1_000;
-                println!("{} ({latency_us} us)", String::from_utf8_lossy(&data));
+                let parameters: String = metadata
+                    .parameters
+                    .iter()
+                    .map(|(key, value)| format!(" {key}={value:?}"))
+                    .collect();
+                println!(
+                    "{} ({latency_us} us){parameters}",
+                    String::from_utf8_lossy(&data)
+                );
             }
             Event::InputClosed { id } => println!("input `{id}` closed"),
             Event::Stop => break,

@@ -4,7 +4,9 @@
 //! messages, `--abort-after N` aborts it (SIGABRT), `--fail-after N`
 //! exits with code 1 (each counts the messages of this process), and
 //! `--ignore-stop` makes it keep running after Stop.
-//! With `--async`, it reads its events through the async `Stream`.
+//! With `--async`, it reads its events through the async `Stream`; with
+//! `--show-parameters`, it prints `params <key>=<value>…` for each message
+//! on `in`.
 
 use dora_node_api::{DoraNode, Event, Parameter};
 use dora_test_nodes::{arg, block_on, checksum, flag};
@@ -27,6 +29,7 @@ fn main() {
     let mut checked = 0;
     let mut bytes = 0;
     let use_async = flag("--async");
+    let show_parameters = flag("--show-parameters");
     let mut next = || {
         if use_async {
             block_on(std::future::poll_fn(|cx| {
@@ -41,6 +44,14 @@ fn main() {
             Event::Input { id, data, metadata } if id.as_str() == "in" => {
                 bytes += data.len();
                 sums.push((metadata.sequence, checksum(&data)));
+                if show_parameters {
+                    let shown: Vec<String> = metadata
+                        .parameters
+                        .iter()
+                        .map(|(key, value)| format!("{key}={value:?}"))
+                        .collect();
+                    println!("params {}", shown.join(" "));
+                }
                 std::thread::sleep(delay);
                 let got = sums.len() as u64;
                 if got >= kill_after {

@@ -1,14 +1,16 @@
 //! Sends `--count` messages of `--size` bytes on `out` (or `--output`) as
 //! fast as it can, each followed by its checksum on `sum`, then waits
-//! `--wait-ms` (default 0) and ends.
+//! `--wait-ms` (default 0) and ends. With `--seq`, each message on `out`
+//! has its number as parameter `seq`.
 
 use dora_node_api::{DoraNode, Event, Parameter, Parameters};
-use dora_test_nodes::{arg, checksum, text_arg};
+use dora_test_nodes::{arg, checksum, flag, text_arg};
 
 fn main() {
     let count = arg("--count", 100);
     let size = arg("--size", 8) as usize;
     let output = text_arg("--output", "out");
+    let seq = flag("--seq");
     let (mut node, mut events) = match DoraNode::init_from_env() {
         Ok(node) => node,
         Err(error) => {
@@ -18,7 +20,12 @@ fn main() {
     };
     for n in 0..count {
         let mut sum = 0;
-        let result = node.send_output_with(&output, size, Parameters::new(), |buffer| {
+        let parameters = if seq {
+            Parameters::from([("seq".to_owned(), Parameter::Integer(n as i64))])
+        } else {
+            Parameters::new()
+        };
+        let result = node.send_output_with(&output, size, parameters, |buffer| {
             for (i, byte) in buffer.iter_mut().enumerate() {
                 *byte = (i as u64 ^ n) as u8;
             }
