@@ -7,11 +7,16 @@
 //!
 //! ```text
 //! cargo build --release -p dora-coordinator -p dora-benchmark
-//! target/release/dora-bench
+//! target/release/dora-bench            # everything
+//! target/release/dora-bench startup    # only the start-up of many nodes
 //! ```
+//!
+//! It ends with the start-up of dataflows of 100 and 1,000 nodes: the time
+//! from `dora run` to every node having returned from `init`.
 
 mod raw;
 mod report;
+mod startup;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -45,6 +50,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
         None => run_all(),
+        Some("startup") => startup::run(),
+        Some("start-sender") => startup::sender(),
+        Some("start-receiver") => startup::receiver(),
         Some("node-sender") => node_sender(),
         Some("node-receiver") => node_receiver(),
         Some("raw-receiver") => raw::receiver(args.get(2).map(String::as_str) == Some("poll")),
@@ -86,7 +94,7 @@ fn run_all() -> AnyResult<()> {
             "\nno Python row: {error}; install the package into the Python that runs `.py` nodes (`pip install ./dora-python`, or set DORA_PYTHON)"
         ),
     }
-    Ok(())
+    startup::run()
 }
 
 /// Runs a dora half through `dora run` and reads what the receiver wrote.
