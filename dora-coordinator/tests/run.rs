@@ -643,3 +643,78 @@ fn the_async_stream_delivers_every_message_timers_and_stop() {
         "it ended by itself, not killed after the grace: {stderr}"
     );
 }
+
+/// Runs `dora run` on `yaml` with its stdout and stderr in one file, as
+/// `2>&1` does, and returns what the file holds.
+fn run_into_one_file(name: &str, yaml: &str) -> String {
+    let yaml = yaml.replace(
+        "BUILD",
+        "cargo build -q --manifest-path ROOT/Cargo.toml -p dora-test-nodes",
+    );
+    let file = scratch_dataflow(name, &yaml);
+    let output = file.with_file_name("output.txt");
+    let both = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&output)
+        .unwrap();
+    let mut child = dora()
+        .arg("run")
+        .arg(&file)
+        .stdout(both.try_clone().unwrap())
+        .stderr(both)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("dora run did not end within two minutes");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let printed = std::fs::read_to_string(&output).unwrap();
+    assert!(status.success(), "{printed}");
+    assert_no_leftovers(&run_dir(&printed));
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+    printed
+}
+
+#[test]
+fn lines_of_stdout_and_stderr_stay_whole_in_one_file() {
+    let yaml = "nodes:
+  - id: a
+    build: BUILD
+    path: BIN/test-chatter
+    args: --lines 3000
+  - id: bb
+    path: BIN/test-chatter
+    args: --lines 3000
+";
+    let printed = run_into_one_file("one-file", yaml);
+    let mut seen = std::collections::BTreeSet::new();
+    for line in printed
+        .lines()
+        .filter(|l| l.contains("oooo") || l.contains("eeee"))
+    {
+        let (node, rest) = line
+            .split_once(" | ")
+            .unwrap_or_else(|| panic!("a line without its prefix: {line:?}"));
+        let node = node.trim_start();
+        let words: Vec<&str> = rest.split(' ').collect();
+        let whole = match words.as_slice() {
+            ["out", n, text] => n.len() == 6 && *text == "o".repeat(200),
+            ["err", n, text] => n.len() == 6 && *text == "e".repeat(200),
+            _ => false,
+        };
+        assert!(
+            whole && ["a", "bb"].contains(&node),
+            "a line split or spliced: {line:?}"
+        );
+        assert!(seen.insert(format!("{node} {}", &rest[..10])), "{line}");
+    }
+    assert_eq!(seen.len(), 2 * 2 * 3000, "every line arrived once");
+}

@@ -193,10 +193,10 @@ pub fn spawn(
     let log = Arc::new(Mutex::new(log));
     let mut printers = Vec::new();
     if let Some(stdout) = child.stdout.take() {
-        printers.push(printer(stdout, prefix.clone(), log.clone(), false));
+        printers.push(printer(stdout, prefix.clone(), log.clone(), Stream::Stdout));
     }
     if let Some(stderr) = child.stderr.take() {
-        printers.push(printer(stderr, prefix, log, true));
+        printers.push(printer(stderr, prefix, log, Stream::Stderr));
     }
     Ok(NodeProcess { child, printers })
 }
@@ -222,25 +222,92 @@ fn die_with_launcher(command: &mut Command) {
     }
 }
 
+/// Held while a prefixed line is written, by the printers of every node
+/// and both streams: when stdout and stderr go to one file (`2>&1`), a
+/// line from one stream cannot land inside a line from the other.
+static PRINT: Mutex<()> = Mutex::new(());
+
+/// One of the two streams `dora run` passes node output on to.
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    /// Whether this stream gets colours: on a terminal, unless `NO_COLOR`
+    /// or `CLICOLOR` says otherwise (or `CLICOLOR_FORCE` asks for them
+    /// anyway), as anstream decides for the rest of `dora`.
+    fn colours(self) -> bool {
+        let choice = match self {
+            Stream::Stdout => anstream::AutoStream::choice(&std::io::stdout()),
+            Stream::Stderr => anstream::AutoStream::choice(&std::io::stderr()),
+        };
+        choice != anstream::ColorChoice::Never
+    }
+
+    /// Writes `line` in a single write, so that it is never split around
+    /// what another process or thread writes to the same file.
+    fn write_line(self, line: &[u8]) -> std::io::Result<()> {
+        let _whole = PRINT
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match self {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(line)?;
+                out.flush()
+            }
+            Stream::Stderr => std::io::stderr().lock().write_all(line),
+        }
+    }
+}
+
+/// The line that `dora run` prints for `text`, a line a node printed:
+/// `prefix` in front, a newline at the end, and no colour codes (the
+/// node's own included) when `colours` is false.
+fn prefixed_line(prefix: &str, text: &str, colours: bool) -> Vec<u8> {
+    let line = format!("{prefix}{text}\n");
+    if colours {
+        line.into_bytes()
+    } else {
+        anstream::adapter::strip_str(&line).to_string().into_bytes()
+    }
+}
+
 fn printer(
     stream: impl Read + Send + 'static,
     prefix: String,
     log: Arc<Mutex<std::fs::File>>,
-    to_stderr: bool,
+    to: Stream,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
+        let colours = to.colours();
         let reader = BufReader::new(stream);
         for line in reader.split(b'\n') {
             let Ok(line) = line else { break };
             let text = String::from_utf8_lossy(&line);
-            if to_stderr {
-                let _ = writeln!(anstream::stderr(), "{prefix}{text}");
-            } else {
-                let _ = writeln!(anstream::stdout(), "{prefix}{text}");
-            }
+            let _ = to.write_line(&prefixed_line(&prefix, &text, colours));
             if let Ok(mut file) = log.lock() {
                 let _ = writeln!(file, "{text}");
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefixed_line;
+
+    #[test]
+    fn a_line_without_colours_loses_every_colour_code() {
+        let style = anstyle::Style::new().fg_color(Some(anstyle::AnsiColor::Cyan.into()));
+        let prefix = format!("{style}rt |{style:#} ");
+        let text = "\u{1b}[31mred\u{1b}[0m text";
+        assert_eq!(prefixed_line(&prefix, text, false), b"rt | red text\n");
+        assert_eq!(
+            prefixed_line(&prefix, text, true),
+            format!("{prefix}{text}\n").into_bytes()
+        );
+    }
 }
