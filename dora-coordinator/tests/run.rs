@@ -718,3 +718,74 @@ fn lines_of_stdout_and_stderr_stay_whole_in_one_file() {
     }
     assert_eq!(seen.len(), 2 * 2 * 3000, "every line arrived once");
 }
+
+#[test]
+fn cpu_affinity_pins_the_node_before_it_runs() {
+    let yaml = "nodes:
+  - id: pinned
+    build: BUILD
+    path: BIN/test-chatter
+    args: --cpus
+    cpu_affinity: [1]
+  - id: free
+    path: BIN/test-chatter
+    args: --cpus
+";
+    let (stdout, _) = run_to_end("affinity", yaml);
+    assert!(
+        stdout.contains("pinned | Cpus_allowed_list:\t1\n"),
+        "{stdout}"
+    );
+    let free = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("  free | Cpus_allowed_list:\t"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_ne!(free, "1", "only the node that asks is pinned");
+}
+
+#[test]
+fn a_core_this_machine_lacks_fails_the_start_at_its_place() {
+    let file = scratch_dataflow(
+        "no-such-core",
+        "nodes:
+  - id: pinned
+    path: BIN/test-chatter
+    cpu_affinity: [0, 4096]
+",
+    );
+    let output = finish(dora().arg("run").arg(&file));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "node `pinned` asks for core 4096 (`cpu_affinity`), but `dora run` may use cores 0-"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("dataflow.yml:4:23"), "{stderr}");
+    assert!(!stderr.contains("logs: "), "nothing was started: {stderr}");
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn deploy_under_dora_run_gets_one_warning() {
+    let yaml = "nodes:
+  - id: a
+    build: BUILD
+    path: BIN/test-chatter
+    deploy: { machine: robot-1 }
+  - id: b
+    path: BIN/test-chatter
+    deploy: { zone: lab }
+";
+    let (_, stderr) = run_to_end("deploy", yaml);
+    assert_eq!(
+        stderr.matches("is ignored by `dora run`").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`deploy` (of nodes `a`, `b`) is ignored by `dora run`, which runs every node on this machine"),
+        "{stderr}"
+    );
+}

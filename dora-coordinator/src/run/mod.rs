@@ -114,7 +114,8 @@ fn run_id() -> String {
 }
 
 pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
-    let checked = check_file(file);
+    let mut checked = check_file(file);
+    checked.check_local_run(&process::allowed_cores()?);
     crate::cli::print_rendered(&checked.render(true));
     let dataflow = match checked.content {
         Content::Dataflow(dataflow) if checked.is_valid() => dataflow,

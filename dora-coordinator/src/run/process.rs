@@ -2,6 +2,7 @@
 //! the node's id in front (coloured on a terminal) and also goes to the
 //! node's log file in the run folder.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -175,7 +176,9 @@ pub fn spawn(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    die_with_launcher(&mut command);
+    let cores = cpu_set(&node.cpu_affinity)
+        .wrap_err_with(|| format!("cannot pin node `{}` to its `cpu_affinity`", node.id))?;
+    die_with_launcher(&mut command, cores);
     let mut child = command.spawn().wrap_err_with(|| {
         format!(
             "cannot start node `{}` ({:?}); check its `path` and that it was built",
@@ -201,12 +204,55 @@ pub fn spawn(
     Ok(NodeProcess { child, printers })
 }
 
-/// The node is killed when `dora run` dies, even by SIGKILL: without
-/// this, nodes in their own process group would outlive it.
-fn die_with_launcher(command: &mut Command) {
+/// The cores this process may run on, which are those `dora run` may pin
+/// nodes to.
+pub fn allowed_cores() -> eyre::Result<BTreeSet<usize>> {
+    // SAFETY: an all-zero `cpu_set_t` is an empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid `cpu_set_t` of the size given.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .wrap_err("cannot read which cores this process may run on");
+    }
+    // SAFETY: `set` is initialised and every core asked about is below
+    // `CPU_SETSIZE`.
+    Ok((0..libc::CPU_SETSIZE as usize)
+        .filter(|&core| unsafe { libc::CPU_ISSET(core, &set) })
+        .collect())
+}
+
+/// The set of `cores` for `sched_setaffinity`, or `None` for a node not
+/// pinned. Built before the fork: nothing may allocate between fork and
+/// exec. The cores were checked against [`allowed_cores`] with the rest
+/// of the dataflow; one out of range here is still an error, not a panic.
+fn cpu_set(cores: &[usize]) -> eyre::Result<Option<libc::cpu_set_t>> {
+    if cores.is_empty() {
+        return Ok(None);
+    }
+    // SAFETY: an all-zero `cpu_set_t` is an empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &core in cores {
+        if core >= libc::CPU_SETSIZE as usize {
+            bail!(
+                "core {core} is beyond the {} cores the kernel's CPU sets can name",
+                libc::CPU_SETSIZE
+            );
+        }
+        // SAFETY: `core` is below `CPU_SETSIZE`, so within the set.
+        unsafe { libc::CPU_SET(core, &mut set) };
+    }
+    Ok(Some(set))
+}
+
+/// Between fork and exec, before the node runs any code of its own: the
+/// node is killed when `dora run` dies, even by SIGKILL (without this,
+/// nodes in their own process group would outlive it), and it is pinned
+/// to `cores` when it has any.
+fn die_with_launcher(command: &mut Command, cores: Option<libc::cpu_set_t>) {
     let launcher = std::process::id();
     // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe calls (prctl, getppid).
+    // async-signal-safe calls (prctl, getppid, sched_setaffinity); the CPU
+    // set was built before the fork and is only read here.
     unsafe {
         command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -216,6 +262,11 @@ fn die_with_launcher(command: &mut Command) {
             // (No allocation here: another thread may hold malloc's lock.)
             if libc::getppid() as u32 != launcher {
                 return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            if let Some(cores) = &cores {
+                if libc::sched_setaffinity(0, std::mem::size_of_val(cores), cores) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });
