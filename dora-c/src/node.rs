@@ -70,8 +70,10 @@ unsafe fn node<'a>(node: *mut DoraNode) -> Option<&'a mut DoraNode> {
 /// `dora_free_event`, or NULL when none came in time or the stream has
 /// ended (`dora_is_ended` tells which).
 ///
-/// A node may hold at most four events of one input at once; free them as
-/// soon as they are handled.
+/// A node may hold any number of events. Up to three messages of one input
+/// are read in place in shared memory at a time; while the node holds
+/// those, the next ones of that input are copies, so free events as soon
+/// as they are handled to keep reading in place.
 ///
 /// # Safety
 /// `node` is from `dora_init_from_env`.

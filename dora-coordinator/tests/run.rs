@@ -789,3 +789,33 @@ fn deploy_under_dora_run_gets_one_warning() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_node_that_holds_twenty_messages_of_one_input_gets_them_all_intact() {
+    let yaml = "nodes:
+  - id: source
+    build: BUILD
+    path: BIN/test-source
+    args: --count 30 --size 4096
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    args: --hold 20
+    inputs:
+      in: { source: source/out, queue_size: 30 }
+      sum: { source: source/sum, queue_size: 30 }
+";
+    let (stdout, stderr) = run_to_end("hold", yaml);
+    let report = sink_report(&stdout, "sink");
+    assert_eq!(
+        (report["received"], report["dropped"], report["mismatches"]),
+        (30, 0, 0),
+        "{stdout}"
+    );
+    assert_eq!((report["held"], report["intact"]), (20, 20), "{stdout}");
+    assert_eq!(
+        report["copies"], 17,
+        "three are held in place, the rest are copies: {stdout}"
+    );
+    assert!(!stderr.contains("error"), "{stderr}");
+}

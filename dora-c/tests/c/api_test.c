@@ -153,6 +153,35 @@ static void receive(DoraNode *node) {
     }
 }
 
+/* A node may hold more events of one input than are read in place: the
+ * later ones are copies, and every one arrives intact. */
+#define HELD 10
+
+static void hold_many(DoraNode *node) {
+    for (int n = 0; n < HELD; n++) {
+        uint8_t message[64];
+        memset(message, n, sizeof message);
+        CHECK(dora_send_output(node, "out", message, sizeof message, NULL) == DORA_OK);
+    }
+    DoraNodeEvent *held[HELD];
+    for (int n = 0; n < HELD; n++) {
+        held[n] = next_input(node);
+    }
+    for (int n = 0; n < HELD; n++) {
+        const uint8_t *data = NULL;
+        size_t len = 0;
+        CHECK(held[n] != NULL && dora_event_data(held[n], &data, &len) == DORA_OK);
+        size_t wrong = 0;
+        for (size_t k = 0; k < len; k++) {
+            wrong += data[k] != (uint8_t)n;
+        }
+        CHECK(len == 64 && wrong == 0);
+    }
+    for (int n = 0; n < HELD; n++) {
+        dora_free_event(held[n]);
+    }
+}
+
 int main(void) {
     null_arguments_are_errors();
     DoraNode *node = dora_init_from_env();
@@ -162,6 +191,7 @@ int main(void) {
     }
     send(node);
     receive(node);
+    hold_many(node);
     /* Nothing else comes: a short wait ends empty-handed. */
     CHECK(dora_next_event(node, 50) == NULL);
     CHECK(!dora_is_ended(node));
