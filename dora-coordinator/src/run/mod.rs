@@ -344,7 +344,10 @@ impl Run<'_> {
                         slot.ended = Some(last);
                     } else if slot.ended.is_none() {
                         if let Err(error) = channels.stop(index) {
-                            eprintln!("cannot ask node `{}` to stop: {error}", slot.id);
+                            process::say(&format!(
+                                "cannot ask node `{}` to stop: {error}",
+                                slot.id
+                            ));
                         }
                     }
                 }
@@ -400,14 +403,14 @@ impl Run<'_> {
         {
             slot.restarts += 1;
             let delay = node.restart_delay_before(slot.restarts);
-            eprintln!(
+            process::say(&format!(
                 "node `{}` {}; restarting it in {:.1}s (restart {} of {})",
                 slot.id,
                 ended.describe(),
                 delay.as_secs_f64(),
                 slot.restarts,
                 node.max_restarts
-            );
+            ));
             slot.last_exit = Some(ended);
             slot.restart_at = Some(Instant::now() + delay);
         } else {
@@ -437,7 +440,10 @@ impl Run<'_> {
                 .map_err(|e| e.to_string())
         });
         if let Err(error) = result {
-            eprintln!("cannot restart node `{}`: {error}", self.slots[index].id);
+            process::say(&format!(
+                "cannot restart node `{}`: {error}",
+                self.slots[index].id
+            ));
             if let Some(mut process) = self.slots[index].process.take() {
                 process.kill();
                 process.join_printers();

@@ -314,6 +314,13 @@ impl Stream {
     }
 }
 
+/// Prints a line of `dora run`'s own on stderr while nodes may be
+/// printing: in one write, under the printers' lock, so that it is not
+/// spliced into a node's line (`eprintln!` writes in pieces).
+pub fn say(text: &str) {
+    let _ = Stream::Stderr.write_line(format!("{text}\n").as_bytes());
+}
+
 /// The line that `dora run` prints for `text`, a line a node printed:
 /// `prefix` in front, a newline at the end, and no colour codes (the
 /// node's own included) when `colours` is false.
