@@ -39,6 +39,24 @@
 #define DORA_WRONG_TYPE -5
 
 /**
+ * The output is not one the node declares under `outputs:` in the
+ * dataflow.
+ */
+#define DORA_UNDECLARED_OUTPUT -6
+
+/**
+ * There is no shared memory for a message this large: the size is beyond
+ * what the machine can map, or its memory is used up.
+ */
+#define DORA_NO_MEMORY -7
+
+/**
+ * The node already holds as many buffers of this output, written and not
+ * yet sent, as it may; send or discard one first.
+ */
+#define DORA_TOO_MANY_BUFFERS -8
+
+/**
  * The type of a node event.
  */
 typedef enum {
@@ -225,8 +243,10 @@ void dora_free_node(DoraNode *node);
  * `dora_free_event`, or NULL when none came in time or the stream has
  * ended (`dora_is_ended` tells which).
  *
- * A node may hold at most four events of one input at once; free them as
- * soon as they are handled.
+ * A node may hold any number of events. Up to three messages of one input
+ * are read in place in shared memory at a time; while the node holds
+ * those, the next ones of that input are copies, so free events as soon
+ * as they are handled to keep reading in place.
  *
  * # Safety
  * `node` is from `dora_init_from_env`.
@@ -246,7 +266,8 @@ bool dora_is_ended(const DoraNode *node);
  * Sends `len` bytes at `data` on `output` (NUL-terminated), with
  * `params` (NULL for none): one copy, into shared memory. `data`,
  * `output` and `params` stay the caller's. Returns `DORA_OK`,
- * `DORA_INVALID` (a NULL argument, an undeclared output) or `DORA_ERROR`.
+ * `DORA_INVALID` (a NULL argument), `DORA_UNDECLARED_OUTPUT`,
+ * `DORA_NO_MEMORY` or `DORA_ERROR`.
  *
  * # Safety
  * `node` from `dora_init_from_env`; `data` points to `len` readable bytes
@@ -259,19 +280,30 @@ int32_t dora_send_output(DoraNode *node,
                          const DoraParams *params);
 
 /**
- * A zeroed, writable buffer of `len` bytes in shared memory for a message
- * on `output`, sent with `params` (NULL for none; copied now). Fill it,
- * then send it with `dora_output_send` (no copy) or give it back with
- * `dora_output_discard`; it belongs to the node until then. NULL on
- * failure (see `dora_last_error()`).
+ * Makes a zeroed, writable buffer of `len` bytes in shared memory for a
+ * message on `output`, sent with `params` (NULL for none; copied now),
+ * and stores its address in `*buffer`. Fill it, then send it with
+ * `dora_output_send` (no copy) or give it back with
+ * `dora_output_discard`; it belongs to the node until then.
+ *
+ * Returns `DORA_OK`, or (with `*buffer` set to NULL and the reason in
+ * `dora_last_error()`):
+ * - `DORA_INVALID`: a NULL argument;
+ * - `DORA_UNDECLARED_OUTPUT`: `output` is not declared for this node;
+ * - `DORA_NO_MEMORY`: no shared memory for `len` bytes;
+ * - `DORA_TOO_MANY_BUFFERS`: the node already holds two unsent buffers
+ *   of `output`;
+ * - `DORA_ERROR`: the transport failed.
  *
  * # Safety
- * `node` from `dora_init_from_env`; `output` a NUL-terminated string.
+ * `node` from `dora_init_from_env`; `output` a NUL-terminated string;
+ * `buffer` NULL or writable.
  */
-uint8_t *dora_output_alloc(DoraNode *node,
-                           const char *output,
-                           size_t len,
-                           const DoraParams *params);
+int32_t dora_output_alloc(DoraNode *node,
+                          const char *output,
+                          size_t len,
+                          const DoraParams *params,
+                          uint8_t **buffer);
 
 /**
  * Sends a buffer from `dora_output_alloc`: the receivers read it where it

@@ -3,12 +3,13 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use dora_node_api::{EventStream, OutputLoan, Parameters};
+use dora_node_api::{EventStream, OutputLoan, Parameters, SendError};
 use dora_operator_api::abi::{DORA_ERROR, DORA_INVALID, DORA_OK};
 
 use crate::error;
 use crate::event::DoraNodeEvent;
 use crate::params::DoraParams;
+use crate::{DORA_NO_MEMORY, DORA_TOO_MANY_BUFFERS, DORA_UNDECLARED_OUTPUT};
 
 /// A node of a running dataflow. Made by `dora_init_from_env`, freed by
 /// `dora_free_node` (after every event and buffer it gave out).
@@ -69,8 +70,10 @@ unsafe fn node<'a>(node: *mut DoraNode) -> Option<&'a mut DoraNode> {
 /// `dora_free_event`, or NULL when none came in time or the stream has
 /// ended (`dora_is_ended` tells which).
 ///
-/// A node may hold at most four events of one input at once; free them as
-/// soon as they are handled.
+/// A node may hold any number of events. Up to three messages of one input
+/// are read in place in shared memory at a time; while the node holds
+/// those, the next ones of that input are copies, so free events as soon
+/// as they are handled to keep reading in place.
 ///
 /// # Safety
 /// `node` is from `dora_init_from_env`.
@@ -114,7 +117,8 @@ unsafe fn parameters(params: *const DoraParams) -> Parameters {
 /// Sends `len` bytes at `data` on `output` (NUL-terminated), with
 /// `params` (NULL for none): one copy, into shared memory. `data`,
 /// `output` and `params` stay the caller's. Returns `DORA_OK`,
-/// `DORA_INVALID` (a NULL argument, an undeclared output) or `DORA_ERROR`.
+/// `DORA_INVALID` (a NULL argument), `DORA_UNDECLARED_OUTPUT`,
+/// `DORA_NO_MEMORY` or `DORA_ERROR`.
 ///
 /// # Safety
 /// `node` from `dora_init_from_env`; `data` points to `len` readable bytes
@@ -150,48 +154,65 @@ pub unsafe extern "C" fn dora_send_output(
     }
 }
 
-fn send_failed(e: dora_node_api::SendError) -> i32 {
+/// Records why sending failed and returns its code.
+fn send_failed(e: SendError) -> i32 {
     let code = match e {
-        dora_node_api::SendError::UndeclaredOutput { .. } => DORA_INVALID,
+        SendError::UndeclaredOutput { .. } => DORA_UNDECLARED_OUTPUT,
+        SendError::OutOfMemory { .. } => DORA_NO_MEMORY,
+        SendError::TooManyLoans { .. } => DORA_TOO_MANY_BUFFERS,
+        SendError::MetadataTooLarge { .. } => DORA_INVALID,
         _ => DORA_ERROR,
     };
     error::set(e.to_string());
     code
 }
 
-/// A zeroed, writable buffer of `len` bytes in shared memory for a message
-/// on `output`, sent with `params` (NULL for none; copied now). Fill it,
-/// then send it with `dora_output_send` (no copy) or give it back with
-/// `dora_output_discard`; it belongs to the node until then. NULL on
-/// failure (see `dora_last_error()`).
+/// Makes a zeroed, writable buffer of `len` bytes in shared memory for a
+/// message on `output`, sent with `params` (NULL for none; copied now),
+/// and stores its address in `*buffer`. Fill it, then send it with
+/// `dora_output_send` (no copy) or give it back with
+/// `dora_output_discard`; it belongs to the node until then.
+///
+/// Returns `DORA_OK`, or (with `*buffer` set to NULL and the reason in
+/// `dora_last_error()`):
+/// - `DORA_INVALID`: a NULL argument;
+/// - `DORA_UNDECLARED_OUTPUT`: `output` is not declared for this node;
+/// - `DORA_NO_MEMORY`: no shared memory for `len` bytes;
+/// - `DORA_TOO_MANY_BUFFERS`: the node already holds two unsent buffers
+///   of `output`;
+/// - `DORA_ERROR`: the transport failed.
 ///
 /// # Safety
-/// `node` from `dora_init_from_env`; `output` a NUL-terminated string.
+/// `node` from `dora_init_from_env`; `output` a NUL-terminated string;
+/// `buffer` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dora_output_alloc(
     node: *mut DoraNode,
     output: *const c_char,
     len: usize,
     params: *const DoraParams,
-) -> *mut u8 {
+    buffer: *mut *mut u8,
+) -> i32 {
+    // SAFETY: as the caller promises.
+    let Some(buffer) = (unsafe { buffer.as_mut() }) else {
+        return error::null("buffer", DORA_INVALID);
+    };
+    *buffer = std::ptr::null_mut();
     // SAFETY: as the caller promises.
     let (Some(node), Some(output)) = (unsafe { self::node(node) }, unsafe {
         error::text(output, "output")
     }) else {
-        return std::ptr::null_mut();
+        return DORA_INVALID;
     };
     // SAFETY: as the caller promises.
     let parameters = unsafe { parameters(params) };
     match node.node.loan_output(output, len, parameters) {
         Ok(mut loan) => {
-            let buffer = loan.data_mut().as_mut_ptr();
+            *buffer = loan.data_mut().as_mut_ptr();
             node.loans.push(loan);
-            buffer
+            DORA_OK
         }
-        Err(e) => {
-            send_failed(e);
-            std::ptr::null_mut()
-        }
+        Err(e) => send_failed(e),
     }
 }
 

@@ -8,7 +8,7 @@ use common::*;
 
 /// Builds libdora and the C test program against it with pkg-config, as
 /// a user would.
-const BUILD: &str = "cargo build -q --manifest-path ROOT/Cargo.toml -p dora-c && cc -std=c11 -Wall -Wextra -Werror -g $(PKG_CONFIG_PATH=ROOT/dora-c pkg-config --define-variable=profile=debug --cflags dora) -o api_test ROOT/dora-c/tests/c/api_test.c $(PKG_CONFIG_PATH=ROOT/dora-c pkg-config --define-variable=profile=debug --libs dora)";
+const BUILD: &str = "cargo build -q --manifest-path ROOT/Cargo.toml -p dora-c && cc -std=c11 -Wall -Wextra -Werror -g $(PKG_CONFIG_PATH=ROOT/target/debug pkg-config --cflags dora) -o api_test ROOT/dora-c/tests/c/api_test.c $(PKG_CONFIG_PATH=ROOT/target/debug pkg-config --libs dora)";
 
 #[test]
 fn every_c_api_function_works_and_valgrind_finds_no_leak_or_bad_access() {
@@ -74,4 +74,33 @@ fn the_c_example_passes_messages_and_parameters_through_a_c_node_and_a_c_operato
     let dir = run_dir(&stderr);
     assert_no_leftovers(&dir);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_build_writes_dora_pc_beside_the_library_it_made() {
+    // `dora` is built into the target folder in use, wherever
+    // `CARGO_TARGET_DIR` puts it; libdora goes beside it.
+    let profile_dir = std::path::Path::new(env!("CARGO_BIN_EXE_dora"))
+        .parent()
+        .unwrap();
+    let build = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "dora-c"])
+        .current_dir(root())
+        .status()
+        .unwrap();
+    assert!(build.success());
+    let variable = |name: &str| {
+        let output = std::process::Command::new("pkg-config")
+            .arg(format!("--variable={name}"))
+            .arg("dora")
+            .env("PKG_CONFIG_PATH", profile_dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        std::path::PathBuf::from(text(&output.stdout).trim())
+    };
+    assert_eq!(variable("libdir"), profile_dir);
+    assert!(variable("libdir").join("libdora.so").exists());
+    assert_eq!(variable("includedir"), root().join("dora-c/include"));
+    assert!(variable("includedir").join("dora.h").exists());
 }

@@ -643,3 +643,179 @@ fn the_async_stream_delivers_every_message_timers_and_stop() {
         "it ended by itself, not killed after the grace: {stderr}"
     );
 }
+
+/// Runs `dora run` on `yaml` with its stdout and stderr in one file, as
+/// `2>&1` does, and returns what the file holds.
+fn run_into_one_file(name: &str, yaml: &str) -> String {
+    let yaml = yaml.replace(
+        "BUILD",
+        "cargo build -q --manifest-path ROOT/Cargo.toml -p dora-test-nodes",
+    );
+    let file = scratch_dataflow(name, &yaml);
+    let output = file.with_file_name("output.txt");
+    let both = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&output)
+        .unwrap();
+    let mut child = dora()
+        .arg("run")
+        .arg(&file)
+        .stdout(both.try_clone().unwrap())
+        .stderr(both)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("dora run did not end within two minutes");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let printed = std::fs::read_to_string(&output).unwrap();
+    assert!(status.success(), "{printed}");
+    assert_no_leftovers(&run_dir(&printed));
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+    printed
+}
+
+#[test]
+fn lines_of_stdout_and_stderr_stay_whole_in_one_file() {
+    let yaml = "nodes:
+  - id: a
+    build: BUILD
+    path: BIN/test-chatter
+    args: --lines 3000
+  - id: bb
+    path: BIN/test-chatter
+    args: --lines 3000
+";
+    let printed = run_into_one_file("one-file", yaml);
+    let mut seen = std::collections::BTreeSet::new();
+    for line in printed
+        .lines()
+        .filter(|l| l.contains("oooo") || l.contains("eeee"))
+    {
+        let (node, rest) = line
+            .split_once(" | ")
+            .unwrap_or_else(|| panic!("a line without its prefix: {line:?}"));
+        let node = node.trim_start();
+        let words: Vec<&str> = rest.split(' ').collect();
+        let whole = match words.as_slice() {
+            ["out", n, text] => n.len() == 6 && *text == "o".repeat(200),
+            ["err", n, text] => n.len() == 6 && *text == "e".repeat(200),
+            _ => false,
+        };
+        assert!(
+            whole && ["a", "bb"].contains(&node),
+            "a line split or spliced: {line:?}"
+        );
+        assert!(seen.insert(format!("{node} {}", &rest[..10])), "{line}");
+    }
+    assert_eq!(seen.len(), 2 * 2 * 3000, "every line arrived once");
+}
+
+#[test]
+fn cpu_affinity_pins_the_node_before_it_runs() {
+    let yaml = "nodes:
+  - id: pinned
+    build: BUILD
+    path: BIN/test-chatter
+    args: --cpus
+    cpu_affinity: [1]
+  - id: free
+    path: BIN/test-chatter
+    args: --cpus
+";
+    let (stdout, _) = run_to_end("affinity", yaml);
+    assert!(
+        stdout.contains("pinned | Cpus_allowed_list:\t1\n"),
+        "{stdout}"
+    );
+    let free = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("  free | Cpus_allowed_list:\t"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_ne!(free, "1", "only the node that asks is pinned");
+}
+
+#[test]
+fn a_core_this_machine_lacks_fails_the_start_at_its_place() {
+    let file = scratch_dataflow(
+        "no-such-core",
+        "nodes:
+  - id: pinned
+    path: BIN/test-chatter
+    cpu_affinity: [0, 4096]
+",
+    );
+    let output = finish(dora().arg("run").arg(&file));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "node `pinned` asks for core 4096 (`cpu_affinity`), but `dora run` may use cores 0-"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("dataflow.yml:4:23"), "{stderr}");
+    assert!(!stderr.contains("logs: "), "nothing was started: {stderr}");
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn deploy_under_dora_run_gets_one_warning() {
+    let yaml = "nodes:
+  - id: a
+    build: BUILD
+    path: BIN/test-chatter
+    deploy: { machine: robot-1 }
+  - id: b
+    path: BIN/test-chatter
+    deploy: { zone: lab }
+";
+    let (_, stderr) = run_to_end("deploy", yaml);
+    assert_eq!(
+        stderr.matches("is ignored by `dora run`").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`deploy` (of nodes `a`, `b`) is ignored by `dora run`, which runs every node on this machine"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_node_that_holds_twenty_messages_of_one_input_gets_them_all_intact() {
+    let yaml = "nodes:
+  - id: source
+    build: BUILD
+    path: BIN/test-source
+    args: --count 30 --size 4096
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    args: --hold 20
+    inputs:
+      in: { source: source/out, queue_size: 30 }
+      sum: { source: source/sum, queue_size: 30 }
+";
+    let (stdout, stderr) = run_to_end("hold", yaml);
+    let report = sink_report(&stdout, "sink");
+    assert_eq!(
+        (report["received"], report["dropped"], report["mismatches"]),
+        (30, 0, 0),
+        "{stdout}"
+    );
+    assert_eq!((report["held"], report["intact"]), (20, 20), "{stdout}");
+    assert_eq!(
+        report["copies"], 17,
+        "three are held in place, the rest are copies: {stdout}"
+    );
+    assert!(!stderr.contains("error"), "{stderr}");
+}

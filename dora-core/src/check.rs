@@ -8,6 +8,7 @@
 //! assert!(checked.is_valid());
 //! ```
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::descriptor::{self, Dataflow};
@@ -154,5 +155,166 @@ pub fn check_source(source: &str, base_dir: Option<&Path>) -> (Content, Vec<Diag
             vec![Diagnostic::error(second.position, "a dataflow file holds one document, but this file has several")
                 .with_hint("keep one dataflow per file, or give each document `apiVersion: v1` and `kind: Dataflow`")],
         ),
+    }
+}
+
+impl CheckedFile {
+    /// The checks that only a run on this machine can make (`dora run`),
+    /// added to the diagnostics: every core in a node's `cpu_affinity` is
+    /// one of `cores`, the cores the run may use here; and `deploy`, which
+    /// places nodes on a cluster, means nothing when every node runs on
+    /// one machine (a warning, once for the whole file).
+    ///
+    /// ```
+    /// use std::collections::BTreeSet;
+    /// use dora_core::check::check_source_file;
+    ///
+    /// let yaml = "nodes:\n  - id: a\n    path: a\n    cpu_affinity: [1, 5]\n";
+    /// let mut checked = check_source_file("dataflow.yml", yaml);
+    /// checked.check_local_run(&BTreeSet::from([0, 1]));
+    /// assert!(!checked.is_valid());
+    /// assert!(checked.render(false).contains("dataflow.yml:4:23"));
+    /// ```
+    pub fn check_local_run(&mut self, cores: &BTreeSet<usize>) {
+        let (Content::Dataflow(dataflow), Ok(documents)) =
+            (&self.content, yaml::parse(&self.source))
+        else {
+            return;
+        };
+        let Some(node_trees) = documents
+            .iter()
+            .find(|d| !d.is_null())
+            .and_then(|root| root.get("nodes"))
+        else {
+            return;
+        };
+        let mut found = Vec::new();
+        let mut deployed = Vec::new();
+        for (index, node) in dataflow.nodes.iter().enumerate() {
+            let Some(tree) = node_trees.item(index) else {
+                continue;
+            };
+            for (at, core) in node.cpu_affinity.iter().enumerate() {
+                if cores.contains(core) {
+                    continue;
+                }
+                let position = tree
+                    .get("cpu_affinity")
+                    .and_then(|list| list.item(at))
+                    .map_or(tree.value_position("cpu_affinity"), |item| item.position);
+                found.push(
+                    Diagnostic::error(
+                        position,
+                        format!(
+                            "node `{}` asks for core {core} (`cpu_affinity`), but `dora run` may use {} on this machine",
+                            node.id,
+                            describe_cores(cores)
+                        ),
+                    )
+                    .with_hint("list only cores this machine has, or remove `cpu_affinity`"),
+                );
+            }
+            if tree.get("deploy").is_some() {
+                deployed.push((node.id.as_str(), tree.key_position("deploy")));
+            }
+        }
+        if let Some((_, position)) = deployed.first() {
+            let names: Vec<String> = deployed.iter().map(|(id, _)| format!("`{id}`")).collect();
+            found.push(
+                Diagnostic::warning(
+                    *position,
+                    format!(
+                        "`deploy` (of {} {}) is ignored by `dora run`, which runs every node on this machine",
+                        if names.len() == 1 { "node" } else { "nodes" },
+                        names.join(", ")
+                    ),
+                )
+                .with_hint("`deploy` places nodes when the dataflow runs on a cluster, as a `Dataflow` resource"),
+            );
+        }
+        self.diagnostics.extend(found);
+        diagnostic::sort(&mut self.diagnostics);
+    }
+}
+
+/// Cores for people: `cores 0-3, 6`, `core 2`, or `no core`.
+fn describe_cores(cores: &BTreeSet<usize>) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &core in cores {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == core => *end = core,
+            _ => ranges.push((core, core)),
+        }
+    }
+    let text: Vec<String> = ranges
+        .iter()
+        .map(|&(start, end)| {
+            if start == end {
+                start.to_string()
+            } else {
+                format!("{start}-{end}")
+            }
+        })
+        .collect();
+    match cores.len() {
+        0 => "no core".to_owned(),
+        1 => format!("core {}", text[0]),
+        _ => format!("cores {}", text.join(", ")),
+    }
+}
+
+/// Checks YAML text as [`check_file`] does, as if it were the file at
+/// `path` (nothing is read from disk; relative paths are not looked for).
+pub fn check_source_file(path: impl Into<PathBuf>, source: &str) -> CheckedFile {
+    let (content, diagnostics) = check_source(source, None);
+    CheckedFile {
+        path: path.into(),
+        source: source.to_owned(),
+        content,
+        diagnostics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{check_source_file, describe_cores};
+
+    #[test]
+    fn cores_are_told_as_ranges() {
+        assert_eq!(describe_cores(&BTreeSet::from([0, 1])), "cores 0-1");
+        assert_eq!(
+            describe_cores(&BTreeSet::from([0, 1, 2, 3, 6])),
+            "cores 0-3, 6"
+        );
+        assert_eq!(describe_cores(&BTreeSet::from([2])), "core 2");
+        assert_eq!(describe_cores(&BTreeSet::new()), "no core");
+    }
+
+    #[test]
+    fn a_core_the_machine_lacks_is_an_error_at_its_place() {
+        let yaml = "nodes:\n  - id: a\n    path: a\n    cpu_affinity: [1, 4096]\n";
+        let mut checked = check_source_file("d.yml", yaml);
+        checked.check_local_run(&BTreeSet::from([0, 1]));
+        assert!(!checked.is_valid());
+        let text = checked.render(false);
+        assert!(text.contains("d.yml:4:23"), "{text}");
+        assert!(
+            text.contains("node `a` asks for core 4096 (`cpu_affinity`), but `dora run` may use cores 0-1 on this machine"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn deploy_gets_one_warning_for_every_node() {
+        let yaml = "nodes:\n  - id: a\n    path: a\n    deploy: { machine: m }\n  - id: b\n    path: b\n    deploy: { zone: z }\n";
+        let mut checked = check_source_file("d.yml", yaml);
+        checked.check_local_run(&BTreeSet::from([0]));
+        assert!(checked.is_valid());
+        assert_eq!(checked.diagnostics.len(), 1, "{:?}", checked.diagnostics);
+        assert!(checked.diagnostics[0]
+            .message
+            .starts_with("`deploy` (of nodes `a`, `b`) is ignored by `dora run`"));
     }
 }

@@ -28,6 +28,17 @@ pub enum SendError {
         len: usize,
         max: usize,
     },
+    /// The shared memory of the output cannot hold a message this large
+    /// now, or at all.
+    #[error("no shared memory for a message of {len} bytes on output `{output}` ({detail}); send less, or free memory on this machine")]
+    OutOfMemory {
+        output: String,
+        len: usize,
+        detail: String,
+    },
+    /// The node holds as many unsent messages of this output as it may.
+    #[error("output `{output}` already has {max} messages being written and not sent; send or discard one first")]
+    TooManyLoans { output: String, max: usize },
     #[error("cannot send on output `{output}`: {source}")]
     Transport {
         output: String,

@@ -1,6 +1,8 @@
 //! What a node receives: inputs, closed inputs, and the request to stop.
 
 use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use dora_core::id::DataId;
 
@@ -26,16 +28,44 @@ pub enum Event {
 
 /// The bytes of an input, read in place in shared memory: no copy is made,
 /// and the memory returns to the sender when this is dropped.
+///
+/// The transport lets a node hold only a few messages of one input in
+/// place at once. A node that holds more gets the next ones as copies, so
+/// receiving never fails and nothing is lost; each one held in place is
+/// counted until it is dropped, on any thread.
 pub struct Data {
     inner: Inner,
 }
 
 enum Inner {
     Empty,
+    /// Fields drop in order: the sample returns to the sender before the
+    /// count of held samples goes down.
     Sample {
         sample: iceoryx2::sample::Sample<Ipc, [u8], Header>,
         len: usize,
+        _held: Held,
     },
+    Copy(Box<[u8]>),
+}
+
+/// One sample of an input held in place, counted in the input's shared
+/// count while it lives.
+struct Held(Arc<AtomicUsize>);
+
+impl Held {
+    fn new(count: &Arc<AtomicUsize>) -> Held {
+        count.fetch_add(1, Ordering::Relaxed);
+        Held(count.clone())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // Release: the sample was returned before; the stream's Acquire
+        // load that sees this count may take a sample in its place.
+        self.0.fetch_sub(1, Ordering::Release);
+    }
 }
 
 impl Data {
@@ -45,10 +75,33 @@ impl Data {
         }
     }
 
-    pub(crate) fn sample(sample: iceoryx2::sample::Sample<Ipc, [u8], Header>, len: usize) -> Data {
+    /// The first `len` bytes of `sample`, read in place; counted in `held`
+    /// until dropped.
+    pub(crate) fn sample(
+        sample: iceoryx2::sample::Sample<Ipc, [u8], Header>,
+        len: usize,
+        held: &Arc<AtomicUsize>,
+    ) -> Data {
         Data {
-            inner: Inner::Sample { sample, len },
+            inner: Inner::Sample {
+                sample,
+                len,
+                _held: Held::new(held),
+            },
         }
+    }
+
+    /// A copy of `bytes` on the heap.
+    pub(crate) fn copy(bytes: &[u8]) -> Data {
+        Data {
+            inner: Inner::Copy(bytes.into()),
+        }
+    }
+
+    /// Whether the bytes were copied out of shared memory (because the
+    /// node held as many messages of this input in place as it may).
+    pub fn is_copy(&self) -> bool {
+        matches!(self.inner, Inner::Copy(_))
     }
 }
 
@@ -58,7 +111,8 @@ impl Deref for Data {
     fn deref(&self) -> &[u8] {
         match &self.inner {
             Inner::Empty => &[],
-            Inner::Sample { sample, len } => &sample.payload()[..*len],
+            Inner::Sample { sample, len, .. } => &sample.payload()[..*len],
+            Inner::Copy(bytes) => bytes,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dora_core::config::NodeConfig;
 use dora_core::id::DataId;
+use iceoryx2::port::LoanError;
 use iceoryx2::prelude::*;
 use iceoryx2::sample_mut::SampleMut;
 
@@ -17,6 +18,12 @@ use crate::stream::EventStream;
 use crate::transport::awake::AwakeFlag;
 use crate::transport::shm::{Header, Ipc, OutputPublisher, Shm, WakeupNotifier, HELLO_SEQUENCE};
 use crate::transport::signal;
+
+/// The largest message, metadata included: about 128 TiB on a 64-bit
+/// machine, all the address space a process has on x86-64 and arm64.
+/// Larger sizes are refused before the transport sees them, since its
+/// size arithmetic would overflow.
+const MAX_MESSAGE_LEN: usize = isize::MAX as usize >> 16;
 
 /// How long start-up waits for the other nodes of the dataflow.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -276,12 +283,31 @@ impl DoraNode {
             len: metadata_len,
             max: u32::MAX as usize,
         })?;
+        let total = len
+            .checked_add(metadata_len)
+            .filter(|&total| total <= MAX_MESSAGE_LEN)
+            .ok_or_else(|| SendError::OutOfMemory {
+                output: output.to_owned(),
+                len,
+                detail: format!("a message holds at most {MAX_MESSAGE_LEN} bytes"),
+            })?;
         let mut sample = port
             .publisher
-            .loan_slice_uninit(len + metadata_len)
-            .map_err(|e| SendError::Transport {
-                output: output.to_owned(),
-                source: TransportError::new("cannot get shared memory", e),
+            .loan_slice_uninit(total)
+            .map_err(|e| match e {
+                LoanError::OutOfMemory | LoanError::ExceedsMaxLoanSize => SendError::OutOfMemory {
+                    output: output.to_owned(),
+                    len,
+                    detail: format!("{e:?}"),
+                },
+                LoanError::ExceedsMaxLoans => SendError::TooManyLoans {
+                    output: output.to_owned(),
+                    max: port.publisher.max_loaned_samples(),
+                },
+                e => SendError::Transport {
+                    output: output.to_owned(),
+                    source: TransportError::new("cannot get shared memory", e),
+                },
             })?;
         let (payload, encoded) = sample.payload_mut().split_at_mut(len);
         init(payload);

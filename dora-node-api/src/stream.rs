@@ -7,6 +7,8 @@
 //! robin so a busy input cannot starve the others.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dora_core::config::NodeConfig;
@@ -22,6 +24,7 @@ use crate::stats::{kind, Counter, Counters};
 use crate::transport::awake::AwakeFlag;
 use crate::transport::shm::{
     wait_at_most, ControlSubscriber, InputSubscriber, Shm, WakeupListener, HELLO_SEQUENCE,
+    MAX_HELD_PER_INPUT,
 };
 use crate::transport::signal;
 
@@ -32,6 +35,9 @@ struct Input {
     /// The index (in `NodeConfig::nodes`) of the node that feeds it.
     source: Option<usize>,
     last_sequence: Option<u64>,
+    /// How many of this input's messages the node holds in place; see
+    /// [`Data`].
+    held: Arc<AtomicUsize>,
     received: u64,
     dropped: u64,
     /// The same counts for the run summary, over every process of the node.
@@ -136,6 +142,7 @@ impl EventStream {
                         subscriber: Some(shm.subscriber(channel, settings, input.queue_size)?),
                         source: config.nodes.iter().position(|n| *n == output.node),
                         last_sequence: None,
+                        held: Arc::new(AtomicUsize::new(0)),
                         received: 0,
                         dropped: 0,
                         received_total: counters.counter(kind::RECEIVED, id.as_str()),
@@ -352,6 +359,11 @@ impl EventStream {
             let Some(subscriber) = &input.subscriber else {
                 continue;
             };
+            // The transport fails a receive once MAX_HELD_PER_INPUT samples
+            // are held. Below that, one sample is always left free: the
+            // next message is read in place while that keeps one free,
+            // else copied and its sample returned at once.
+            let in_place = input.held.load(Ordering::Acquire) + 2 <= MAX_HELD_PER_INPUT;
             let receive = || {
                 subscriber.receive().map_err(|e| RecvError::Transport {
                     input: input.id.to_string(),
@@ -412,7 +424,11 @@ impl EventStream {
             return Ok(Some(Event::Input {
                 id: input.id.clone(),
                 metadata,
-                data: Data::sample(sample, len),
+                data: if in_place {
+                    Data::sample(sample, len, &input.held)
+                } else {
+                    Data::copy(&sample.payload()[..len])
+                },
             }));
         }
         Ok(None)

@@ -229,3 +229,47 @@ def test_an_undeclared_output_and_a_node_started_by_hand_say_what_to_do(run):
     assert code == 0, stderr
     [line] = node_lines(stdout, "sender")
     assert "`nowhere` is not an output of this node" in line and "`out`" in line, line
+
+
+def test_holding_many_memoryviews_of_one_input_loses_nothing(run):
+    run.write(
+        "sender.py",
+        """
+        from dora import Node
+
+        node = Node()
+        for n in range(20):
+            node.send_output("out", bytes([n]) * 1000)
+        """,
+    )
+    run.write(
+        "receiver.py",
+        """
+        from dora import Node
+
+        held = []
+        for event in Node():
+            if event.type == "INPUT":
+                held.append(event.data)
+            elif event.type == "ERROR":
+                print("error", event.error, flush=True)
+        intact = sum(view == bytes([n]) * 1000 for n, view in enumerate(held))
+        print(f"held {len(held)} intact {intact}", flush=True)
+        """,
+    )
+    code, stdout, stderr, _ = run(
+        """
+        nodes:
+          - id: sender
+            path: sender.py
+            outputs: [out]
+          - id: receiver
+            path: receiver.py
+            inputs:
+              out: { source: sender/out, queue_size: 20 }
+        """,
+        "--stop-after",
+        "60s",
+    )
+    assert code == 0, stderr
+    assert node_lines(stdout, "receiver") == ["held 20 intact 20"], stdout + stderr

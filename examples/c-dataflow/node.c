@@ -31,10 +31,14 @@ int main(void) {
             int reply_len = snprintf(reply, sizeof reply, "c saw message %lld", (long long)count);
             DoraParams *params = dora_params_new();
             dora_params_set_int(params, "count", count);
-            uint8_t *buffer = dora_output_alloc(node, "reply", (size_t)reply_len, params);
+            uint8_t *buffer;
+            int result = dora_output_alloc(node, "reply", (size_t)reply_len, params, &buffer);
             dora_params_free(params);
-            if (buffer == NULL || (memcpy(buffer, reply, (size_t)reply_len),
-                                   dora_output_send(node, buffer)) != DORA_OK) {
+            if (result == DORA_OK) {
+                memcpy(buffer, reply, (size_t)reply_len);
+                result = dora_output_send(node, buffer);
+            }
+            if (result != DORA_OK) {
                 fprintf(stderr, "error: %s\n", dora_last_error());
                 status = 1;
             }

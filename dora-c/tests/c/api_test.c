@@ -2,6 +2,7 @@
  * feeds its own input `in`. Meant to run under valgrind: it frees
  * everything it is given. Prints "checks passed N" or the failures, and
  * exits non-zero on a failure. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,7 +28,11 @@ static void null_arguments_are_errors(void) {
     uint8_t byte = 0;
     CHECK(dora_send_output(NULL, "out", &byte, 1, NULL) == DORA_INVALID);
     CHECK(strstr(dora_last_error(), "node") != NULL);
-    CHECK(dora_output_alloc(NULL, "out", 1, NULL) == NULL);
+    uint8_t *none = &byte;
+    CHECK(dora_output_alloc(NULL, "out", 1, NULL, &none) == DORA_INVALID);
+    CHECK(none == NULL);
+    CHECK(dora_output_alloc(NULL, "out", 1, NULL, NULL) == DORA_INVALID);
+    CHECK(strstr(dora_last_error(), "buffer") != NULL);
     CHECK(dora_output_send(NULL, &byte) == DORA_INVALID);
     CHECK(dora_next_event(NULL, 0) == NULL);
     CHECK(dora_is_ended(NULL) == false);
@@ -60,7 +65,8 @@ static void send(DoraNode *node) {
     dora_params_free(params);
 
     /* Written in place, then sent. */
-    uint8_t *buffer = dora_output_alloc(node, "out", BIG, NULL);
+    uint8_t *buffer;
+    CHECK(dora_output_alloc(node, "out", BIG, NULL, &buffer) == DORA_OK);
     CHECK(buffer != NULL);
     if (buffer != NULL) {
         for (size_t i = 0; i < BIG; i++) {
@@ -69,14 +75,29 @@ static void send(DoraNode *node) {
         CHECK(dora_output_send(node, buffer) == DORA_OK);
     }
     /* Given back unsent; a pointer that is no buffer is refused. */
-    uint8_t *unsent = dora_output_alloc(node, "out", 16, NULL);
-    CHECK(unsent != NULL);
+    uint8_t *unsent;
+    CHECK(dora_output_alloc(node, "out", 16, NULL, &unsent) == DORA_OK);
     CHECK(dora_output_discard(node, unsent) == DORA_OK);
     uint8_t stray = 0;
     CHECK(dora_output_send(node, &stray) == DORA_INVALID);
     CHECK(strstr(dora_last_error(), "dora_output_alloc") != NULL);
+    /* Each failure of dora_output_alloc has its own code. */
+    uint8_t *failed_buffer = &stray;
+    CHECK(dora_output_alloc(node, "nowhere", 16, NULL, &failed_buffer) ==
+          DORA_UNDECLARED_OUTPUT);
+    CHECK(failed_buffer == NULL);
+    CHECK(strstr(dora_last_error(), "`out`") != NULL);
+    CHECK(dora_output_alloc(node, "out", SIZE_MAX / 2, NULL, &failed_buffer) == DORA_NO_MEMORY);
+    CHECK(strstr(dora_last_error(), "no shared memory") != NULL);
+    uint8_t *held[2];
+    CHECK(dora_output_alloc(node, "out", 16, NULL, &held[0]) == DORA_OK);
+    CHECK(dora_output_alloc(node, "out", 16, NULL, &held[1]) == DORA_OK);
+    CHECK(dora_output_alloc(node, "out", 16, NULL, &failed_buffer) == DORA_TOO_MANY_BUFFERS);
+    CHECK(strstr(dora_last_error(), "send or discard one first") != NULL);
+    CHECK(dora_output_discard(node, held[0]) == DORA_OK);
+    CHECK(dora_output_discard(node, held[1]) == DORA_OK);
     /* An undeclared output names the declared ones. */
-    CHECK(dora_send_output(node, "nowhere", bytes, 3, NULL) == DORA_INVALID);
+    CHECK(dora_send_output(node, "nowhere", bytes, 3, NULL) == DORA_UNDECLARED_OUTPUT);
     CHECK(strstr(dora_last_error(), "`out`") != NULL);
 }
 
@@ -132,6 +153,35 @@ static void receive(DoraNode *node) {
     }
 }
 
+/* A node may hold more events of one input than are read in place: the
+ * later ones are copies, and every one arrives intact. */
+#define HELD 10
+
+static void hold_many(DoraNode *node) {
+    for (int n = 0; n < HELD; n++) {
+        uint8_t message[64];
+        memset(message, n, sizeof message);
+        CHECK(dora_send_output(node, "out", message, sizeof message, NULL) == DORA_OK);
+    }
+    DoraNodeEvent *held[HELD];
+    for (int n = 0; n < HELD; n++) {
+        held[n] = next_input(node);
+    }
+    for (int n = 0; n < HELD; n++) {
+        const uint8_t *data = NULL;
+        size_t len = 0;
+        CHECK(held[n] != NULL && dora_event_data(held[n], &data, &len) == DORA_OK);
+        size_t wrong = 0;
+        for (size_t k = 0; k < len; k++) {
+            wrong += data[k] != (uint8_t)n;
+        }
+        CHECK(len == 64 && wrong == 0);
+    }
+    for (int n = 0; n < HELD; n++) {
+        dora_free_event(held[n]);
+    }
+}
+
 int main(void) {
     null_arguments_are_errors();
     DoraNode *node = dora_init_from_env();
@@ -141,6 +191,7 @@ int main(void) {
     }
     send(node);
     receive(node);
+    hold_many(node);
     /* Nothing else comes: a short wait ends empty-handed. */
     CHECK(dora_next_event(node, 50) == NULL);
     CHECK(!dora_is_ended(node));

@@ -132,7 +132,8 @@ fn run_id() -> String {
 }
 
 pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
-    let checked = check_file(file);
+    let mut checked = check_file(file);
+    checked.check_local_run(&process::allowed_cores()?);
     crate::cli::print_rendered(&checked.render(true));
     let dataflow = match checked.content {
         Content::Dataflow(dataflow) if checked.is_valid() => dataflow,
@@ -343,7 +344,10 @@ impl Run<'_> {
                         slot.ended = Some(last);
                     } else if slot.ended.is_none() {
                         if let Err(error) = channels.stop(index) {
-                            eprintln!("cannot ask node `{}` to stop: {error}", slot.id);
+                            process::say(&format!(
+                                "cannot ask node `{}` to stop: {error}",
+                                slot.id
+                            ));
                         }
                     }
                 }
@@ -418,13 +422,13 @@ impl Run<'_> {
         let failed_operators = self.failed_operators(index, &ended);
         let slot = &mut self.slots[index];
         if !failed_operators.is_empty() {
-            eprintln!(
+            process::say(&format!(
                 "node `{}` {}: {} failed for good after using {} restarts; the node is not restarted, since a new process would not bring back the operators' state",
                 slot.id,
                 ended.describe(),
                 failed_operators.join(", "),
                 if failed_operators.len() == 1 { "its" } else { "their" },
-            );
+            ));
             self.end(index, ended, channels);
         } else if stopping_since.is_none()
             && wants_restart(node.restart_policy, &ended)
@@ -432,14 +436,14 @@ impl Run<'_> {
         {
             slot.restarts += 1;
             let delay = node.restart_delay_before(slot.restarts);
-            eprintln!(
+            process::say(&format!(
                 "node `{}` {}; restarting it in {:.1}s (restart {} of {})",
                 slot.id,
                 ended.describe(),
                 delay.as_secs_f64(),
                 slot.restarts,
                 node.max_restarts
-            );
+            ));
             slot.last_exit = Some(ended);
             slot.restart_at = Some(Instant::now() + delay);
         } else {
@@ -479,13 +483,16 @@ impl Run<'_> {
                         && self.slots[upstream].downstream.contains(&index)
                     {
                         if let Err(error) = channels.close_inputs_from(index, upstream) {
-                            eprintln!("{error}");
+                            process::say(&error.to_string());
                         }
                     }
                 }
             }
             Err(error) => {
-                eprintln!("cannot restart node `{}`: {error}", self.slots[index].id);
+                process::say(&format!(
+                    "cannot restart node `{}`: {error}",
+                    self.slots[index].id
+                ));
                 if let Some(mut process) = self.slots[index].process.take() {
                     process.kill();
                     process.join_printers();

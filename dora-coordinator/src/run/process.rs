@@ -2,6 +2,7 @@
 //! the node's id in front (coloured on a terminal) and also goes to the
 //! node's log file in the run folder.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -175,7 +176,9 @@ pub fn spawn(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    die_with_launcher(&mut command);
+    let cores = cpu_set(&node.cpu_affinity)
+        .wrap_err_with(|| format!("cannot pin node `{}` to its `cpu_affinity`", node.id))?;
+    die_with_launcher(&mut command, cores);
     let mut child = command.spawn().wrap_err_with(|| {
         format!(
             "cannot start node `{}` ({:?}); check its `path` and that it was built",
@@ -194,13 +197,13 @@ pub fn spawn(
     let mut printers = Vec::new();
     if let Some(stdout) = child.stdout.take() {
         printers.push(
-            printer(stdout, prefix.clone(), log.clone(), false)
+            printer(stdout, prefix.clone(), log.clone(), Stream::Stdout)
                 .wrap_err("cannot start a thread to pass on a node's output")?,
         );
     }
     if let Some(stderr) = child.stderr.take() {
         printers.push(
-            printer(stderr, prefix, log, true)
+            printer(stderr, prefix, log, Stream::Stderr)
                 .wrap_err("cannot start a thread to pass on a node's output")?,
         );
     }
@@ -213,12 +216,55 @@ pub fn spawn(
 /// 2 MiB, a launcher of a thousand nodes forked several times slower.
 const PRINTER_STACK: usize = 64 * 1024;
 
-/// The node is killed when `dora run` dies, even by SIGKILL: without
-/// this, nodes in their own process group would outlive it.
-fn die_with_launcher(command: &mut Command) {
+/// The cores this process may run on, which are those `dora run` may pin
+/// nodes to.
+pub fn allowed_cores() -> eyre::Result<BTreeSet<usize>> {
+    // SAFETY: an all-zero `cpu_set_t` is an empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid `cpu_set_t` of the size given.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .wrap_err("cannot read which cores this process may run on");
+    }
+    // SAFETY: `set` is initialised and every core asked about is below
+    // `CPU_SETSIZE`.
+    Ok((0..libc::CPU_SETSIZE as usize)
+        .filter(|&core| unsafe { libc::CPU_ISSET(core, &set) })
+        .collect())
+}
+
+/// The set of `cores` for `sched_setaffinity`, or `None` for a node not
+/// pinned. Built before the fork: nothing may allocate between fork and
+/// exec. The cores were checked against [`allowed_cores`] with the rest
+/// of the dataflow; one out of range here is still an error, not a panic.
+fn cpu_set(cores: &[usize]) -> eyre::Result<Option<libc::cpu_set_t>> {
+    if cores.is_empty() {
+        return Ok(None);
+    }
+    // SAFETY: an all-zero `cpu_set_t` is an empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &core in cores {
+        if core >= libc::CPU_SETSIZE as usize {
+            bail!(
+                "core {core} is beyond the {} cores the kernel's CPU sets can name",
+                libc::CPU_SETSIZE
+            );
+        }
+        // SAFETY: `core` is below `CPU_SETSIZE`, so within the set.
+        unsafe { libc::CPU_SET(core, &mut set) };
+    }
+    Ok(Some(set))
+}
+
+/// Between fork and exec, before the node runs any code of its own: the
+/// node is killed when `dora run` dies, even by SIGKILL (without this,
+/// nodes in their own process group would outlive it), and it is pinned
+/// to `cores` when it has any.
+fn die_with_launcher(command: &mut Command, cores: Option<libc::cpu_set_t>) {
     let launcher = std::process::id();
     // SAFETY: the closure runs between fork and exec and only makes
-    // async-signal-safe calls (prctl, getppid).
+    // async-signal-safe calls (prctl, getppid, sched_setaffinity); the CPU
+    // set was built before the fork and is only read here.
     unsafe {
         command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -229,8 +275,73 @@ fn die_with_launcher(command: &mut Command) {
             if libc::getppid() as u32 != launcher {
                 return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
+            if let Some(cores) = &cores {
+                if libc::sched_setaffinity(0, std::mem::size_of_val(cores), cores) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
+    }
+}
+
+/// Held while a prefixed line is written, by the printers of every node
+/// and both streams: when stdout and stderr go to one file (`2>&1`), a
+/// line from one stream cannot land inside a line from the other.
+static PRINT: Mutex<()> = Mutex::new(());
+
+/// One of the two streams `dora run` passes node output on to.
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    /// Whether this stream gets colours: on a terminal, unless `NO_COLOR`
+    /// or `CLICOLOR` says otherwise (or `CLICOLOR_FORCE` asks for them
+    /// anyway), as anstream decides for the rest of `dora`.
+    fn colours(self) -> bool {
+        let choice = match self {
+            Stream::Stdout => anstream::AutoStream::choice(&std::io::stdout()),
+            Stream::Stderr => anstream::AutoStream::choice(&std::io::stderr()),
+        };
+        choice != anstream::ColorChoice::Never
+    }
+
+    /// Writes `line` in a single write, so that it is never split around
+    /// what another process or thread writes to the same file.
+    fn write_line(self, line: &[u8]) -> std::io::Result<()> {
+        let _whole = PRINT
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match self {
+            Stream::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(line)?;
+                out.flush()
+            }
+            Stream::Stderr => std::io::stderr().lock().write_all(line),
+        }
+    }
+}
+
+/// Prints a line of `dora run`'s own on stderr while nodes may be
+/// printing: in one write, under the printers' lock, so that it is not
+/// spliced into a node's line (`eprintln!` writes in pieces).
+pub fn say(text: &str) {
+    let _ = Stream::Stderr.write_line(format!("{text}\n").as_bytes());
+}
+
+/// The line that `dora run` prints for `text`, a line a node printed:
+/// `prefix` in front, a newline at the end, and no colour codes (the
+/// node's own included) when `colours` is false.
+fn prefixed_line(prefix: &str, text: &str, colours: bool) -> Vec<u8> {
+    let line = format!("{prefix}{text}\n");
+    if colours {
+        line.into_bytes()
+    } else {
+        anstream::adapter::strip_str(&line).to_string().into_bytes()
     }
 }
 
@@ -238,23 +349,37 @@ fn printer(
     stream: impl Read + Send + 'static,
     prefix: String,
     log: Arc<Mutex<std::fs::File>>,
-    to_stderr: bool,
+    to: Stream,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .stack_size(PRINTER_STACK)
         .spawn(move || {
+            let colours = to.colours();
             let reader = BufReader::new(stream);
             for line in reader.split(b'\n') {
                 let Ok(line) = line else { break };
                 let text = String::from_utf8_lossy(&line);
-                if to_stderr {
-                    let _ = writeln!(anstream::stderr(), "{prefix}{text}");
-                } else {
-                    let _ = writeln!(anstream::stdout(), "{prefix}{text}");
-                }
+                let _ = to.write_line(&prefixed_line(&prefix, &text, colours));
                 if let Ok(mut file) = log.lock() {
                     let _ = writeln!(file, "{text}");
                 }
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefixed_line;
+
+    #[test]
+    fn a_line_without_colours_loses_every_colour_code() {
+        let style = anstyle::Style::new().fg_color(Some(anstyle::AnsiColor::Cyan.into()));
+        let prefix = format!("{style}rt |{style:#} ");
+        let text = "\u{1b}[31mred\u{1b}[0m text";
+        assert_eq!(prefixed_line(&prefix, text, false), b"rt | red text\n");
+        assert_eq!(
+            prefixed_line(&prefix, text, true),
+            format!("{prefix}{text}\n").into_bytes()
+        );
+    }
 }

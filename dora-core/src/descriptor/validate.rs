@@ -156,6 +156,13 @@ impl<'a> Checker<'a> {
             ),
             _ => {}
         }
+        if node.is_runtime() && tree.get("args").is_some() {
+            self.error(
+                tree.key_position("args"),
+                format!("runtime node `{id}` has `args`, but its operators run in `dora-runtime`, which takes no arguments"),
+                "remove `args`; an operator can read settings from the node's `env`",
+            );
+        }
         if node.is_runtime() {
             for key in ["inputs", "outputs"] {
                 if tree.get(key).is_some() {
@@ -354,6 +361,17 @@ impl<'a> Checker<'a> {
                             format!("the timer `{timer}` of {what} never ticks"),
                             "use a number above 0, like `dora/timer/millis/100`",
                         );
+                    }
+                    // A node's timers tick inside it and never queue; an
+                    // operator's ticks do queue, in the runtime.
+                    for key in ["queue_size", "queue_policy"] {
+                        if !operator && input_tree.get(key).is_some() {
+                            self.error(
+                                input_tree.key_position(key),
+                                format!("{what} is a timer, which has no `{key}`: a node that falls behind gets one tick, never a burst"),
+                                format!("remove `{key}`"),
+                            );
+                        }
                     }
                 }
                 InputSource::Output(output) => self.source(output, &what, source_at),

@@ -54,7 +54,9 @@ pub(crate) struct Header {
 /// start-up, so that receivers map its memory before any data flows.
 pub(crate) const HELLO_SEQUENCE: u64 = u64::MAX;
 
-/// How many messages of one input a node may hold at once.
+/// How many samples of one input a node may hold at once. The event
+/// stream keeps one of them free, and hands out copies while the node
+/// holds the others (see `Data`), so that a receive never fails.
 pub(crate) const MAX_HELD_PER_INPUT: usize = 4;
 /// Ports of a process that died are released only when the launcher
 /// cleans up after it, so a restarted node may meet its earlier ports:

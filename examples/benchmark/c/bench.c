@@ -29,8 +29,8 @@ static int sender(DoraNode *node) {
     const struct timespec gap = {0, 1000000};
     for (size_t s = 0; s < SIZE_COUNT; s++) {
         for (size_t i = 0; i < samples(SIZES[s]); i++) {
-            uint8_t *buffer = dora_output_alloc(node, "latency", SIZES[s], NULL);
-            if (buffer == NULL) {
+            uint8_t *buffer;
+            if (dora_output_alloc(node, "latency", SIZES[s], NULL, &buffer) != DORA_OK) {
                 return fail("cannot get a buffer");
             }
             memset(buffer, 1, SIZES[s]);

@@ -6,7 +6,9 @@
 //! `--ignore-stop` makes it keep running after Stop.
 //! With `--async`, it reads its events through the async `Stream`; with
 //! `--show-parameters`, it prints `params <key>=<value>…` for each message
-//! on `in`.
+//! on `in`. With `--hold N`, it keeps the first N messages of `in` until
+//! the end and checks them then (`held`, `intact`, and how many came as
+//! `copies`).
 
 use dora_node_api::{DoraNode, Event, Parameter};
 use dora_test_nodes::{arg, block_on, checksum, flag};
@@ -17,6 +19,9 @@ fn main() {
     let kill_after = arg("--kill-self-after", u64::MAX);
     let abort_after = arg("--abort-after", u64::MAX);
     let fail_after = arg("--fail-after", u64::MAX);
+    let hold = arg("--hold", 0) as usize;
+    let mut held = Vec::new();
+    let mut expected_sums = std::collections::BTreeMap::new();
     let (_node, mut events) = match DoraNode::init_from_env() {
         Ok(node) => node,
         Err(error) => {
@@ -43,6 +48,10 @@ fn main() {
         match event {
             Event::Input { id, data, metadata } if id.as_str() == "in" => {
                 bytes += data.len();
+                if held.len() < hold {
+                    held.push((metadata.sequence, data));
+                    continue;
+                }
                 sums.push((metadata.sequence, checksum(&data)));
                 if show_parameters {
                     let shown: Vec<String> = metadata
@@ -70,6 +79,7 @@ fn main() {
             Event::Input { metadata, .. } => {
                 if let Some(Parameter::Integer(expected)) = metadata.parameters.get("checksum") {
                     let expected = *expected as u64;
+                    expected_sums.insert(metadata.sequence, expected);
                     if let Some(index) = sums.iter().position(|(seq, _)| *seq == metadata.sequence)
                     {
                         mismatches += usize::from(sums[index].1 != expected);
@@ -89,5 +99,10 @@ fn main() {
         .input_counts()
         .find(|(id, _)| id.as_str() == "in")
         .map_or((0, 0), |(_, c)| (c.received, c.dropped));
-    println!("received {received} dropped {dropped} bytes {bytes} checked {checked} mismatches {mismatches}");
+    let intact = held
+        .iter()
+        .filter(|(sequence, data)| expected_sums.get(sequence) == Some(&checksum(data)))
+        .count();
+    let copies = held.iter().filter(|(_, data)| data.is_copy()).count();
+    println!("received {received} dropped {dropped} bytes {bytes} checked {checked} mismatches {mismatches} held {} intact {intact} copies {copies}", held.len());
 }
