@@ -29,34 +29,6 @@
 #include "dora_operator.h"
 
 /**
- * The item was not there (a parameter key, say).
- */
-#define DORA_NOT_FOUND -4
-
-/**
- * The item has another type than the one asked for.
- */
-#define DORA_WRONG_TYPE -5
-
-/**
- * The output is not one the node declares under `outputs:` in the
- * dataflow.
- */
-#define DORA_UNDECLARED_OUTPUT -6
-
-/**
- * There is no shared memory for a message this large: the size is beyond
- * what the machine can map, or its memory is used up.
- */
-#define DORA_NO_MEMORY -7
-
-/**
- * The node already holds as many buffers of this output, written and not
- * yet sent, as it may; send or discard one first.
- */
-#define DORA_TOO_MANY_BUFFERS -8
-
-/**
  * The type of a node event.
  */
 typedef enum {

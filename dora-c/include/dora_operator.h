@@ -91,31 +91,49 @@
 #define DORA_INVALID -3
 
 /**
- * The operator does not declare this output under its `outputs:`.
+ * The item was not there (a parameter key, say).
  */
-#define DORA_UNKNOWN_OUTPUT -6
+#define DORA_NOT_FOUND -4
+
+/**
+ * The item has another type than the one asked for.
+ */
+#define DORA_WRONG_TYPE -5
+
+/**
+ * The output is not one the node or operator declares under `outputs:`
+ * in the dataflow.
+ */
+#define DORA_UNDECLARED_OUTPUT -6
+
+/**
+ * There is no memory for a message this large: the size is beyond what
+ * the machine can map, or its memory is used up.
+ */
+#define DORA_NO_MEMORY -7
+
+/**
+ * The node already holds as many buffers of this output, written and not
+ * yet sent, as it may; send or discard one first.
+ */
+#define DORA_TOO_MANY_BUFFERS -8
 
 /**
  * The buffer did not come from `alloc_buffer` in this call, or was
  * already sent or freed.
  */
-#define DORA_UNKNOWN_BUFFER -7
-
-/**
- * The runtime could not get the memory to hold the message.
- */
-#define DORA_NO_MEMORY -8
+#define DORA_UNKNOWN_BUFFER -9
 
 /**
  * A parameter has an unknown kind, or a key or string that is not UTF-8.
  */
-#define DORA_BAD_PARAMETER -9
+#define DORA_BAD_PARAMETER -10
 
 /**
  * Nothing can be sent now: `dora_init_operator` runs before the dataflow
  * does, so an operator sends from `dora_on_event` only.
  */
-#define DORA_CANNOT_SEND_NOW -10
+#define DORA_CANNOT_SEND_NOW -11
 
 /**
  * Bytes, or UTF-8 text, that the other side owns: valid during the call
@@ -190,7 +208,7 @@ typedef struct {
  * Sends `data` on `output` (the operator's id for it) with
  * `parameters_len` parameters (`parameters` may be NULL when there are
  * none; when a key repeats, the last value wins). The runtime copies
- * everything. Returns `DORA_OK`, `DORA_UNKNOWN_OUTPUT`,
+ * everything. Returns `DORA_OK`, `DORA_UNDECLARED_OUTPUT`,
  * `DORA_BAD_PARAMETER`, `DORA_NO_MEMORY` or `DORA_CANNOT_SEND_NOW`.
  */
 typedef int32_t (*DoraSendOutput)(void *runtime,
@@ -209,7 +227,7 @@ typedef uint8_t *(*DoraAllocBuffer)(void *runtime, size_t len);
 /**
  * Sends a buffer from [`DoraAllocBuffer`] on `output`, with parameters as
  * in [`DoraSendOutput`], and takes it back, whatever the result. Returns
- * `DORA_OK`, `DORA_UNKNOWN_BUFFER`, `DORA_UNKNOWN_OUTPUT`,
+ * `DORA_OK`, `DORA_UNKNOWN_BUFFER`, `DORA_UNDECLARED_OUTPUT`,
  * `DORA_BAD_PARAMETER`, `DORA_NO_MEMORY` or `DORA_CANNOT_SEND_NOW`.
  */
 typedef int32_t (*DoraSendBuffer)(void *runtime,

@@ -22,16 +22,8 @@ pub use event::*;
 pub use node::*;
 pub use params::*;
 
-/// The item was not there (a parameter key, say).
-pub const DORA_NOT_FOUND: i32 = -4;
-/// The item has another type than the one asked for.
-pub const DORA_WRONG_TYPE: i32 = -5;
-/// The output is not one the node declares under `outputs:` in the
-/// dataflow.
-pub const DORA_UNDECLARED_OUTPUT: i32 = -6;
-/// There is no shared memory for a message this large: the size is beyond
-/// what the machine can map, or its memory is used up.
-pub const DORA_NO_MEMORY: i32 = -7;
-/// The node already holds as many buffers of this output, written and not
-/// yet sent, as it may; send or discard one first.
-pub const DORA_TOO_MANY_BUFFERS: i32 = -8;
+// The status codes are the operator ABI's (`dora_operator.h`, which
+// `dora.h` includes), so that each failure has one code.
+pub use dora_operator_api::abi::{
+    DORA_NOT_FOUND, DORA_NO_MEMORY, DORA_TOO_MANY_BUFFERS, DORA_UNDECLARED_OUTPUT, DORA_WRONG_TYPE,
+};

@@ -64,16 +64,25 @@ id_type!(
     DataId
 );
 
+/// The longest id, in bytes. Ids become parts of shared-memory service
+/// names, which hold at most 255 bytes, and a channel name holds up to
+/// three ids (`dora/<run>/<node>/out/<operator>/<output>`, with a run id
+/// of up to 16 bytes); a node id also names the node's process to the
+/// transport, which takes at most 128.
+pub const MAX_ID_LEN: usize = 64;
+
 /// Why an id is not acceptable, or `None` when it is.
 ///
 /// Ids become parts of shared-memory service names, zenoh keys and file
-/// names, so they are kept to letters, digits, `_`, `-` and `.`.
+/// names, so they are kept to letters, digits, `_`, `-` and `.`, and to
+/// [`MAX_ID_LEN`] bytes.
 ///
 /// ```
 /// use dora_core::id::id_problem;
 ///
 /// assert_eq!(id_problem("camera_left"), None);
 /// assert!(id_problem("camera/left").unwrap().contains("`/`"));
+/// assert!(id_problem(&"a".repeat(65)).unwrap().contains("at most 64 bytes"));
 /// ```
 pub fn id_problem(id: &str) -> Option<String> {
     if id.is_empty() {
@@ -90,6 +99,12 @@ pub fn id_problem(id: &str) -> Option<String> {
         };
         return Some(format!(
             "the id `{id}` contains {shown}; ids may hold only letters, digits, `_`, `-` and `.`"
+        ));
+    }
+    if id.len() > MAX_ID_LEN {
+        return Some(format!(
+            "the id `{id}` is {} bytes long; ids may be at most {MAX_ID_LEN} bytes, since the names of the dataflow's channels are made of them",
+            id.len()
         ));
     }
     None

@@ -133,24 +133,34 @@ pub const DORA_ERROR: i32 = -1;
 pub const DORA_PANIC: i32 = -2;
 /// An argument was invalid (a null pointer, bad UTF-8).
 pub const DORA_INVALID: i32 = -3;
-// -4 and -5 are the node API's (`dora.h`).
-/// The operator does not declare this output under its `outputs:`.
-pub const DORA_UNKNOWN_OUTPUT: i32 = -6;
+// The codes below are shared by operators and the C node API (`dora.h`
+// includes this header): each failure has one code wherever it happens.
+/// The item was not there (a parameter key, say).
+pub const DORA_NOT_FOUND: i32 = -4;
+/// The item has another type than the one asked for.
+pub const DORA_WRONG_TYPE: i32 = -5;
+/// The output is not one the node or operator declares under `outputs:`
+/// in the dataflow.
+pub const DORA_UNDECLARED_OUTPUT: i32 = -6;
+/// There is no memory for a message this large: the size is beyond what
+/// the machine can map, or its memory is used up.
+pub const DORA_NO_MEMORY: i32 = -7;
+/// The node already holds as many buffers of this output, written and not
+/// yet sent, as it may; send or discard one first.
+pub const DORA_TOO_MANY_BUFFERS: i32 = -8;
 /// The buffer did not come from `alloc_buffer` in this call, or was
 /// already sent or freed.
-pub const DORA_UNKNOWN_BUFFER: i32 = -7;
-/// The runtime could not get the memory to hold the message.
-pub const DORA_NO_MEMORY: i32 = -8;
+pub const DORA_UNKNOWN_BUFFER: i32 = -9;
 /// A parameter has an unknown kind, or a key or string that is not UTF-8.
-pub const DORA_BAD_PARAMETER: i32 = -9;
+pub const DORA_BAD_PARAMETER: i32 = -10;
 /// Nothing can be sent now: `dora_init_operator` runs before the dataflow
 /// does, so an operator sends from `dora_on_event` only.
-pub const DORA_CANNOT_SEND_NOW: i32 = -10;
+pub const DORA_CANNOT_SEND_NOW: i32 = -11;
 
 /// Sends `data` on `output` (the operator's id for it) with
 /// `parameters_len` parameters (`parameters` may be NULL when there are
 /// none; when a key repeats, the last value wins). The runtime copies
-/// everything. Returns `DORA_OK`, `DORA_UNKNOWN_OUTPUT`,
+/// everything. Returns `DORA_OK`, `DORA_UNDECLARED_OUTPUT`,
 /// `DORA_BAD_PARAMETER`, `DORA_NO_MEMORY` or `DORA_CANNOT_SEND_NOW`.
 pub type DoraSendOutput = unsafe extern "C" fn(
     runtime: *mut c_void,
@@ -165,7 +175,7 @@ pub type DoraSendOutput = unsafe extern "C" fn(
 pub type DoraAllocBuffer = unsafe extern "C" fn(runtime: *mut c_void, len: usize) -> *mut u8;
 /// Sends a buffer from [`DoraAllocBuffer`] on `output`, with parameters as
 /// in [`DoraSendOutput`], and takes it back, whatever the result. Returns
-/// `DORA_OK`, `DORA_UNKNOWN_BUFFER`, `DORA_UNKNOWN_OUTPUT`,
+/// `DORA_OK`, `DORA_UNKNOWN_BUFFER`, `DORA_UNDECLARED_OUTPUT`,
 /// `DORA_BAD_PARAMETER`, `DORA_NO_MEMORY` or `DORA_CANNOT_SEND_NOW`.
 pub type DoraSendBuffer = unsafe extern "C" fn(
     runtime: *mut c_void,

@@ -2,7 +2,7 @@
 
 use crate::abi::{
     DoraContext, DoraSlice, DORA_BAD_PARAMETER, DORA_CANNOT_SEND_NOW, DORA_NO_MEMORY, DORA_OK,
-    DORA_UNKNOWN_BUFFER, DORA_UNKNOWN_OUTPUT,
+    DORA_UNDECLARED_OUTPUT, DORA_UNKNOWN_BUFFER,
 };
 use crate::parameters::Parameters;
 
@@ -10,7 +10,7 @@ use crate::parameters::Parameters;
 /// the ABI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputError {
-    /// The operator does not declare this output (`DORA_UNKNOWN_OUTPUT`).
+    /// The operator does not declare this output (`DORA_UNDECLARED_OUTPUT`).
     Undeclared(String),
     /// The runtime could not give a buffer of this many bytes.
     NoBuffer(usize),
@@ -220,7 +220,7 @@ impl OutputError {
         let output = output.to_owned();
         Some(match status {
             DORA_OK => return None,
-            DORA_UNKNOWN_OUTPUT => OutputError::Undeclared(output),
+            DORA_UNDECLARED_OUTPUT => OutputError::Undeclared(output),
             DORA_NO_MEMORY => OutputError::NoMemory(output),
             DORA_BAD_PARAMETER => OutputError::BadParameter(output),
             DORA_CANNOT_SEND_NOW => OutputError::NotNow(output),
@@ -239,7 +239,7 @@ mod tests {
     fn each_status_is_reported_as_its_own_cause() {
         assert_eq!(check(DORA_OK, "out"), Ok(()));
         let cases = [
-            (DORA_UNKNOWN_OUTPUT, "is not an output of this operator"),
+            (DORA_UNDECLARED_OUTPUT, "is not an output of this operator"),
             (DORA_NO_MEMORY, "out of memory"),
             (DORA_BAD_PARAMETER, "a parameter has an unknown kind"),
             (DORA_CANNOT_SEND_NOW, "during init"),

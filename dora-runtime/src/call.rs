@@ -9,7 +9,7 @@ use std::rc::Rc;
 use dora_core::id::DataId;
 use dora_operator_api::abi::{
     DoraContext, DoraParameter, DoraSlice, DORA_BAD_PARAMETER, DORA_CANNOT_SEND_NOW,
-    DORA_NO_MEMORY, DORA_OK, DORA_UNKNOWN_BUFFER, DORA_UNKNOWN_OUTPUT,
+    DORA_NO_MEMORY, DORA_OK, DORA_UNDECLARED_OUTPUT, DORA_UNKNOWN_BUFFER,
 };
 
 use crate::parameters::MessageParameters;
@@ -84,7 +84,7 @@ impl<'a> Call<'a> {
         outputs
             .iter()
             .position(|o| o.as_str().as_bytes() == name)
-            .ok_or(DORA_UNKNOWN_OUTPUT)
+            .ok_or(DORA_UNDECLARED_OUTPUT)
     }
 
     /// Queues a message for routing.
@@ -284,7 +284,7 @@ mod tests {
                 (context.send_output)(context.runtime, text(output), text("x"), parameter, 1)
             };
             assert_eq!(send("out", &seq), DORA_OK);
-            assert_eq!(send("nowhere", &seq), DORA_UNKNOWN_OUTPUT);
+            assert_eq!(send("nowhere", &seq), DORA_UNDECLARED_OUTPUT);
             assert_eq!(send("out", &not_utf8), DORA_BAD_PARAMETER);
             let mut stray = 0u8;
             let status = (context.send_buffer)(

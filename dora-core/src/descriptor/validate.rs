@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::{Driver, Input, InputSource, Node, OutputRef, RestartPolicy};
 use crate::diagnostic::Diagnostic;
-use crate::id::{id_problem, DataId};
+use crate::id::{id_problem, DataId, MAX_ID_LEN};
 use crate::suggest::did_you_mean;
 use crate::yaml::{Position, Value, ValueKind};
 
@@ -60,11 +60,12 @@ impl<'a> Checker<'a> {
 
     fn id(&mut self, id: &str, position: Position, what: &str) {
         if let Some(problem) = id_problem(id) {
-            self.error(
-                position,
-                format!("bad {what} id: {problem}"),
-                "rename it, for example with `_` in place of other characters",
-            );
+            let hint = if id.len() > MAX_ID_LEN {
+                "rename it to a shorter id"
+            } else {
+                "rename it, for example with `_` in place of other characters"
+            };
+            self.error(position, format!("bad {what} id: {problem}"), hint);
         }
     }
 
