@@ -65,7 +65,9 @@ def test_twenty_python_operators_share_one_runtime_and_a_failing_one_restarts(ru
         """
     )
     code, stdout, stderr, _ = run(header + "".join(operators))
-    assert code == 0, stdout + stderr
+    # The two messages the failures ate are lost, and that fails the run.
+    assert code == 1, stdout + stderr
+    assert "operator input `last/in` lost 2 messages to panics" in stderr, stderr
     lines = node_lines(stdout, "runtime")
     got = [l.split(" in process ")[0] for l in lines if l.startswith("got")]
     # 19 operators added one each. `last` fails on the second message each
@@ -74,7 +76,10 @@ def test_twenty_python_operators_share_one_runtime_and_a_failing_one_restarts(ru
     processes = {l.split(" in process ")[1] for l in lines if " in process " in l}
     assert len(processes) == 1, lines
     assert "ValueError: failing on purpose" in stdout + stderr
-    assert "operator `last` panicked: ValueError: failing on purpose; restarting it (restart 2 of 5)" in stdout + stderr
+    assert (
+        "operator `last` panicked: ValueError: failing on purpose; the message it was handling on `in` is lost; restarting it with its state (restart 2 of 5)"
+        in stdout + stderr
+    )
     assert "20 operators handled" in lines[-1], lines
 
 
