@@ -123,6 +123,41 @@ fn clean_up_abandoned_runs() {
     }
 }
 
+/// Files the launcher keeps open per node: its output pipes, its log, and
+/// its channels' shared memory.
+const FILES_PER_NODE: u64 = 12;
+
+/// Raises this process's limit of open files as far as the system allows
+/// (the usual 1,024 is too few for a few hundred nodes), and refuses a
+/// dataflow too large for what it allows, before anything starts.
+fn raise_open_files_limit(nodes: usize) -> eyre::Result<()> {
+    let needed = 128 + FILES_PER_NODE * nodes as u64;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes a `rlimit` we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Ok(());
+    }
+    if limit.rlim_cur >= needed {
+        return Ok(());
+    }
+    let raised = libc::rlimit {
+        rlim_cur: limit.rlim_max,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: setrlimit reads a valid `rlimit`.
+    let ok = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0;
+    let now = if ok { limit.rlim_max } else { limit.rlim_cur };
+    if now < needed {
+        bail!(
+            "a dataflow of {nodes} nodes needs about {needed} open files in `dora run`, but this system allows {now}; raise the limit (`ulimit -n {needed}`, or the hard limit in /etc/security/limits.conf)"
+        );
+    }
+    Ok(())
+}
+
 fn run_id() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -162,6 +197,7 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
     }
     build::run_builds(&dataflow, &dir, &stop)?;
 
+    raise_open_files_limit(dataflow.nodes.len())?;
     clean_up_abandoned_runs();
     let run_id = run_id();
     claim_run(&run_id).wrap_err("cannot create the run's folder under /dev/shm")?;
