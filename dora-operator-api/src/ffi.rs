@@ -1,7 +1,7 @@
 //! What [`register_operator!`](crate::register_operator) exports: the C ABI
 //! over a Rust [`Operator`], with every panic caught at the boundary (a
 //! panic must not unwind into the runtime) and reported without stalling
-//! it (see [`panic`](crate::panic)).
+//! it (see `panic.rs`).
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
