@@ -7,6 +7,7 @@
 //! them to stop, and tells a node when an input's source has ended.
 
 mod build;
+mod output;
 mod process;
 mod summary;
 

@@ -3,15 +3,17 @@
 //! node's log file in the run folder.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Mutex;
 
 use dora_core::config::{NodeConfig, ENV_VAR};
 use dora_core::descriptor::{Driver, Node, OperatorSource};
+
+use super::output::Printing;
 use eyre::{bail, WrapErr};
 
 /// Where a node's output and counts go, in the run folder.
@@ -32,10 +34,10 @@ impl NodeFiles {
     }
 }
 
-/// A started node process and the threads that pass on its output.
+/// A started node process, and the passing on of its output.
 pub struct NodeProcess {
     pub child: Child,
-    pub printers: Vec<JoinHandle<()>>,
+    printing: Printing,
 }
 
 impl NodeProcess {
@@ -48,23 +50,12 @@ impl NodeProcess {
     /// Waits at most `patience` for what the process printed to be passed
     /// on: a child it left behind may hold its pipes open.
     pub fn join_printers_for(&mut self, patience: std::time::Duration) {
-        let deadline = std::time::Instant::now() + patience;
-        while self.printers.iter().any(|p| !p.is_finished()) && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        for printer in std::mem::take(&mut self.printers) {
-            if printer.is_finished() {
-                let _ = printer.join();
-            }
-        }
+        self.printing.wait_for(patience);
     }
 
     /// Waits until everything the process printed has been passed on.
     pub fn join_printers(&mut self) {
-        for printer in std::mem::take(&mut self.printers) {
-            let _ = printer.join();
-        }
+        self.printing.wait();
     }
 }
 
@@ -193,28 +184,24 @@ pub fn spawn(
         .append(true)
         .open(&files.log)
         .wrap_err_with(|| format!("cannot create the log file {}", files.log.display()))?;
-    let log = Arc::new(Mutex::new(log));
-    let mut printers = Vec::new();
+    let mut streams = Vec::new();
     if let Some(stdout) = child.stdout.take() {
-        printers.push(
-            printer(stdout, prefix.clone(), log.clone(), Stream::Stdout)
-                .wrap_err("cannot start a thread to pass on a node's output")?,
-        );
+        streams.push((OwnedFd::from(stdout), Stream::Stdout));
     }
     if let Some(stderr) = child.stderr.take() {
-        printers.push(
-            printer(stderr, prefix, log, Stream::Stderr)
-                .wrap_err("cannot start a thread to pass on a node's output")?,
-        );
+        streams.push((OwnedFd::from(stderr), Stream::Stderr));
     }
-    Ok(NodeProcess { child, printers })
+    let printing = match super::output::pass(streams, &prefix, log) {
+        Ok(printing) => printing,
+        Err(error) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(error)
+                .wrap_err_with(|| format!("cannot pass on what node `{}` prints", node.id));
+        }
+    };
+    Ok(NodeProcess { child, printing })
 }
-
-/// The stack of a thread that passes on a node's output: it only reads
-/// and writes lines. Every byte of a thread's stack is mapped into the
-/// launcher, and every node process is forked from it: with the default
-/// 2 MiB, a launcher of a thousand nodes forked several times slower.
-const PRINTER_STACK: usize = 64 * 1024;
 
 /// The cores this process may run on, which are those `dora run` may pin
 /// nodes to.
@@ -292,7 +279,7 @@ static PRINT: Mutex<()> = Mutex::new(());
 
 /// One of the two streams `dora run` passes node output on to.
 #[derive(Clone, Copy)]
-enum Stream {
+pub(super) enum Stream {
     Stdout,
     Stderr,
 }
@@ -301,7 +288,7 @@ impl Stream {
     /// Whether this stream gets colours: on a terminal, unless `NO_COLOR`
     /// or `CLICOLOR` says otherwise (or `CLICOLOR_FORCE` asks for them
     /// anyway), as anstream decides for the rest of `dora`.
-    fn colours(self) -> bool {
+    pub(super) fn colours(self) -> bool {
         let choice = match self {
             Stream::Stdout => anstream::AutoStream::choice(&std::io::stdout()),
             Stream::Stderr => anstream::AutoStream::choice(&std::io::stderr()),
@@ -311,7 +298,7 @@ impl Stream {
 
     /// Writes `line` in a single write, so that it is never split around
     /// what another process or thread writes to the same file.
-    fn write_line(self, line: &[u8]) -> std::io::Result<()> {
+    pub(super) fn write_line(self, line: &[u8]) -> std::io::Result<()> {
         let _whole = PRINT
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -336,35 +323,13 @@ pub fn say(text: &str) {
 /// The line that `dora run` prints for `text`, a line a node printed:
 /// `prefix` in front, a newline at the end, and no colour codes (the
 /// node's own included) when `colours` is false.
-fn prefixed_line(prefix: &str, text: &str, colours: bool) -> Vec<u8> {
+pub(super) fn prefixed_line(prefix: &str, text: &str, colours: bool) -> Vec<u8> {
     let line = format!("{prefix}{text}\n");
     if colours {
         line.into_bytes()
     } else {
         anstream::adapter::strip_str(&line).to_string().into_bytes()
     }
-}
-
-fn printer(
-    stream: impl Read + Send + 'static,
-    prefix: String,
-    log: Arc<Mutex<std::fs::File>>,
-    to: Stream,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .stack_size(PRINTER_STACK)
-        .spawn(move || {
-            let colours = to.colours();
-            let reader = BufReader::new(stream);
-            for line in reader.split(b'\n') {
-                let Ok(line) = line else { break };
-                let text = String::from_utf8_lossy(&line);
-                let _ = to.write_line(&prefixed_line(&prefix, &text, colours));
-                if let Ok(mut file) = log.lock() {
-                    let _ = writeln!(file, "{text}");
-                }
-            }
-        })
 }
 
 #[cfg(test)]

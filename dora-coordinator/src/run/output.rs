@@ -1,0 +1,242 @@
+//! Passing on what nodes print: one thread for every node of the process,
+//! waiting on all their pipes at once (poll), rather than two threads per
+//! node. Every node process is forked from `dora run`; each thread added
+//! to it (a stack, a guard page) made every later fork slower, so that
+//! starting a thousand nodes took minutes.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::process::{prefixed_line, Stream};
+
+/// How many of a node's streams are still open; zero once everything it
+/// printed has been passed on.
+struct Open {
+    streams: Mutex<usize>,
+    closed: Condvar,
+}
+
+/// The passing on of one node's output.
+pub struct Printing(Arc<Open>);
+
+impl Printing {
+    /// Waits until everything the process printed has been passed on: both
+    /// streams closed (a child it left behind may hold them open).
+    pub fn wait(&self) {
+        let mut open = self
+            .0
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while *open > 0 {
+            open = self
+                .0
+                .closed
+                .wait(open)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Like [`wait`](Self::wait), for at most `patience`.
+    pub fn wait_for(&self, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        let mut open = self
+            .0
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while *open > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            open = self
+                .0
+                .closed
+                .wait_timeout(open, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// One stream of one node.
+struct Source {
+    fd: OwnedFd,
+    /// What was read after the last full line.
+    pending: Vec<u8>,
+    prefix: Arc<str>,
+    log: Arc<Mutex<File>>,
+    to: Stream,
+    colours: bool,
+    open: Arc<Open>,
+}
+
+impl Source {
+    fn emit(&self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let _ = self
+            .to
+            .write_line(&prefixed_line(&self.prefix, &text, self.colours));
+        if let Ok(mut file) = self.log.lock() {
+            let _ = writeln!(file, "{text}");
+        }
+    }
+
+    /// Reads what is there; `false` once the stream has ended.
+    fn read(&mut self, buffer: &mut [u8]) -> bool {
+        // SAFETY: reading into a buffer we own, from a descriptor we own.
+        let n = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+            )
+        };
+        if n < 0 {
+            let error = std::io::Error::last_os_error();
+            return matches!(
+                error.kind(),
+                std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+            );
+        }
+        if n == 0 {
+            return false;
+        }
+        self.pending.extend_from_slice(&buffer[..n as usize]);
+        let mut start = 0;
+        while let Some(end) = self.pending[start..].iter().position(|b| *b == b'\n') {
+            self.emit(&self.pending[start..start + end]);
+            start += end + 1;
+        }
+        self.pending.drain(..start);
+        true
+    }
+
+    /// The stream has ended: its last line, and one stream fewer open.
+    fn close(self) {
+        if !self.pending.is_empty() {
+            self.emit(&self.pending);
+        }
+        let mut open = self
+            .open
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *open -= 1;
+        self.open.closed.notify_all();
+    }
+}
+
+/// The thread that passes output on, and how to hand it a new stream.
+struct Passer {
+    new: Mutex<Vec<Source>>,
+    /// Writing a byte here wakes the thread to take its new streams.
+    wake: OwnedFd,
+}
+
+static PASSER: OnceLock<Result<Passer, String>> = OnceLock::new();
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn passer() -> std::io::Result<&'static Passer> {
+    let passer = PASSER.get_or_init(|| {
+        let (wake_read, wake) = pipe().map_err(|e| e.to_string())?;
+        std::thread::Builder::new()
+            .name("dora-output".to_owned())
+            .spawn(move || pass_on(wake_read))
+            .map_err(|e| e.to_string())?;
+        Ok(Passer {
+            new: Mutex::new(Vec::new()),
+            wake,
+        })
+    });
+    passer.as_ref().map_err(|error| {
+        std::io::Error::other(format!(
+            "cannot start the thread that passes on what nodes print: {error}"
+        ))
+    })
+}
+
+/// The thread: waits on every stream, passes on each full line.
+fn pass_on(wake: OwnedFd) {
+    let mut sources: Vec<Source> = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut polled: Vec<libc::pollfd> = Vec::new();
+    loop {
+        if let Some(Ok(passer)) = PASSER.get() {
+            sources.append(&mut passer.new.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+        polled.clear();
+        polled.push(libc::pollfd {
+            fd: wake.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        polled.extend(sources.iter().map(|s| libc::pollfd {
+            fd: s.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }));
+        // SAFETY: `polled` holds `polled.len()` initialised entries.
+        let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, -1) };
+        if ready < 0 {
+            // Interrupted by a signal: look again.
+            continue;
+        }
+        if polled[0].revents != 0 {
+            // SAFETY: draining the non-blocking wake pipe into our buffer.
+            while unsafe { libc::read(wake.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) }
+                > 0
+            {}
+        }
+        let mut ended = Vec::new();
+        for (index, entry) in polled[1..].iter().enumerate() {
+            if entry.revents != 0 && !sources[index].read(&mut buffer) {
+                ended.push(index);
+            }
+        }
+        for index in ended.into_iter().rev() {
+            sources.swap_remove(index).close();
+        }
+    }
+}
+
+/// Passes on what `stdout` and `stderr` of a node carry, each line with
+/// `prefix` in front, to `dora run`'s own stdout and stderr and to `log`.
+pub fn pass(streams: Vec<(OwnedFd, Stream)>, prefix: &str, log: File) -> std::io::Result<Printing> {
+    let passer = passer()?;
+    let open = Arc::new(Open {
+        streams: Mutex::new(streams.len()),
+        closed: Condvar::new(),
+    });
+    let prefix: Arc<str> = prefix.into();
+    let log = Arc::new(Mutex::new(log));
+    let mut new = passer.new.lock().unwrap_or_else(PoisonError::into_inner);
+    for (fd, to) in streams {
+        new.push(Source {
+            fd,
+            pending: Vec::new(),
+            prefix: prefix.clone(),
+            log: log.clone(),
+            to,
+            colours: to.colours(),
+            open: open.clone(),
+        });
+    }
+    drop(new);
+    // SAFETY: writing one byte from our buffer to our pipe.
+    unsafe { libc::write(passer.wake.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+    Ok(Printing(open))
+}
