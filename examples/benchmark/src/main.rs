@@ -50,7 +50,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
         None => run_all(),
-        Some("startup") => startup::run(),
+        Some("startup") => std::env::current_exe()
+            .map_err(Into::into)
+            .and_then(|exe| startup::run(&exe)),
         Some("start-sender") => startup::sender(),
         Some("start-receiver") => startup::receiver(),
         Some("node-sender") => node_sender(),
@@ -94,7 +96,9 @@ fn run_all() -> AnyResult<()> {
             "\nno Python row: {error}; install the package into the Python that runs `.py` nodes (`pip install ./dora-python`, or set DORA_PYTHON)"
         ),
     }
-    startup::run()
+    // The path taken before the runs above: their build steps may have
+    // replaced this very program, whose path then reads "(deleted)".
+    startup::run(&exe)
 }
 
 /// Runs a dora half through `dora run` and reads what the receiver wrote.

@@ -59,15 +59,14 @@ fn once(dora: &Path, file: &Path, nodes: usize) -> AnyResult<(f64, f64)> {
     Ok((last.saturating_sub(started_ns) as f64 / 1e6, ended))
 }
 
-/// Runs every size and prints the table.
-pub fn run() -> AnyResult<()> {
-    let exe = std::env::current_exe()?;
+/// Runs every size and prints the table; `exe` is this program.
+pub fn run(exe: &Path) -> AnyResult<()> {
     let dora = exe.with_file_name("dora");
     let dir = std::env::temp_dir().join(format!("dora-bench-startup-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut rows = Vec::new();
     for nodes in NODES {
-        let file = dataflow(&dir, &exe, nodes)?;
+        let file = dataflow(&dir, exe, nodes)?;
         for run in 1..=RUNS {
             eprintln!("start-up of {nodes} nodes, run {run} of {RUNS} ...");
             rows.push((nodes, once(&dora, &file, nodes)?));
