@@ -27,19 +27,6 @@ fn source_and_sink(source_args: &str, sink_args: &str, sink_keys: &str) -> Strin
     )
 }
 
-/// The summary's notes under node `node` (the indented lines after its
-/// row).
-fn notes<'a>(stderr: &'a str, node: &str) -> Vec<&'a str> {
-    let row = summary_row(stderr, node);
-    stderr
-        .lines()
-        .skip_while(|l| *l != row)
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .map(str::trim)
-        .collect()
-}
-
 fn words(row: &str) -> Vec<&str> {
     row.split_whitespace().collect()
 }

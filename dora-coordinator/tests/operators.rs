@@ -117,19 +117,6 @@ fn panic_dataflow(restart: &str) -> String {
     runtime_dataflow("--count 10", restart, &operators)
 }
 
-/// The summary's notes under node `node` (the indented lines after its
-/// row).
-fn notes<'a>(stderr: &'a str, node: &str) -> Vec<&'a str> {
-    let row = summary_row(stderr, node);
-    stderr
-        .lines()
-        .skip_while(|l| *l != row)
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .map(str::trim)
-        .collect()
-}
-
 #[test]
 fn a_panicking_operator_restarts_with_its_state_while_the_others_keep_running() {
     let yaml = panic_dataflow("on-failure");

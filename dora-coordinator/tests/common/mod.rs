@@ -73,6 +73,19 @@ pub fn summary_row<'a>(stderr: &'a str, node: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no summary line for {node} in:\n{stderr}"))
 }
 
+/// The summary's notes under node `node` (the indented lines after its
+/// row).
+pub fn notes<'a>(stderr: &'a str, node: &str) -> Vec<&'a str> {
+    let row = summary_row(stderr, node);
+    stderr
+        .lines()
+        .skip_while(|l| *l != row)
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect()
+}
+
 /// Runs `command` to its end, reading its output as it comes; a run that
 /// hangs fails the test after two minutes instead of hanging the suite.
 pub fn finish(command: &mut Command) -> Output {
