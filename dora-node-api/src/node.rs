@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use dora_core::channel::START_TIMEOUT;
 use dora_core::config::NodeConfig;
 use dora_core::id::DataId;
 use iceoryx2::port::LoanError;
@@ -24,9 +25,6 @@ use crate::transport::signal;
 /// Larger sizes are refused before the transport sees them, since its
 /// size arithmetic would overflow.
 const MAX_MESSAGE_LEN: usize = isize::MAX as usize >> 16;
-
-/// How long start-up waits for the other nodes of the dataflow.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Output {
     publisher: OutputPublisher,
@@ -138,7 +136,12 @@ impl DoraNode {
             .nodes
             .iter()
             .position(|n| *n == self.config.node_id)
-            .unwrap_or(0);
+            .ok_or_else(|| {
+                InitError::BadConfig(format!(
+                    "node `{}` is not among the dataflow's nodes",
+                    self.config.node_id
+                ))
+            })?;
         let launcher = shm.notifier(
             &dora_core::channel::launcher(&self.config.dataflow_id),
             signal::launcher_max_event_id(self.config.nodes.len()),
@@ -378,5 +381,31 @@ impl OutputLoan {
     /// The payload, to fill before sending.
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.sample.payload_mut()[..self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dora_core::descriptor::Dataflow;
+
+    use super::*;
+
+    #[test]
+    fn a_node_missing_from_its_dataflow_fails_to_start_with_the_reason() {
+        let dataflow = Dataflow::from_yaml_str(
+            "nodes:\n  - id: lonely\n    path: lonely\n    outputs: [out]\n",
+        )
+        .unwrap();
+        let run = format!("missing{}", std::process::id());
+        let mut config = NodeConfig::for_dataflow(&dataflow, &run)
+            .remove("lonely")
+            .unwrap();
+        config.nodes = vec!["someone-else".into()];
+        let error = DoraNode::init(config).err().unwrap();
+        crate::transport::remove_run_files(&run).unwrap();
+        assert!(
+            matches!(&error, InitError::BadConfig(reason) if reason == "node `lonely` is not among the dataflow's nodes"),
+            "{error}"
+        );
     }
 }

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use dora_core::channel::START_TIMEOUT;
 use dora_core::check::{check_file, Content};
 use dora_core::config::NodeConfig;
 use dora_core::descriptor::{Dataflow, RestartPolicy};
@@ -40,8 +41,6 @@ const PREFIX_COLOURS: [anstyle::AnsiColor; 6] = [
     anstyle::AnsiColor::Red,
 ];
 
-/// How long the nodes have to get ready.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the launcher looks at its nodes.
 const POLL: Duration = Duration::from_millis(10);
 
