@@ -68,7 +68,14 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// Wraps the context the runtime passed in.
-    pub fn new(raw: &'a DoraContext) -> Context<'a> {
+    ///
+    /// # Safety
+    /// `raw` must come from the runtime for the call in progress: its
+    /// `runtime` pointer, callbacks and `operator_id` are used as they are,
+    /// so they must be valid for as long as the `Context` lives (the
+    /// call). Operators get a `Context` from `register_operator!` and never
+    /// make one.
+    pub(crate) unsafe fn new(raw: &'a DoraContext) -> Context<'a> {
         Context { raw }
     }
 

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::abi::{
     DoraContext, DoraEvent, DORA_CONTINUE, DORA_ERROR, DORA_EVENT_INPUT, DORA_EVENT_INPUT_CLOSED,
-    DORA_INVALID, DORA_OK, DORA_PANIC, DORA_STOP, DORA_STOP_ALL,
+    DORA_EVENT_STOP, DORA_INVALID, DORA_OK, DORA_PANIC, DORA_STOP, DORA_STOP_ALL,
 };
 use crate::context::Context;
 use crate::operator::{Event, Operator, Status};
@@ -31,8 +31,9 @@ pub unsafe fn init<O: Operator>(context: *const DoraContext, operator: *mut *mut
         return DORA_INVALID;
     }
     crate::panic::install_hook();
-    // SAFETY: checked non-null; the runtime keeps it valid for the call.
-    let mut context = Context::new(unsafe { &*context });
+    // SAFETY: checked non-null; the runtime keeps it and what it points to
+    // valid for the call.
+    let mut context = unsafe { Context::new(&*context) };
     let result = catch_unwind(AssertUnwindSafe(|| O::init(&mut context)));
     status(&context, result, |made| {
         // SAFETY: checked non-null.
@@ -76,7 +77,8 @@ pub unsafe fn on_event<O: Operator>(
     }
     // SAFETY: checked non-null; valid for the call.
     let (raw, context) = unsafe { (&*event, &*context) };
-    let mut context = Context::new(context);
+    // SAFETY: the runtime's context, valid for the call.
+    let mut context = unsafe { Context::new(context) };
     // SAFETY: the runtime passes UTF-8 ids and data valid for the call.
     let (input, data) = unsafe { (raw.input.as_bytes(), raw.data.as_bytes()) };
     let Ok(id) = std::str::from_utf8(input) else {
@@ -92,7 +94,13 @@ pub unsafe fn on_event<O: Operator>(
             late: raw.late != 0,
         },
         DORA_EVENT_INPUT_CLOSED => Event::InputClosed { id },
-        _ => Event::Stop,
+        DORA_EVENT_STOP => Event::Stop,
+        other => {
+            context.set_error(&format!(
+                "the runtime passed an event of unknown kind {other}; build the operator with the same dora version as the runtime"
+            ));
+            return DORA_INVALID;
+        }
     };
     // SAFETY: `operator` is the `O` that `init` made.
     let operator = unsafe { &mut *operator.cast::<O>() };
@@ -155,4 +163,100 @@ macro_rules! register_operator {
             unsafe { $crate::ffi::drop::<$operator>(operator) }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::abi::{DoraParameter, DoraSlice};
+    use crate::operator::Status;
+
+    struct Counter(u32);
+
+    impl Operator for Counter {
+        fn init(_: &mut Context<'_>) -> Result<Self, String> {
+            Ok(Counter(0))
+        }
+
+        fn on_event(&mut self, _: &Event<'_>, _: &mut Context<'_>) -> Result<Status, String> {
+            self.0 += 1;
+            Ok(Status::Continue)
+        }
+    }
+
+    thread_local! {
+        static ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    unsafe extern "C" fn send(
+        _: *mut c_void,
+        _: DoraSlice,
+        _: DoraSlice,
+        _: *const DoraParameter,
+        _: usize,
+    ) -> i32 {
+        DORA_INVALID
+    }
+    unsafe extern "C" fn alloc(_: *mut c_void, _: usize) -> *mut u8 {
+        std::ptr::null_mut()
+    }
+    unsafe extern "C" fn send_buffer(
+        _: *mut c_void,
+        _: DoraSlice,
+        _: *mut u8,
+        _: *const DoraParameter,
+        _: usize,
+    ) -> i32 {
+        DORA_INVALID
+    }
+    unsafe extern "C" fn free(_: *mut c_void, _: *mut u8) {}
+    unsafe extern "C" fn get(_: *mut c_void, _: DoraSlice) -> DoraSlice {
+        DoraSlice::EMPTY
+    }
+    unsafe extern "C" fn set(_: *mut c_void, _: DoraSlice, _: DoraSlice) -> i32 {
+        DORA_OK
+    }
+    unsafe extern "C" fn set_error(_: *mut c_void, message: DoraSlice) {
+        // SAFETY: the message is valid for the call.
+        let text = String::from_utf8_lossy(unsafe { message.as_bytes() }).into_owned();
+        ERROR.with(|e| *e.borrow_mut() = Some(text));
+    }
+
+    #[test]
+    fn an_event_of_unknown_kind_is_an_error_not_a_stop() {
+        let context = DoraContext {
+            runtime: std::ptr::null_mut(),
+            operator_id: DoraSlice::new(b"op"),
+            send_output: send,
+            alloc_buffer: alloc,
+            send_buffer,
+            free_buffer: free,
+            state_get: get,
+            state_set: set,
+            shared_get: get,
+            shared_set: set,
+            set_error,
+        };
+        let mut operator = std::ptr::null_mut();
+        // SAFETY: valid pointers for the calls.
+        assert_eq!(unsafe { init::<Counter>(&context, &mut operator) }, DORA_OK);
+        let event = DoraEvent {
+            kind: 99,
+            late: 0,
+            input: DoraSlice::EMPTY,
+            data: DoraSlice::EMPTY,
+            timestamp_ns: 0,
+            parameters: std::ptr::null(),
+            parameters_len: 0,
+        };
+        // SAFETY: the operator `init` made, and valid pointers.
+        let status = unsafe { on_event::<Counter>(operator, &event, &context) };
+        assert_eq!(status, DORA_INVALID);
+        let error = ERROR.with(|e| e.borrow_mut().take()).unwrap_or_default();
+        assert!(error.contains("unknown kind 99"), "{error}");
+        // SAFETY: `operator` came from `init` and is dropped once.
+        unsafe { drop::<Counter>(operator) };
+    }
 }
