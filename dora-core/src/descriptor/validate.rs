@@ -364,13 +364,18 @@ impl<'a> Checker<'a> {
                         );
                     }
                     // A node's timers tick inside it and never queue; an
-                    // operator's ticks do queue, in the runtime.
+                    // operator's ticks do queue, in the runtime. Dataflows
+                    // written for dora-rs give a timer `queue_size: 1`,
+                    // which is what a node's timer does anyway: a warning,
+                    // so that they still run.
                     for key in ["queue_size", "queue_policy"] {
                         if !operator && input_tree.get(key).is_some() {
-                            self.error(
-                                input_tree.key_position(key),
-                                format!("{what} is a timer, which has no `{key}`: a node that falls behind gets one tick, never a burst"),
-                                format!("remove `{key}`"),
+                            self.diagnostics.push(
+                                Diagnostic::warning(
+                                    input_tree.key_position(key),
+                                    format!("`{key}` has no effect: {what} is a timer, which ticks inside the node; a node that falls behind gets one tick, never a burst"),
+                                )
+                                .with_hint(format!("remove `{key}`")),
                             );
                         }
                     }
