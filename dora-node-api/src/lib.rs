@@ -25,6 +25,7 @@
 mod error;
 mod event;
 pub mod launch;
+mod mapped;
 mod metadata;
 mod node;
 pub mod stats;

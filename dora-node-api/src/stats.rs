@@ -86,33 +86,8 @@ impl Drop for Mapping {
 
 impl Mapping {
     fn of_file(path: &Path) -> std::io::Result<Mapping> {
-        use std::os::fd::AsRawFd;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        if file.metadata()?.len() < CAPACITY as u64 {
-            file.set_len(CAPACITY as u64)?;
-        }
-        // SAFETY: a shared mapping of a file we opened for reading and
-        // writing, at least CAPACITY bytes long.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                CAPACITY,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
         Ok(Mapping {
-            ptr: ptr.cast(),
+            ptr: crate::mapped::map_file(path, CAPACITY)?.as_ptr(),
             len: CAPACITY,
         })
     }

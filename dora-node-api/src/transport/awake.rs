@@ -12,9 +12,6 @@
 //! the sender sees the cleared flag and notifies. A fresh flag is clear,
 //! so a sender notifies until the receiver says otherwise.
 
-use std::fs::OpenOptions;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
@@ -45,40 +42,9 @@ impl AwakeFlag {
             file_prefix(dataflow_id),
             channel.replace('/', ".")
         );
-        let error =
-            |action: &str, e: std::io::Error| TransportError::new(format!("{action} {path}"), e);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| error("cannot open", e))?;
-        let len = file.metadata().map_err(|e| error("cannot read", e))?.len();
-        if len < LEN as u64 {
-            // Extending with zeroes is harmless if another process did it
-            // first.
-            file.set_len(LEN as u64)
-                .map_err(|e| error("cannot size", e))?;
-        }
-        // SAFETY: a fresh shared mapping of a file of at least LEN bytes;
-        // the result is checked before use.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                LEN,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(error("cannot map", std::io::Error::last_os_error()));
-        }
-        let word = NonNull::new(ptr.cast::<AtomicU32>())
-            .ok_or_else(|| error("cannot map", std::io::Error::other("null mapping")))?;
+        let word = crate::mapped::map_file(std::path::Path::new(&path), LEN)
+            .map_err(|e| TransportError::new(format!("the awake flag {path}"), e))?
+            .cast::<AtomicU32>();
         Ok(AwakeFlag { word })
     }
 
