@@ -37,8 +37,9 @@ struct Output {
     /// process of this node so far, so that sequences go on across
     /// restarts and a receiver never mistakes a restart for drops.
     sent: Counter,
-    /// Deliveries that did not reach a receiver that should have got them.
-    undelivered: Counter,
+    /// Deliveries that did not reach a receiver that should have got them
+    /// (in this process; the run summary accounts for them at the readers).
+    undelivered: u64,
 }
 
 /// How a sender wakes one receiving node.
@@ -113,7 +114,7 @@ impl DoraNode {
                     readers: output.receivers.len(),
                     wake,
                     sent: counters.counter(kind::SENT, id.as_str()),
-                    undelivered: counters.counter(kind::UNDELIVERED, id.as_str()),
+                    undelivered: 0,
                 },
             );
         }
@@ -195,7 +196,7 @@ impl DoraNode {
     /// How many deliveries on `output` did not reach a receiver (a receiver
     /// that has ended, or one whose queue was not ready).
     pub fn undelivered(&self, output: &str) -> Option<u64> {
-        self.outputs.get(output).map(|o| o.undelivered.get())
+        self.outputs.get(output).map(|o| o.undelivered)
     }
 
     /// How many messages were sent on `output` so far, by this node's
@@ -349,12 +350,7 @@ impl DoraNode {
         header.sequence = port.sent.get();
         header.timestamp_ns = now_ns();
         let delivered = sample.send().map_err(|e| transport("cannot send", &e))?;
-        // Undelivered first: a reader that sees the new count sees the
-        // deliveries it covers.
-        let missed = port.readers.saturating_sub(delivered) as u64;
-        if missed > 0 {
-            port.undelivered.add(missed);
-        }
+        port.undelivered += port.readers.saturating_sub(delivered) as u64;
         port.sent.add(1);
         for &index in &port.wake {
             let wakeup = &self.wakeups[index];

@@ -35,8 +35,6 @@ const ENTRY_FIXED: usize = 16;
 pub mod kind {
     /// Messages sent on an output; also the next sequence number.
     pub const SENT: &str = "sent";
-    /// Deliveries on an output that reached no receiver.
-    pub const UNDELIVERED: &str = "undelivered";
     /// Messages read on an input.
     pub const RECEIVED: &str = "received";
     /// Messages of an input that `drop_oldest` dropped before they were read.

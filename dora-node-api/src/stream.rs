@@ -38,11 +38,13 @@ struct Input {
     /// How many of this input's messages the node holds in place; see
     /// [`Data`].
     held: Arc<AtomicUsize>,
-    received: u64,
-    dropped: u64,
-    /// The same counts for the run summary, over every process of the node.
-    received_total: Counter,
-    dropped_total: Counter,
+    /// Messages read and dropped by every process of the node (for the run
+    /// summary), and what earlier processes had counted when this one
+    /// started: this process's counts are the difference.
+    received: Counter,
+    dropped: Counter,
+    received_before: u64,
+    dropped_before: u64,
     /// The source has ended; close once the queue is empty.
     closing: bool,
     closed: bool,
@@ -137,16 +139,18 @@ impl EventStream {
                             "input `{id}` reads `{output}` but has no channel to read it from"
                         )));
                     };
+                    let received = counters.counter(kind::RECEIVED, id.as_str());
+                    let dropped = counters.counter(kind::DROPPED, id.as_str());
                     inputs.push(Input {
                         id: id.clone(),
                         subscriber: Some(shm.subscriber(channel, settings, input.queue_size)?),
                         source: config.nodes.iter().position(|n| *n == output.node),
                         last_sequence: None,
                         held: Arc::new(AtomicUsize::new(0)),
-                        received: 0,
-                        dropped: 0,
-                        received_total: counters.counter(kind::RECEIVED, id.as_str()),
-                        dropped_total: counters.counter(kind::DROPPED, id.as_str()),
+                        received_before: received.get(),
+                        dropped_before: dropped.get(),
+                        received,
+                        dropped,
                         closing: false,
                         closed: false,
                     });
@@ -207,8 +211,8 @@ impl EventStream {
             (
                 &i.id,
                 InputCounts {
-                    received: i.received,
-                    dropped: i.dropped,
+                    received: i.received.get() - i.received_before,
+                    dropped: i.dropped.get() - i.dropped_before,
                 },
             )
         })
@@ -402,12 +406,10 @@ impl EventStream {
                 None => header.sequence,
             };
             if dropped > 0 {
-                input.dropped += dropped;
-                input.dropped_total.add(dropped);
+                input.dropped.add(dropped);
             }
             input.last_sequence = Some(header.sequence);
-            input.received += 1;
-            input.received_total.add(1);
+            input.received.add(1);
             let total = sample.payload().len();
             let len = total.saturating_sub(header.metadata_len as usize);
             let Some(parameters) = metadata::decode(&sample.payload()[len..]) else {

@@ -17,4 +17,4 @@ mod payload;
 mod runtime;
 
 pub use node::{run_node, run_node_with};
-pub use runtime::{Outlet, PythonLoader, Runtime, RuntimeError};
+pub use runtime::{Nowhere, Outlet, PythonLoader, Runtime, RuntimeError};

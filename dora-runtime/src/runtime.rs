@@ -69,6 +69,21 @@ pub trait Outlet {
     ) -> Result<(), String>;
 }
 
+/// An outlet that sends nothing: for running operators without a dataflow
+/// (benchmarks, tests).
+pub struct Nowhere;
+
+impl Outlet for Nowhere {
+    fn send(
+        &mut self,
+        _output: &DataId,
+        _data: &[u8],
+        _parameters: &dora_node_api::Parameters,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// The parameters of a message that has none.
 static NO_PARAMETERS: dora_node_api::Parameters = dora_node_api::Parameters::new();
 
@@ -139,6 +154,16 @@ impl InputQueue {
 }
 
 impl InputCounts {
+    /// A message the operator will never read: lost when the operator
+    /// failed for good, else merely unread (it stopped, or Stop came).
+    fn not_read(&self, operator_failed: bool) {
+        if operator_failed {
+            self.lost_ended.add(1);
+        } else {
+            self.unread.add(1);
+        }
+    }
+
     fn new(
         counters: &Arc<Counters>,
         operator: &OperatorId,
@@ -225,8 +250,6 @@ pub struct Runtime {
     outbox: Vec<Sent>,
     /// The operator and input of the message being handled.
     handling: Option<(usize, usize)>,
-    /// `Stop` has come: what is left unread is not lost.
-    stopping: bool,
 }
 
 impl Runtime {
@@ -358,7 +381,6 @@ impl Runtime {
             latencies: None,
             outbox: Vec::new(),
             handling: None,
-            stopping: false,
         };
         for index in 0..runtime.slots.len() {
             if let Err(message) = runtime.init(index) {
@@ -488,7 +510,6 @@ impl Runtime {
     /// The dataflow is stopping: every operator gets `Stop`, in priority
     /// order, and then stops.
     pub fn stop(&mut self) {
-        self.stopping = true;
         for index in 0..self.slots.len() {
             if self.slots[index].instance.is_some() {
                 self.slots[index].stop_pending = true;
@@ -505,12 +526,7 @@ impl Runtime {
         if slot.instance.is_none() || queue.closed {
             // Nobody will read it.
             if matches!(message, Message::Data { .. }) {
-                let unread = if slot.failed {
-                    &queue.counts.lost_ended
-                } else {
-                    &queue.counts.unread
-                };
-                unread.add(1);
+                queue.counts.not_read(slot.failed);
             }
             self.release(&message, index, input);
             return;
@@ -766,12 +782,7 @@ impl Runtime {
         for (i, input) in slot.inputs.iter_mut().enumerate() {
             for queued in input.queue.drain(..) {
                 if matches!(queued.message, Message::Data { .. }) {
-                    let unread = if slot.failed && !self.stopping {
-                        &input.counts.lost_ended
-                    } else {
-                        &input.counts.unread
-                    };
-                    unread.add(1);
+                    input.counts.not_read(slot.failed);
                 }
                 left.push((i, queued.message));
             }

@@ -16,23 +16,10 @@ use dora_core::config::{
 };
 use dora_core::descriptor::QueuePolicy;
 use dora_core::id::DataId;
-use dora_runtime::{Outlet, Runtime};
+use dora_runtime::{Nowhere, Runtime};
 
 const CHILD: &str = "DORA_PANIC_TEST_CHILD";
 const TEST: &str = "a_panic_with_a_backtrace_does_not_stall_the_runtime";
-
-struct Nowhere;
-
-impl Outlet for Nowhere {
-    fn send(
-        &mut self,
-        _output: &DataId,
-        _data: &[u8],
-        _parameters: &dora_node_api::Parameters,
-    ) -> Result<(), String> {
-        Ok(())
-    }
-}
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()

@@ -17,24 +17,11 @@ use dora_core::config::{
 };
 use dora_core::descriptor::QueuePolicy;
 use dora_core::id::DataId;
-use dora_runtime::{Outlet, Runtime};
+use dora_runtime::{Nowhere, Runtime};
 
 const OPERATORS: usize = 1000;
 /// Must match `HOPS` of the bench operator.
 const HOPS: u64 = 1_000_000;
-
-struct Nowhere;
-
-impl Outlet for Nowhere {
-    fn send(
-        &mut self,
-        _output: &DataId,
-        _data: &[u8],
-        _parameters: &dora_node_api::Parameters,
-    ) -> Result<(), String> {
-        Ok(())
-    }
-}
 
 /// Resident memory of this process, in KiB.
 fn resident_kib() -> u64 {
