@@ -192,7 +192,14 @@ fn pass_on(wake: OwnedFd) {
         // SAFETY: `polled` holds `polled.len()` initialised entries.
         let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, -1) };
         if ready < 0 {
-            // Interrupted by a signal: look again.
+            let error = std::io::Error::last_os_error();
+            if error.kind() != std::io::ErrorKind::Interrupted {
+                // Out of kernel memory, say: say so, and do not spin.
+                super::process::say(&format!(
+                    "warning: cannot wait for what nodes print: {error}; trying again"
+                ));
+                std::thread::sleep(Duration::from_millis(100));
+            }
             continue;
         }
         if polled[0].revents != 0 {
