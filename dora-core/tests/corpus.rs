@@ -101,3 +101,21 @@ fn good_files_pass() {
         );
     }
 }
+
+#[test]
+fn the_design_notes_workload_naming_its_volume_workspace_twice_is_read_with_a_warning() {
+    let checked = check_file(Path::new("tests/corpus/good/workload-seed-complete.yml"));
+    let warnings: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .map(|d| (d.is_error(), d.message.as_str(), d.position.map(|p| p.line)))
+        .collect();
+    assert_eq!(
+        warnings,
+        [(
+            false,
+            "`group` and `workspace` both name the workspace `datasets`",
+            Some(37)
+        )]
+    );
+}

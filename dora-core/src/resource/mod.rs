@@ -36,6 +36,7 @@
 //! ```
 
 mod access;
+mod alias;
 mod storage;
 mod validate;
 mod workload;

@@ -2,11 +2,13 @@
 //! envelope (`apiVersion`, `kind`, `metadata`, `spec`), the scope of each
 //! kind, names, and the rules of each spec.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
+use super::alias;
 use super::{ApiVersion, Kind, Metadata, Resource, Scope, Spec, StorageBackend, WorkloadSpec};
 use crate::descriptor::{self, Driver};
 use crate::diagnostic::{self, Diagnostic};
@@ -124,9 +126,14 @@ fn check_document(
     let api_version = api_version.and_then(|v| read::<ApiVersion>(v, diagnostics));
     let kind_value = kind?;
     let kind = read::<Kind>(kind_value, diagnostics)?;
-    let metadata_value = metadata?;
+    let metadata_value = alias::merge(metadata?, diagnostics)?;
+    let metadata_value = &*metadata_value;
     let metadata = read::<Metadata>(metadata_value, diagnostics);
-    let spec_value = spec?;
+    let spec_value = match kind {
+        Kind::Workload => alias::merge_volumes(spec?, diagnostics)?,
+        _ => Cow::Borrowed(spec?),
+    };
+    let spec_value = &*spec_value;
     let spec = read_spec(kind, spec_value, base_dir, diagnostics);
     let metadata = metadata?;
     check_metadata(kind, &metadata, metadata_value, diagnostics);

@@ -66,10 +66,7 @@ impl de::Error for DeError {
         if let Some(field) = text.strip_prefix("duplicate field ") {
             return DeError::new(
                 format!("the key {field} is given twice"),
-                Some(
-                    "keep one of them (`group` and `workspace` are two names for one key)"
-                        .to_owned(),
-                ),
+                Some("keep one of them: they are two names for one key".to_owned()),
             );
         }
         match text.split_once("; ") {
