@@ -311,7 +311,21 @@ fn new_makes_a_dataflow_that_checks_clean() {
     let dir = scratch("new");
     let output = dora(&["new", "demo"], &dir);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    assert!(text(&output.stdout).contains("demo/dataflow.yml"));
+    let next = text(&output.stdout);
+    let next = next.split_once("next:\n").map_or("", |(_, steps)| steps);
+    let commands: Vec<&str> = next
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "pip install ./dora-python",
+            "dora check demo/dataflow.yml",
+            "dora run demo/dataflow.yml"
+        ],
+        "{next}"
+    );
     let check = dora(&["check", "demo/dataflow.yml"], &dir);
     assert!(check.status.success(), "{}", text(&check.stderr));
     assert!(check.stderr.is_empty(), "warnings: {}", text(&check.stderr));

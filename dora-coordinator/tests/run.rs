@@ -190,6 +190,50 @@ fn a_node_that_never_joins_fails_the_start_clearly() {
 }
 
 #[test]
+fn python_nodes_without_the_dora_package_are_refused_before_anything_starts() {
+    let file = scratch_dataflow(
+        "python-without-dora",
+        "nodes:
+  - id: talker
+    path: talker.py
+    outputs: [greeting]
+  - id: listener
+    path: listener.py
+    inputs: { greeting: talker/greeting }
+",
+    );
+    let dir = file.parent().unwrap();
+    for node in ["talker.py", "listener.py"] {
+        std::fs::write(dir.join(node), "import dora\nprint('started')\n").unwrap();
+    }
+    // A fresh virtual environment: a real Python that lacks the package.
+    let venv = dir.join("venv");
+    let made = Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let python = venv.join("bin/python");
+    let output = finish(dora().arg("run").arg(&file).env("DORA_PYTHON", &python));
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.is_empty(), "a node started:\n{stdout}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    let error = errors[0];
+    assert!(
+        error.starts_with("error: nodes `talker`, `listener` run with ")
+            && error.contains(&format!("{}", venv.display()))
+            && error.contains("which cannot import the `dora` package (ModuleNotFoundError")
+            && error.contains("pip install ./dora-python")
+            && error.contains("DORA_PYTHON"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn a_node_started_by_hand_says_how_to_start_it() {
     assert!(Command::new("cargo")
         .args(["build", "-q", "-p", "hello-sender"])

@@ -42,6 +42,21 @@ pub fn run(name: &str) -> eyre::Result<ExitCode> {
     for (relative, _) in &files {
         writeln!(out, "  {name}/{relative}")?;
     }
-    writeln!(out, "next: dora check {name}/dataflow.yml")?;
+    let steps = [
+        (
+            "pip install ./dora-python".to_owned(),
+            "once, from dora's source tree: the `dora` package the nodes import",
+        ),
+        (format!("dora check {name}/dataflow.yml"), "validate it"),
+        (
+            format!("dora run {name}/dataflow.yml"),
+            "run it; Ctrl-C stops it",
+        ),
+    ];
+    let width = steps.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    writeln!(out, "next:")?;
+    for (command, why) in steps {
+        writeln!(out, "  {command:width$}  # {why}")?;
+    }
     Ok(ExitCode::SUCCESS)
 }

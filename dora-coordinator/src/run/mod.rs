@@ -22,6 +22,7 @@ use dora_core::channel::START_TIMEOUT;
 use dora_core::check::{check_file, Content};
 use dora_core::config::NodeConfig;
 use dora_core::descriptor::{Dataflow, RestartPolicy};
+use dora_core::id::DataId;
 use dora_core::id::NodeId;
 use dora_node_api::launch::{RunChannels, StartError};
 use dora_node_api::transport::{claim_run, remove_abandoned_runs, remove_run_files};

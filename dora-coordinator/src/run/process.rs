@@ -117,6 +117,57 @@ fn python() -> String {
     std::env::var("DORA_PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
+/// Checks, before anything starts, that the Python which runs the
+/// dataflow's `.py` nodes can import the `dora` package: without it every
+/// such node would fail at its first line, each with its own traceback.
+pub fn check_python(nodes: &[Node]) -> eyre::Result<()> {
+    let python_nodes: Vec<&str> = nodes
+        .iter()
+        .filter(|n| !n.is_runtime() && n.path.as_deref().is_some_and(|p| p.ends_with(".py")))
+        .map(|n| n.id.as_str())
+        .collect();
+    let Some(first) = python_nodes.first() else {
+        return Ok(());
+    };
+    let named: Vec<String> = python_nodes
+        .iter()
+        .take(3)
+        .map(|id| format!("`{id}`"))
+        .collect();
+    let nodes = match python_nodes.len() {
+        1 => format!("node `{first}`"),
+        n if n <= 3 => format!("nodes {}", named.join(", ")),
+        n => format!("nodes {} and {} more", named.join(", "), n - 3),
+    };
+    let python = python();
+    let fix = "install the package into that Python with `pip install ./dora-python` (from dora's source tree), or set DORA_PYTHON to a Python that has it";
+    let output = Command::new(&python)
+        .args([
+            "-c",
+            "import sys; print(sys.executable, sys.version.split()[0]); import dora",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .wrap_err_with(|| {
+            format!("{nodes} run with `{python}`, which cannot be started; install Python 3, or set DORA_PYTHON to the Python to use")
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let which = match stdout.split_once(' ') {
+        Some((path, version)) => format!("{path} (Python {})", version.trim()),
+        None => python,
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let reason = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("it exited with an error");
+    bail!("{nodes} run with {which}, which cannot import the `dora` package ({reason}); {fix}")
+}
+
 /// The command that runs a node: its program, or Python for a `.py` file.
 fn command(node: &Node, dir: &Path) -> eyre::Result<Command> {
     if node.is_runtime() {
