@@ -233,7 +233,7 @@ impl NodeConfig {
                 node.outputs.iter().cloned().for_each(&mut add_output);
                 for operator in &node.operators {
                     for output in &operator.outputs {
-                        add_output(DataId::from(format!("{}/{output}", operator.id)));
+                        add_output(DataId::qualified(Some(&operator.id), output));
                     }
                 }
                 let config = NodeConfig {
@@ -266,17 +266,11 @@ impl NodeConfig {
                     continue;
                 }
             }
-            let input_id = match &receiver.operator {
-                Some(operator) => DataId::from(format!("{operator}/{}", receiver.input)),
-                None => receiver.input.clone(),
-            };
+            let input_id = DataId::qualified(receiver.operator.as_ref(), &receiver.input);
             let channel = match connection.source {
                 InputSource::Timer(_) => None,
                 InputSource::Output(source) => {
-                    let output_id = match &source.operator {
-                        Some(operator) => DataId::from(format!("{operator}/{}", source.output)),
-                        None => source.output.clone(),
-                    };
+                    let output_id = DataId::qualified(source.operator.as_ref(), &source.output);
                     let wakeup = channel::wakeup(dataflow_id, &receiver.node);
                     let output = configs
                         .get_mut(&source.node)
@@ -355,11 +349,9 @@ fn operator_config(node: &NodeId, operator: &Operator) -> OperatorConfig {
                         operator: other.clone(),
                         output: source.output.clone(),
                     },
-                    None => {
-                        OperatorInputFrom::NodeInput(DataId::from(format!("{}/{id}", operator.id)))
-                    }
+                    None => OperatorInputFrom::NodeInput(DataId::qualified(Some(&operator.id), id)),
                 },
-                _ => OperatorInputFrom::NodeInput(DataId::from(format!("{}/{id}", operator.id))),
+                _ => OperatorInputFrom::NodeInput(DataId::qualified(Some(&operator.id), id)),
             };
             let config = OperatorInputConfig {
                 from,

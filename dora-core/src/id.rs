@@ -64,6 +64,27 @@ id_type!(
     DataId
 );
 
+impl DataId {
+    /// The id under which a runtime node knows `id` of `operator` (or `id`
+    /// itself when it belongs to the node): `operator/id`. The launcher,
+    /// the runtime and the run summary all name operators' inputs and
+    /// outputs this way, so it is made here only.
+    ///
+    /// ```
+    /// use dora_core::id::{DataId, OperatorId};
+    ///
+    /// let output = DataId::from("doubled");
+    /// assert_eq!(DataId::qualified(Some(&OperatorId::from("doubler")), &output).as_str(), "doubler/doubled");
+    /// assert_eq!(DataId::qualified(None, &output), output);
+    /// ```
+    pub fn qualified(operator: Option<&OperatorId>, id: &DataId) -> DataId {
+        match operator {
+            Some(operator) => DataId::from(format!("{operator}/{id}")),
+            None => id.clone(),
+        }
+    }
+}
+
 /// The longest id, in bytes. Ids become parts of shared-memory service
 /// names, which hold at most 255 bytes, and a channel name holds up to
 /// three ids (`dora/<run>/<node>/out/<operator>/<output>`, with a run id

@@ -170,7 +170,8 @@ impl InputCounts {
         input: &DataId,
         from_node: bool,
     ) -> InputCounts {
-        let name = format!("{operator}/{input}");
+        let name = DataId::qualified(Some(operator), input);
+        let name = name.as_str();
         let in_runtime = from_node.then(|| {
             let counter = counters.counter(kind::OPERATOR_IN_RUNTIME, &name);
             // An earlier process of this node counted its own.
@@ -322,7 +323,7 @@ impl Runtime {
                 .outputs
                 .iter()
                 .map(|output| {
-                    let node_output = DataId::from(format!("{}/{output}", operator.id));
+                    let node_output = DataId::qualified(Some(&operator.id), output);
                     Route {
                         targets: Vec::new(),
                         node_output: published(&node_output).then_some(node_output),

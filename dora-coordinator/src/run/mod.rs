@@ -197,6 +197,7 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
         signal_hook::flag::register(signal, stop.clone()).wrap_err("cannot watch for Ctrl-C")?;
     }
     build::run_builds(&dataflow, &dir, &stop)?;
+    process::check_python(&dataflow.nodes)?;
 
     raise_open_files_limit(dataflow.nodes.len())?;
     clean_up_abandoned_runs();
@@ -280,10 +281,8 @@ fn slots(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<Slot> {
                     Some(Edge {
                         input: input.to_string(),
                         sender: ids.iter().position(|n| *n == source.node)?,
-                        output: match &source.operator {
-                            Some(operator) => format!("{operator}/{}", source.output),
-                            None => source.output.to_string(),
-                        },
+                        output: DataId::qualified(source.operator.as_ref(), &source.output)
+                            .to_string(),
                     })
                 })
                 .collect();
