@@ -47,7 +47,7 @@ impl DoraNodeEvent {
             Event::Input { id, .. } | Event::InputClosed { id } => {
                 (c_string(id.as_str()), CString::default())
             }
-            Event::Error(message) => (CString::default(), c_string(message)),
+            Event::Error(message) => (CString::default(), c_string(&message.to_string())),
             Event::Stop => (CString::default(), CString::default()),
         };
         DoraNodeEvent { event, id, error }

@@ -16,11 +16,6 @@
 
 use crate::id::{DataId, NodeId};
 
-/// How long start-up waits for the other side: the launcher for every
-/// node's reports, and each node for the launcher's signals. Both sides
-/// must agree, or one would give up while the other still waits.
-pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
 fn node_prefix(dataflow: &str, node: &NodeId) -> String {
     format!("dora/{dataflow}/{node}")
 }

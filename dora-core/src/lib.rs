@@ -13,6 +13,7 @@ pub mod descriptor;
 pub mod diagnostic;
 mod duration;
 pub mod id;
+pub mod protocol;
 pub mod resource;
 pub mod schema;
 pub mod selector;

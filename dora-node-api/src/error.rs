@@ -13,6 +13,8 @@ pub enum InitError {
     Transport(#[from] TransportError),
     #[error("the dataflow was stopped before this node finished starting")]
     StoppedDuringStart,
+    #[error("start-up was interrupted before every node was ready")]
+    Interrupted,
     #[error("the other nodes did not get ready within {0:?}; check the output of `dora run` for a node that failed to start")]
     StartTimeout(std::time::Duration),
 }
@@ -46,20 +48,82 @@ pub enum SendError {
     },
 }
 
-/// A failure of the shared-memory transport, with what was being done.
+/// A failure of the shared-memory transport: what was being done, what
+/// kind of failure it is (to act on), and the transport's own error as the
+/// [`source`](std::error::Error::source).
+///
+/// ```
+/// # fn f(error: dora_node_api::TransportError) {
+/// use dora_node_api::TransportErrorKind;
+///
+/// match error.kind() {
+///     TransportErrorKind::OutOfMemory => { /* send less, or later */ }
+///     TransportErrorKind::PeerGone => { /* the other process ended */ }
+///     _ => eprintln!("{error}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
-#[error("{action}: {detail}")]
+#[error("{action}: {kind} ({source})")]
 pub struct TransportError {
-    pub action: String,
-    pub detail: String,
+    action: String,
+    kind: TransportErrorKind,
+    source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl TransportError {
-    pub(crate) fn new(action: impl Into<String>, detail: impl std::fmt::Debug) -> Self {
+    pub(crate) fn new(action: impl Into<String>, cause: impl Cause) -> Self {
         TransportError {
             action: action.into(),
-            detail: format!("{detail:?}"),
+            kind: cause.kind(),
+            source: Box::new(cause),
         }
+    }
+
+    /// What was being done, such as "cannot connect input `image`".
+    pub fn action(&self) -> &str {
+        &self.action
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+}
+
+/// The kinds of [`TransportError`] a program may act on differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// The shared memory is used up, for now or for a message this large.
+    #[error("out of shared memory")]
+    OutOfMemory,
+    /// A limit the channel was made with is reached: messages held or
+    /// loaned at once, ports, processes.
+    #[error("a limit of the channel is reached")]
+    LimitReached,
+    /// The receivers' queues stayed full (an output with backpressure).
+    #[error("the receivers' queues are full")]
+    QueueFull,
+    /// The process on the other side has ended, or its memory is gone.
+    #[error("the other side is gone")]
+    PeerGone,
+    /// A name (of a run, node or channel) the transport cannot use.
+    #[error("a name the transport cannot use")]
+    BadName,
+    /// A wait was cut short by a signal (Ctrl-C, say).
+    #[error("interrupted by a signal")]
+    Interrupted,
+    /// Anything else; the source says what.
+    #[error("the transport failed")]
+    Other,
+}
+
+/// An error of the transport that a [`TransportError`] carries as its
+/// source, and how it classifies.
+pub(crate) trait Cause: std::error::Error + Send + Sync + 'static {
+    fn kind(&self) -> TransportErrorKind {
+        TransportErrorKind::Other
     }
 }
 
@@ -73,4 +137,8 @@ pub enum RecvError {
     },
     #[error("waiting for events failed: {0}")]
     Wait(TransportError),
+    /// A message whose metadata this node cannot read; the message is
+    /// lost (and counted).
+    #[error("a message on input `{input}` carries metadata this node cannot read; is every node built with the same dora version?")]
+    BadMetadata { input: String },
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use dora_core::id::DataId;
 
+use crate::error::RecvError;
 use crate::metadata::Metadata;
 use crate::transport::shm::{Header, Ipc};
 
@@ -22,8 +23,9 @@ pub enum Event {
     InputClosed { id: DataId },
     /// The dataflow is stopping: finish up and return.
     Stop,
-    /// Something went wrong receiving; the stream goes on.
-    Error(String),
+    /// Something went wrong receiving; the stream goes on. Each one is
+    /// counted in the run summary.
+    Error(RecvError),
 }
 
 /// The bytes of an input, read in place in shared memory: no copy is made,

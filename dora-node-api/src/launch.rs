@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use dora_core::channel;
 use dora_core::id::NodeId;
+use dora_core::protocol::{Report, Signal, StartPhase};
 use iceoryx2::port::listener::ListenerWaitError;
 use iceoryx2::prelude::*;
 
 use crate::error::TransportError;
 use crate::transport::shm::{wait_at_most, ControlPublisher, Shm, WakeupListener, WakeupNotifier};
-use crate::transport::signal;
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +27,9 @@ pub enum StartError {
     Timeout { waiting: String, timeout: Duration },
 }
 
-/// Maps a node's index to the event id of one of its start-up reports.
-type ReportId = fn(usize) -> usize;
+/// How often the start-up barrier asks whether to give up (a node
+/// exited, Ctrl-C): a failed start is reported at most this late.
+const ABORT_CHECK: Duration = Duration::from_millis(50);
 
 /// The channels between the launcher and the nodes of one run.
 pub struct RunChannels {
@@ -53,7 +54,7 @@ impl RunChannels {
         let shm = Shm::open(dataflow_id, "launcher")?;
         let listener = shm.listener(
             &channel::launcher(dataflow_id),
-            signal::launcher_max_event_id(nodes.len()),
+            Report::max_id(nodes.len()),
             nodes.len(),
         )?;
         Ok(RunChannels {
@@ -80,20 +81,8 @@ impl RunChannels {
         mut abort: impl FnMut() -> Option<StartError>,
     ) -> Result<(), StartError> {
         let deadline = Instant::now() + timeout;
-        // Each phase: the report every node sends, and the signal that
-        // answers it once all have.
-        let phases: [(ReportId, usize); 2] = [
-            (
-                signal::ports_created,
-                if restart {
-                    signal::CONNECT_RESTARTED
-                } else {
-                    signal::CONNECT
-                },
-            ),
-            (signal::connected, signal::START),
-        ];
-        for (report, go) in phases {
+        for phase in StartPhase::ALL {
+            let report = phase.report();
             let mut waiting: BTreeSet<usize> = nodes.iter().copied().collect();
             while !waiting.is_empty() {
                 if let Some(error) = abort() {
@@ -110,12 +99,12 @@ impl RunChannels {
                         timeout,
                     });
                 }
-                let wait = (deadline - now).min(Duration::from_millis(50));
+                let wait = (deadline - now).min(ABORT_CHECK);
                 let result = wait_at_most(
                     &self.listener,
                     |activation| {
                         let id = activation.id.as_value();
-                        waiting.retain(|i| report(*i) != id);
+                        waiting.retain(|i| report.id(*i) != id);
                     },
                     wait,
                 );
@@ -130,7 +119,7 @@ impl RunChannels {
                 }
             }
             for &index in nodes {
-                self.signal(index, go)?;
+                self.signal(index, phase.signal(restart))?;
             }
         }
         Ok(())
@@ -145,7 +134,7 @@ impl RunChannels {
 
     /// Asks node number `index` to stop.
     pub fn stop(&self, index: usize) -> Result<(), TransportError> {
-        self.signal(index, signal::STOP)
+        self.signal(index, Signal::Stop)
     }
 
     /// Tells node number `receiver` that node number `ended` has ended, so
@@ -167,10 +156,10 @@ impl RunChannels {
             TransportError::new(format!("cannot tell node `{node}` which node ended"), e)
         })?;
         drop(controls);
-        self.signal(receiver, signal::INPUT_CLOSED)
+        self.signal(receiver, Signal::InputClosed)
     }
 
-    fn signal(&self, index: usize, id: usize) -> Result<(), TransportError> {
+    fn signal(&self, index: usize, signal: Signal) -> Result<(), TransportError> {
         let Some(node) = self.nodes.get(index) else {
             return Ok(());
         };
@@ -179,12 +168,12 @@ impl RunChannels {
             Some(notifier) => notifier,
             slot => slot.insert(self.shm.notifier(
                 &channel::wakeup(&self.dataflow_id, node),
-                signal::MAX_EVENT_ID,
+                Signal::MAX_ID,
                 self.nodes.len(),
             )?),
         };
         notifier
-            .notify_with_custom_event_id(EventId::new(id))
+            .notify_with_custom_event_id(EventId::new(signal.id()))
             .map(|_| ())
             .map_err(|e| {
                 TransportError::new(format!("cannot signal node `{}`", self.nodes[index]), e)

@@ -28,13 +28,14 @@ pub mod launch;
 mod mapped;
 mod metadata;
 mod node;
+mod start;
 pub mod stats;
 mod stream;
 mod stream_async;
 pub mod transport;
 
 pub use dora_core::id::{DataId, NodeId};
-pub use error::{InitError, RecvError, SendError, TransportError};
+pub use error::{InitError, RecvError, SendError, TransportError, TransportErrorKind};
 pub use event::{Data, Event};
 pub use metadata::{Metadata, Parameter, Parameters};
 pub use node::{now_ns, DoraNode, OutputLoan};

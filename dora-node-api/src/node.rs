@@ -5,20 +5,20 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dora_core::channel::START_TIMEOUT;
 use dora_core::config::NodeConfig;
 use dora_core::id::DataId;
+use dora_core::protocol::{Report, Signal, StartPhase};
 use iceoryx2::port::LoanError;
 use iceoryx2::prelude::*;
 use iceoryx2::sample_mut::SampleMut;
 
 use crate::error::{InitError, SendError, TransportError};
 use crate::metadata::{self, Parameters};
+use crate::start::StartWait;
 use crate::stats::{kind, Counter, Counters};
 use crate::stream::EventStream;
 use crate::transport::awake::AwakeFlag;
 use crate::transport::shm::{Header, Ipc, OutputPublisher, Shm, WakeupNotifier, HELLO_SEQUENCE};
-use crate::transport::signal;
 
 /// The largest message, metadata included: about 128 TiB on a 64-bit
 /// machine, all the address space a process has on x86-64 and arm64.
@@ -77,8 +77,26 @@ impl DoraNode {
         DoraNode::init(NodeConfig::from_env()?)
     }
 
+    /// Like [`init_from_env`](Self::init_from_env), for a caller that must
+    /// react to something else while start-up waits for the other nodes
+    /// (Python's Ctrl-C, say): `interrupted` is asked about every 50 ms,
+    /// and when it returns true, start-up ends with
+    /// [`InitError::Interrupted`].
+    pub fn init_from_env_unless(
+        mut interrupted: impl FnMut() -> bool,
+    ) -> Result<(DoraNode, EventStream), InitError> {
+        DoraNode::init_with(NodeConfig::from_env()?, &mut interrupted)
+    }
+
     /// Joins the dataflow that `config` describes.
     pub fn init(config: NodeConfig) -> Result<(DoraNode, EventStream), InitError> {
+        DoraNode::init_with(config, &mut || false)
+    }
+
+    fn init_with(
+        config: NodeConfig,
+        interrupted: &mut dyn FnMut() -> bool,
+    ) -> Result<(DoraNode, EventStream), InitError> {
         let shm = Rc::new(Shm::open(&config.dataflow_id, config.node_id.as_str())?);
         let counters = Counters::for_this_process();
         let mut events = EventStream::new(shm.clone(), &config, &counters)?;
@@ -95,7 +113,7 @@ impl DoraNode {
                         wakeups.push(Wakeup {
                             notifier: shm.notifier(
                                 &receiver.wakeup,
-                                signal::MAX_EVENT_ID,
+                                Signal::MAX_ID,
                                 config.nodes.len(),
                             )?,
                             awake: AwakeFlag::open(&config.dataflow_id, &receiver.wakeup)?,
@@ -125,13 +143,18 @@ impl DoraNode {
             counters,
             _shm: shm.clone(),
         };
-        node.start_barrier(&shm, &mut events)?;
+        node.start_barrier(&shm, &mut events, &mut StartWait::new(interrupted))?;
         Ok((node, events))
     }
 
     /// Tells the launcher this node's ports exist, connects once all nodes'
     /// ports exist, and starts once all nodes are connected.
-    fn start_barrier(&self, shm: &Shm, events: &mut EventStream) -> Result<(), InitError> {
+    fn start_barrier(
+        &self,
+        shm: &Shm,
+        events: &mut EventStream,
+        wait: &mut StartWait<'_>,
+    ) -> Result<(), InitError> {
         let index = self
             .config
             .nodes
@@ -145,16 +168,16 @@ impl DoraNode {
             })?;
         let launcher = shm.notifier(
             &dora_core::channel::launcher(&self.config.dataflow_id),
-            signal::launcher_max_event_id(self.config.nodes.len()),
+            Report::max_id(self.config.nodes.len()),
             self.config.nodes.len(),
         )?;
-        let report = |id: usize| {
+        let report = |report: Report| {
             launcher
-                .notify_with_custom_event_id(EventId::new(id))
+                .notify_with_custom_event_id(EventId::new(report.id(index)))
                 .map_err(|e| TransportError::new("cannot report to the launcher", e))
         };
-        report(signal::ports_created(index))?;
-        events.wait_for_start_signal(0, START_TIMEOUT)?;
+        report(StartPhase::Connect.report())?;
+        events.wait_for_start_signal(StartPhase::Connect, wait)?;
         events.connect()?;
         for output in self.outputs.values() {
             use iceoryx2::port::update_connections::UpdateConnections;
@@ -181,10 +204,10 @@ impl DoraNode {
         }
         // A restarted node joins senders that greeted long ago.
         if !events.restarted() {
-            events.take_hellos(START_TIMEOUT)?;
+            events.take_hellos(wait)?;
         }
-        report(signal::connected(index))?;
-        events.wait_for_start_signal(1, START_TIMEOUT)?;
+        report(StartPhase::Start.report())?;
+        events.wait_for_start_signal(StartPhase::Start, wait)?;
         Ok(())
     }
 
@@ -340,16 +363,18 @@ impl DoraNode {
                 declared: "those of the node that made the loan".to_owned(),
             });
         };
-        let transport = |action: &str, e: &dyn std::fmt::Debug| SendError::Transport {
+        let transport = |source: TransportError| SendError::Transport {
             output: output.to_string(),
-            source: TransportError::new(action, e),
+            source,
         };
         // The timestamp is written last, so latency measures the transport
         // and not the time spent filling the buffer.
         let header = sample.user_header_mut();
         header.sequence = port.sent.get();
         header.timestamp_ns = now_ns();
-        let delivered = sample.send().map_err(|e| transport("cannot send", &e))?;
+        let delivered = sample
+            .send()
+            .map_err(|e| transport(TransportError::new("cannot send", e)))?;
         port.undelivered += port.readers.saturating_sub(delivered) as u64;
         port.sent.add(1);
         for &index in &port.wake {
@@ -357,8 +382,8 @@ impl DoraNode {
             if wakeup.awake.needs_notify() {
                 wakeup
                     .notifier
-                    .notify_with_custom_event_id(EventId::new(signal::DATA))
-                    .map_err(|e| transport("cannot wake a receiver", &e))?;
+                    .notify_with_custom_event_id(EventId::new(Signal::Data.id()))
+                    .map_err(|e| transport(TransportError::new("cannot wake a receiver", e)))?;
             }
         }
         Ok(())

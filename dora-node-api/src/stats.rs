@@ -59,8 +59,14 @@ pub mod kind {
     /// input, queued or being handled, right now: what a crash of the
     /// runtime's process loses.
     pub const OPERATOR_IN_RUNTIME: &str = "operator-in-runtime";
-    /// Errors an operator returned.
+    /// Errors an operator returned, or met sending its outputs.
     pub const OPERATOR_ERRORS: &str = "operator-errors";
+    /// Messages on a runtime node's input that no operator reads (a
+    /// configuration that does not match the runtime): lost.
+    pub const OPERATOR_UNROUTED: &str = "operator-unrouted";
+    /// Errors the event stream gave the node (`Event::Error`), by input
+    /// (an empty name: waiting for events failed).
+    pub const RECEIVE_ERRORS: &str = "receive-errors";
 }
 
 /// A mapping of the counts file (or of anonymous memory when there is no

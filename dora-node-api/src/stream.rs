@@ -17,16 +17,23 @@ use dora_core::id::DataId;
 use iceoryx2::port::listener::ListenerWaitError;
 use iceoryx2::prelude::*;
 
+use dora_core::protocol::{Signal, StartPhase};
+
 use crate::error::{InitError, RecvError, TransportError};
 use crate::event::{Data, Event};
 use crate::metadata::{self, Metadata};
+use crate::start::StartWait;
 use crate::stats::{kind, Counter, Counters};
 use crate::transport::awake::AwakeFlag;
 use crate::transport::shm::{
     wait_at_most, ControlSubscriber, InputSubscriber, Shm, WakeupListener, HELLO_SEQUENCE,
     MAX_HELD_PER_INPUT,
 };
-use crate::transport::signal;
+
+/// How often start-up looks for a sender's hello. Hellos are sent right
+/// after the connect signal, so they arrive within milliseconds; polling
+/// this often keeps start-up quick without keeping a core busy.
+const HELLO_POLL: Duration = Duration::from_micros(200);
 
 struct Input {
     id: DataId,
@@ -101,7 +108,10 @@ pub struct EventStream {
     signals: Vec<usize>,
     /// How long to poll before sleeping; see [`EventStream::set_spin`].
     spin: Duration,
-    start_signals: [bool; 2],
+    /// Where errors are counted for the run summary.
+    counters: std::sync::Arc<Counters>,
+    /// The start-up phases the launcher has ended.
+    phases_done: Vec<StartPhase>,
     /// This process is a restart of the node.
     restarted: bool,
     // Kept last: dropped after the ports above.
@@ -114,7 +124,7 @@ impl EventStream {
         config: &NodeConfig,
         counters: &std::sync::Arc<Counters>,
     ) -> Result<EventStream, InitError> {
-        let listener = shm.listener(&config.wakeup, signal::MAX_EVENT_ID, config.nodes.len())?;
+        let listener = shm.listener(&config.wakeup, Signal::MAX_ID, config.nodes.len())?;
         let awake = AwakeFlag::open(&config.dataflow_id, &config.wakeup)?;
         // Until it first wakes, the node wants every notify.
         awake.set_may_sleep();
@@ -173,7 +183,8 @@ impl EventStream {
             busy_polls: 0,
             signals: Vec::new(),
             spin: Duration::ZERO,
-            start_signals: [false; 2],
+            phases_done: Vec::new(),
+            counters: counters.clone(),
             restarted: false,
             _shm: shm,
         })
@@ -199,10 +210,20 @@ impl EventStream {
             match self.poll_inputs() {
                 Ok(Some(event)) => return Some(event),
                 Ok(None) => std::hint::spin_loop(),
-                Err(error) => return Some(Event::Error(error.to_string())),
+                Err(error) => return Some(self.error_event(error)),
             }
         }
         None
+    }
+
+    /// The error as an event, counted for the run summary.
+    fn error_event(&self, error: RecvError) -> Event {
+        let input = match &error {
+            RecvError::Transport { input, .. } | RecvError::BadMetadata { input } => input,
+            RecvError::Wait(_) => "",
+        };
+        self.counters.counter(kind::RECEIVE_ERRORS, input).add(1);
+        Event::Error(error)
     }
 
     /// The counts of every input that reads another node.
@@ -238,7 +259,7 @@ impl EventStream {
     /// The next event if one is ready, without waiting.
     pub(crate) fn try_next(&mut self) -> Option<Event> {
         if let Err(error) = self.wait(Wait::No) {
-            return Some(Event::Error(error.to_string()));
+            return Some(self.error_event(error));
         }
         self.next_event(Some(Instant::now()))
     }
@@ -268,7 +289,7 @@ impl EventStream {
             if self.busy_polls >= SIGNAL_CHECK_EVERY {
                 self.busy_polls = 0;
                 if let Err(error) = self.wait(Wait::No) {
-                    return Some(Event::Error(error.to_string()));
+                    return Some(self.error_event(error));
                 }
                 if !self.pending.is_empty() {
                     continue;
@@ -277,7 +298,7 @@ impl EventStream {
             match self.poll_inputs() {
                 Ok(Some(event)) => return Some(event),
                 Ok(None) => self.busy_polls = 0,
-                Err(error) => return Some(Event::Error(error.to_string())),
+                Err(error) => return Some(self.error_event(error)),
             }
             if !self.pending.is_empty() {
                 continue;
@@ -311,8 +332,8 @@ impl EventStream {
         let event = match looked {
             Ok(Some(event)) => Some(event),
             Ok(None) if !self.pending.is_empty() => None,
-            Ok(None) => self.wait(how).err().map(|e| Event::Error(e.to_string())),
-            Err(error) => Some(Event::Error(error.to_string())),
+            Ok(None) => self.wait(how).err().map(|e| self.error_event(e)),
+            Err(error) => Some(self.error_event(error)),
         };
         // An async stream's waking thread sleeps on the node's behalf, so
         // it must always be notified.
@@ -413,10 +434,9 @@ impl EventStream {
             let total = sample.payload().len();
             let len = total.saturating_sub(header.metadata_len as usize);
             let Some(parameters) = metadata::decode(&sample.payload()[len..]) else {
-                return Ok(Some(Event::Error(format!(
-                    "a message on input `{}` carries metadata this node cannot read; is every node built with the same dora version?",
-                    input.id
-                ))));
+                return Err(RecvError::BadMetadata {
+                    input: input.id.to_string(),
+                });
             };
             let metadata = Metadata {
                 timestamp_ns: header.timestamp_ns,
@@ -439,6 +459,11 @@ impl EventStream {
     /// Takes the signals on the wake-up channel, waiting as `how` says,
     /// and records them.
     fn wait(&mut self, how: Wait) -> Result<(), RecvError> {
+        self.take_signals(how).map_err(RecvError::Wait)
+    }
+
+    /// See [`wait`](Self::wait).
+    fn take_signals(&mut self, how: Wait) -> Result<(), TransportError> {
         let mut ids = std::mem::take(&mut self.signals);
         let collect = |activation: EventActivation| ids.push(activation.id.as_value());
         let result = match how {
@@ -454,29 +479,31 @@ impl EventStream {
             // A signal handler ran (Ctrl-C in Python, say): the caller
             // looks again, and may act on the signal.
             Ok(_) | Err(ListenerWaitError::InterruptSignal) => Ok(()),
-            Err(e) => Err(RecvError::Wait(TransportError::new(
-                "cannot wait for events",
-                e,
-            ))),
+            Err(e) => Err(TransportError::new("cannot wait for events", e)),
         }
     }
 
     fn on_signal(&mut self, id: usize) {
-        match id {
-            signal::DATA => {}
-            signal::STOP
+        // Ids no dora version sends are ignored: only dora writes here.
+        let Some(signal) = Signal::from_id(id) else {
+            return;
+        };
+        match signal {
+            Signal::Data => {}
+            Signal::Stop
                 if !self.stop_delivered
                     && !self.pending.iter().any(|e| matches!(e, Event::Stop)) =>
             {
                 self.pending.push_back(Event::Stop);
             }
-            signal::CONNECT => self.start_signals[0] = true,
-            signal::CONNECT_RESTARTED => {
-                self.start_signals[0] = true;
+            Signal::Stop => {}
+            Signal::Connect => self.phases_done.push(StartPhase::Connect),
+            Signal::ConnectRestarted => {
+                self.phases_done.push(StartPhase::Connect);
                 self.restarted = true;
             }
-            signal::START => self.start_signals[1] = true,
-            signal::INPUT_CLOSED => {
+            Signal::Start => self.phases_done.push(StartPhase::Start),
+            Signal::InputClosed => {
                 while let Ok(Some(ended)) = self.control.receive() {
                     let node = usize::try_from(*ended).ok();
                     for input in self
@@ -488,31 +515,21 @@ impl EventStream {
                     }
                 }
             }
-            _ => {}
         }
     }
 
-    /// Start-up barrier: waits for the launcher's `CONNECT` (phase 0) or
-    /// `START` (phase 1) signal.
+    /// Start-up barrier: waits for the launcher to end `phase`.
     pub(crate) fn wait_for_start_signal(
         &mut self,
-        phase: usize,
-        timeout: Duration,
+        phase: StartPhase,
+        wait: &mut StartWait<'_>,
     ) -> Result<(), InitError> {
-        let deadline = Instant::now() + timeout;
-        while !self.start_signals[phase] {
+        while !self.phases_done.contains(&phase) {
             if self.pending.iter().any(|e| matches!(e, Event::Stop)) {
                 return Err(InitError::StoppedDuringStart);
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(InitError::StartTimeout(timeout));
-            }
-            self.wait(Wait::For(deadline - now)).map_err(|e| match e {
-                RecvError::Wait(t) | RecvError::Transport { source: t, .. } => {
-                    InitError::Transport(t)
-                }
-            })?;
+            wait.check()?;
+            self.take_signals(Wait::For(wait.slice()))?;
         }
         Ok(())
     }
@@ -524,8 +541,7 @@ impl EventStream {
 
     /// Start-up: reads the hello of every input's sender, which maps the
     /// sender's memory (see `DoraNode::start_barrier`).
-    pub(crate) fn take_hellos(&mut self, timeout: Duration) -> Result<(), InitError> {
-        let deadline = Instant::now() + timeout;
+    pub(crate) fn take_hellos(&mut self, wait: &mut StartWait<'_>) -> Result<(), InitError> {
         for input in &self.inputs {
             let Some(subscriber) = &input.subscriber else {
                 continue;
@@ -541,10 +557,10 @@ impl EventStream {
                     Some(sample) if sample.user_header().sequence == HELLO_SEQUENCE => break,
                     // Nothing but hellos is sent before the start.
                     Some(_) => continue,
-                    None if Instant::now() >= deadline => {
-                        return Err(InitError::StartTimeout(timeout))
+                    None => {
+                        wait.check()?;
+                        std::thread::sleep(HELLO_POLL);
                     }
-                    None => std::thread::sleep(Duration::from_micros(200)),
                 }
             }
         }

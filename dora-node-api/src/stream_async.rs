@@ -29,10 +29,11 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use dora_core::protocol::Signal;
+
 use crate::event::Event;
 use crate::stream::EventStream;
 use crate::transport::shm::{wait_at_most, Shm};
-use crate::transport::signal;
 
 /// How long the waking thread waits at most before it looks whether the
 /// stream is gone.
@@ -64,7 +65,7 @@ impl AsyncWaker {
             // Its own shared-memory node and listener: ports stay in the
             // thread that made them.
             let listener = Shm::open(&dataflow_id, "async-waker").and_then(|shm| {
-                let listener = shm.listener(&wakeup, signal::MAX_EVENT_ID, nodes)?;
+                let listener = shm.listener(&wakeup, Signal::MAX_ID, nodes)?;
                 Ok((shm, listener))
             });
             while !thread_shared.done.load(Ordering::Relaxed) {

@@ -117,7 +117,7 @@ impl Event {
                 data: None,
                 metadata: empty,
                 timestamp_ns: None,
-                error: Some(message),
+                error: Some(message.to_string()),
             },
         })
     }

@@ -33,7 +33,28 @@ pub struct Node {
 impl Node {
     #[new]
     fn new(py: Python<'_>) -> PyResult<Node> {
-        let joined = py.detach(|| SameThread(DoraNode::init_from_env())).0;
+        // Start-up may wait up to a minute for the other nodes: Ctrl-C
+        // (or any signal handler that raises) ends it, as it ends `next()`.
+        let mut raised: Option<PyErr> = None;
+        let joined = {
+            let raised = SameThread(&mut raised);
+            py.detach(move || {
+                let raised = raised;
+                SameThread(DoraNode::init_from_env_unless(|| {
+                    match Python::attach(|py| py.check_signals()) {
+                        Ok(()) => false,
+                        Err(error) => {
+                            *raised.0 = Some(error);
+                            true
+                        }
+                    }
+                }))
+            })
+            .0
+        };
+        if let Some(error) = raised {
+            return Err(error);
+        }
         let (node, events) = joined.map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         Ok(Node { node, events })
     }

@@ -175,6 +175,46 @@ def test_ctrl_c_interrupts_a_blocked_next(run):
     assert node_lines(stdout, "waiter") == ["interrupted"], stdout + stderr
 
 
+def test_ctrl_c_interrupts_node_while_it_waits_for_the_other_nodes(run):
+    pid_file = run.folder / "pid"
+    run.write(
+        "waiter.py",
+        f"""
+        import os
+        from dora import Node
+
+        with open({str(pid_file)!r}, "w") as f:
+            f.write(str(os.getpid()))
+        try:
+            Node()  # `late` never joins: waits for it
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+        """,
+    )
+    run.write("late.py", "import time\ntime.sleep(120)\n")
+    process = run.start(
+        """
+        nodes:
+          - id: waiter
+            path: waiter.py
+          - id: late
+            path: late.py
+        """
+    )
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the node did not start"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    interrupted = time.monotonic()
+    os.kill(int(pid_file.read_text()), signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - interrupted < 5
+    assert node_lines(stdout, "waiter") == ["interrupted"], stdout + stderr
+    # The waiter ended before the dataflow started, so the run failed.
+    assert process.returncode == 1, stderr
+
+
 def test_a_wrong_data_type_raises_a_type_error_that_names_the_accepted_types(run):
     run.write(
         "sender.py",

@@ -170,20 +170,20 @@ impl InputCounts {
         input: &DataId,
         from_node: bool,
     ) -> InputCounts {
-        let name = DataId::qualified(Some(operator), input);
-        let name = name.as_str();
+        let qualified = DataId::qualified(Some(operator), input);
+        let name = qualified.as_str();
         let in_runtime = from_node.then(|| {
-            let counter = counters.counter(kind::OPERATOR_IN_RUNTIME, &name);
+            let counter = counters.counter(kind::OPERATOR_IN_RUNTIME, name);
             // An earlier process of this node counted its own.
             counter.set(0);
             counter
         });
         InputCounts {
             in_runtime,
-            dropped: counters.counter(kind::OPERATOR_DROPPED, &name),
-            lost_panic: counters.counter(kind::OPERATOR_LOST_PANIC, &name),
-            lost_ended: counters.counter(kind::OPERATOR_LOST_ENDED, &name),
-            unread: counters.counter(kind::OPERATOR_UNREAD, &name),
+            dropped: counters.counter(kind::OPERATOR_DROPPED, name),
+            lost_panic: counters.counter(kind::OPERATOR_LOST_PANIC, name),
+            lost_ended: counters.counter(kind::OPERATOR_LOST_ENDED, name),
+            unread: counters.counter(kind::OPERATOR_UNREAD, name),
         }
     }
 }
@@ -251,6 +251,8 @@ pub struct Runtime {
     outbox: Vec<Sent>,
     /// The operator and input of the message being handled.
     handling: Option<(usize, usize)>,
+    /// Where messages that reach no operator are counted.
+    counters: Arc<Counters>,
 }
 
 impl Runtime {
@@ -377,6 +379,7 @@ impl Runtime {
             seq: 0,
             shared: Store::new(),
             node_inputs,
+            counters,
             held: 0,
             failed: false,
             latencies: None,
@@ -474,7 +477,11 @@ impl Runtime {
         timestamp_ns: u64,
     ) {
         let Some(&(index, input)) = self.node_inputs.get(id) else {
-            eprintln!("error: a message came on `{id}`, which no operator reads");
+            eprintln!("error: a message came on `{id}`, which no operator reads; it is lost");
+            self.counters
+                .counter(kind::OPERATOR_UNROUTED, id.as_str())
+                .add(1);
+            self.failed = true;
             return;
         };
         let queue = &mut self.slots[index].inputs[input];
@@ -692,7 +699,10 @@ impl Runtime {
         if let Some(node_output) = &route.node_output {
             let values = parameters.as_ref().map_or(&NO_PARAMETERS, |p| p.values());
             if let Err(error) = outlet.send(node_output, payload.bytes(), values) {
-                eprintln!("error: operator `{}`: {error}", self.slots[index].id);
+                let slot = &mut self.slots[index];
+                eprintln!("error: operator `{}`: {error}", slot.id);
+                slot.errors += 1;
+                slot.errors_count.add(1);
                 self.failed = true;
             }
         }

@@ -18,12 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dora_core::channel::START_TIMEOUT;
 use dora_core::check::{check_file, Content};
 use dora_core::config::NodeConfig;
 use dora_core::descriptor::{Dataflow, RestartPolicy};
-use dora_core::id::DataId;
-use dora_core::id::NodeId;
+use dora_core::id::{DataId, NodeId};
+use dora_core::protocol::START_TIMEOUT;
 use dora_node_api::launch::{RunChannels, StartError};
 use dora_node_api::transport::{claim_run, remove_abandoned_runs, remove_run_files};
 use eyre::{bail, WrapErr};

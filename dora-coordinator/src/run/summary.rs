@@ -208,6 +208,32 @@ fn operator_lines(row: &Row, stats: &NodeStats) -> (Vec<String>, bool) {
     (lines, failed)
 }
 
+/// The lines for errors the node's event stream reported to it, and for
+/// messages that reached no operator; whether there are any (each one is a
+/// failure: something was not delivered as sent).
+fn error_lines(stats: &NodeStats) -> (Vec<String>, bool) {
+    let mut lines = Vec::new();
+    for (input, n) in stats.of_kind(kind::RECEIVE_ERRORS).filter(|(_, n)| *n > 0) {
+        let errors = plural(n, "receive error");
+        lines.push(if input.is_empty() {
+            format!("waiting for events gave {errors} (each given to the node as an error event; see its log)")
+        } else {
+            format!("input `{input}` gave {errors} (each given to the node as an error event; see its log)")
+        });
+    }
+    for (input, n) in stats
+        .of_kind(kind::OPERATOR_UNROUTED)
+        .filter(|(_, n)| *n > 0)
+    {
+        lines.push(format!(
+            "input `{input}` lost {}: no operator reads it",
+            plural(n, "message")
+        ));
+    }
+    let failed = !lines.is_empty();
+    (lines, failed)
+}
+
 /// Prints the summary to stderr; returns whether the run failed: a node
 /// failed, or messages were lost.
 pub fn print(rows: &[Row], run_dir: &Path) -> bool {
@@ -256,6 +282,9 @@ pub fn print(rows: &[Row], run_dir: &Path) -> bool {
                     plural(dropped, "message")
                 ));
             }
+            let (lines, errors) = error_lines(stats);
+            failed |= errors;
+            notes.extend(lines);
             let (lines, operators_failed) = operator_lines(row, stats);
             failed |= operators_failed;
             notes.extend(lines);
@@ -272,4 +301,34 @@ pub fn print(rows: &[Row], run_dir: &Path) -> bool {
     }
     let _ = writeln!(out, "logs: {}", run_dir.display());
     failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dora_node_api::stats::Counters;
+
+    #[test]
+    fn receive_errors_and_messages_no_operator_reads_are_shown_and_fail_the_run() {
+        let path = std::env::temp_dir().join(format!("dora-summary-{}", std::process::id()));
+        let counters = std::sync::Arc::new(Counters::open(&path).unwrap());
+        let read = || dora_node_api::stats::read(&path).unwrap();
+        assert_eq!(error_lines(&read()), (vec![], false));
+
+        counters.counter(kind::RECEIVE_ERRORS, "image").add(2);
+        counters.counter(kind::RECEIVE_ERRORS, "").add(1);
+        counters.counter(kind::OPERATOR_UNROUTED, "op/in").add(3);
+        let (lines, failed) = error_lines(&read());
+        assert!(failed);
+        assert_eq!(
+            lines,
+            [
+                "waiting for events gave 1 receive error (each given to the node as an error event; see its log)",
+                "input `image` gave 2 receive errors (each given to the node as an error event; see its log)",
+                "input `op/in` lost 3 messages: no operator reads it",
+            ]
+        );
+        drop(counters);
+        std::fs::remove_file(&path).unwrap();
+    }
 }

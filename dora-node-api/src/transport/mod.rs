@@ -3,7 +3,7 @@
 //! for its wake-ups and control signals.
 
 pub(crate) mod awake;
+mod cause;
 pub(crate) mod shm;
-pub mod signal;
 
 pub use shm::{claim_run, remove_abandoned_runs, remove_run_files};

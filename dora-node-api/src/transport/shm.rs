@@ -11,7 +11,7 @@ use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
 
-use crate::error::TransportError;
+use crate::error::{Cause, TransportError};
 
 pub(crate) type Ipc = ipc::Service;
 pub(crate) type OutputPublisher = Publisher<Ipc, [u8], Header>;
@@ -62,6 +62,14 @@ pub(crate) const MAX_HELD_PER_INPUT: usize = 4;
 /// cleans up after it, so a restarted node may meet its earlier ports:
 /// every service has room for that many more.
 const RESTART_MARGIN: usize = 1;
+/// The listeners of one event channel: the node, and the thread of its
+/// async stream when it has one (a restart adds [`RESTART_MARGIN`]).
+const LISTENERS: usize = 2;
+/// The first shared-memory segment of a sender holds messages of up to
+/// this many bytes. A larger message makes the sender map a larger
+/// segment (best fit), once; starting small keeps the memory of a
+/// dataflow of many small outputs small.
+const INITIAL_MAX_MESSAGE: usize = 4096;
 /// Creating a service that another process is creating at the same moment
 /// fails for a short while; it is tried again until this passes.
 const OPEN_PATIENCE: Duration = Duration::from_secs(5);
@@ -183,7 +191,7 @@ pub(crate) struct Shm {
 }
 
 /// Tries `open` until it succeeds or [`OPEN_PATIENCE`] has passed.
-fn patiently<T, E: std::fmt::Debug>(
+fn patiently<T, E: Cause>(
     what: &str,
     mut open: impl FnMut() -> Result<T, E>,
 ) -> Result<T, TransportError> {
@@ -266,7 +274,7 @@ impl Shm {
         };
         service
             .publisher_builder()
-            .initial_max_slice_len(4096)
+            .initial_max_slice_len(INITIAL_MAX_MESSAGE)
             .allocation_strategy(AllocationStrategy::BestFit)
             .backpressure_strategy(strategy)
             .create()
@@ -354,10 +362,8 @@ impl Shm {
                 .event()
                 .event_id_max_value(max_event_id)
                 .max_notifiers(notifiers)
-                // The node, the thread of an async stream, and a restarted
-                // node.
-                .max_listeners(2 + RESTART_MARGIN)
-                .max_nodes(notifiers + 2 + RESTART_MARGIN)
+                .max_listeners(LISTENERS + RESTART_MARGIN)
+                .max_nodes(notifiers + LISTENERS + RESTART_MARGIN)
                 .open_or_create()
         })
     }
@@ -413,6 +419,23 @@ mod tests {
                 start.elapsed()
             );
         }
+        remove_run_files(&run).unwrap();
+    }
+
+    #[test]
+    fn a_transport_error_says_its_kind_and_keeps_its_cause() {
+        use crate::error::TransportErrorKind;
+        use std::error::Error;
+
+        let run = format!("kindtest{}", std::process::id());
+        let shm = Shm::open(&run, "test").unwrap();
+        let Err(error) = shm.listener("dora/test/\0wakeup", 7, 1) else {
+            panic!("a name with a NUL byte was accepted");
+        };
+        assert_eq!(error.kind(), TransportErrorKind::BadName, "{error}");
+        assert!(error.source().is_some(), "{error}");
+        assert!(error.to_string().starts_with("`dora/test/"), "{error}");
+        drop(shm);
         remove_run_files(&run).unwrap();
     }
 }

@@ -1,0 +1,132 @@
+//! What nodes and the launcher tell each other besides messages: the
+//! signals on a node's wake-up channel, the reports on the launcher's
+//! channel, the phases of start-up and how long it may take. Both sides
+//! read these from here, so they cannot disagree.
+//!
+//! ```
+//! use dora_core::protocol::{Report, Signal, StartPhase};
+//!
+//! assert_eq!(Signal::from_id(Signal::Start.id()), Some(Signal::Start));
+//! assert_eq!(StartPhase::Connect.report(), Report::PortsCreated);
+//! let id = Report::Connected.id(7);
+//! assert_eq!(Report::from_id(id), (7, Report::Connected));
+//! ```
+
+use std::time::Duration;
+
+/// How long start-up waits for the other side: the launcher for every
+/// node's reports, and each node for the launcher's signals. Both sides
+/// must agree, or one would give up while the other still waits.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An event on a node's wake-up channel. One channel carries data
+/// wake-ups and control signals, so that a node waits on exactly one
+/// thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// An input of the node has data.
+    Data,
+    /// The launcher asks the node to stop.
+    Stop,
+    /// Start-up: every node's ports exist; connect them.
+    Connect,
+    /// Start-up: every node is connected; start.
+    Start,
+    /// Nodes that fed this one have ended: their indices wait on the
+    /// node's control channel, and the inputs they fed close once drained.
+    InputClosed,
+    /// Like `Connect`, for a node that was restarted: the nodes it joins
+    /// are running, and greeted it long ago.
+    ConnectRestarted,
+}
+
+impl Signal {
+    /// The largest event id of a wake-up channel. The range is kept tiny
+    /// on purpose: a listener's cost per wake-up grows with it (a range
+    /// of 4096 ids doubled the one-way latency).
+    pub const MAX_ID: usize = 7;
+
+    const ALL: [Signal; 6] = [
+        Signal::Data,
+        Signal::Stop,
+        Signal::Connect,
+        Signal::Start,
+        Signal::InputClosed,
+        Signal::ConnectRestarted,
+    ];
+
+    /// The event id that carries this signal.
+    pub fn id(self) -> usize {
+        self as usize
+    }
+
+    /// The signal an event id carries; `None` for an id no dora version
+    /// sends.
+    pub fn from_id(id: usize) -> Option<Signal> {
+        Signal::ALL.get(id).copied()
+    }
+}
+
+/// The two phases of the start-up barrier. In each, every node reports to
+/// the launcher, and the launcher answers all of them with one signal once
+/// every report is in; nothing is sent before both phases are done, so no
+/// message is lost at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPhase {
+    /// The node created its ports and waits to connect them.
+    Connect,
+    /// The node connected its ports and waits to start.
+    Start,
+}
+
+impl StartPhase {
+    pub const ALL: [StartPhase; 2] = [StartPhase::Connect, StartPhase::Start];
+
+    /// What each node reports when it reaches this phase.
+    pub fn report(self) -> Report {
+        match self {
+            StartPhase::Connect => Report::PortsCreated,
+            StartPhase::Start => Report::Connected,
+        }
+    }
+
+    /// The launcher's answer once every node has reported; a restarted
+    /// node is told that it joins running nodes.
+    pub fn signal(self, restarted: bool) -> Signal {
+        match (self, restarted) {
+            (StartPhase::Connect, false) => Signal::Connect,
+            (StartPhase::Connect, true) => Signal::ConnectRestarted,
+            (StartPhase::Start, _) => Signal::Start,
+        }
+    }
+}
+
+/// A node's report on the launcher's channel. The event id carries both
+/// the node's index in the dataflow and the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    PortsCreated,
+    Connected,
+}
+
+impl Report {
+    /// The event id of this report from node number `node_index`.
+    pub fn id(self, node_index: usize) -> usize {
+        2 * node_index + self as usize
+    }
+
+    /// The node index and report an event id carries.
+    pub fn from_id(id: usize) -> (usize, Report) {
+        let report = if id % 2 == 0 {
+            Report::PortsCreated
+        } else {
+            Report::Connected
+        };
+        (id / 2, report)
+    }
+
+    /// The largest event id of the launcher's channel for `nodes` nodes.
+    pub fn max_id(nodes: usize) -> usize {
+        Report::Connected.id(nodes.max(1))
+    }
+}
