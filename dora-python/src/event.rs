@@ -1,9 +1,10 @@
-//! What a Python node receives: `Event`, whose `data` is a read-only
-//! `memoryview` over the message where it lies in shared memory.
+//! What a Python node or operator receives: `Event`, whose `data` is a
+//! read-only `memoryview` over the message where it lies, not a copy.
 
 use std::ffi::c_int;
 
 use dora_node_api::{Data, Event as NodeEvent};
+use dora_runtime::HeldInput;
 use pyo3::exceptions::{PyBufferError, PyKeyError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -12,10 +13,31 @@ use pyo3::types::{PyDict, PyMemoryView};
 use crate::convert;
 
 /// The bytes of one input, exported read-only through the buffer
-/// protocol. A memoryview over it keeps it, and the shared memory, alive.
+/// protocol. A memoryview over it keeps it, and the memory it lies in,
+/// alive.
+///
+/// Unsendable because neither owner may be dropped on another thread (a
+/// shared-memory sample, a message shared by reference count with the
+/// runtime's thread); the memoryview itself may be read from any thread.
 #[pyclass(unsendable, module = "dora")]
 pub struct InputData {
-    data: Data,
+    data: Owner,
+}
+
+/// What keeps the bytes alive: a node's message, or the message a runtime
+/// lent to a Python operator.
+enum Owner {
+    Node(Data),
+    Operator(HeldInput),
+}
+
+impl Owner {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Owner::Node(data) => data,
+            Owner::Operator(held) => held,
+        }
+    }
 }
 
 #[pymethods]
@@ -32,7 +54,8 @@ impl InputData {
         }
         let (ptr, len) = {
             let this = slf.borrow();
-            (this.data.as_ptr(), this.data.len())
+            let bytes = this.data.bytes();
+            (bytes.as_ptr(), bytes.len())
         };
         // SAFETY: fills `view` for `len` read-only bytes at `ptr`, which
         // live as long as `slf`, which the view holds a reference to.
@@ -55,6 +78,16 @@ impl InputData {
 
 /// A read-only memoryview over `data`, in place.
 pub fn memoryview<'py>(py: Python<'py>, data: Data) -> PyResult<Bound<'py, PyAny>> {
+    view(py, Owner::Node(data))
+}
+
+/// A read-only memoryview over the message an operator is handling, in
+/// place; it keeps the message for as long as Python refers to it.
+pub fn operator_memoryview<'py>(py: Python<'py>, held: HeldInput) -> PyResult<Bound<'py, PyAny>> {
+    view(py, Owner::Operator(held))
+}
+
+fn view<'py>(py: Python<'py>, data: Owner) -> PyResult<Bound<'py, PyAny>> {
     let owner = Bound::new(py, InputData { data })?;
     Ok(PyMemoryView::from(&owner.into_any())?.into_any())
 }

@@ -30,6 +30,8 @@ fn _dora(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<node::Node>()?;
     m.add_class::<node::OutputBuffer>()?;
     m.add_class::<event::Event>()?;
+    m.add_class::<operator::OperatorContext>()?;
+    m.add_class::<operator::Store>()?;
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     m.add_function(wrap_pyfunction!(operator::run_runtime, m)?)?;
     Ok(())

@@ -1,7 +1,9 @@
 //! Python operators: a file with `class Operator`, whose
-//! `on_event(self, event, send_output)` handles one event. They are served
-//! to the runtime through the same ABI as Rust and C operators, by the
-//! functions below; many share one interpreter, one at a time.
+//! `on_event(self, event, send_output)` handles one event (with a fourth
+//! parameter, it also gets the runtime's stores: `context.state` and
+//! `context.shared`). They are served to the runtime through the same ABI
+//! as Rust and C operators, by the functions below; many share one
+//! interpreter, one at a time.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,11 +17,11 @@ use dora_operator_api::abi::{
 };
 use dora_operator_api::{OutputError, Parameters};
 use dora_runtime::library::Library;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyMemoryView, PyTuple};
 
-use crate::event::Event;
+use crate::event::{self, Event};
 use crate::{convert, SameThread};
 
 thread_local! {
@@ -65,7 +67,30 @@ fn describe(py: Python<'_>, error: PyErr) -> String {
     message
 }
 
-fn load(py: Python<'_>, path: &Path) -> PyResult<Py<PyAny>> {
+/// An operator instance, as `init` hands it to the runtime.
+struct Instance {
+    object: Py<PyAny>,
+    /// Whether `on_event` takes the context too: operators written for
+    /// three arguments keep working.
+    wants_context: bool,
+}
+
+/// Whether `on_event` accepts a fourth argument (`context`), by its
+/// signature; `false` when it cannot be told (a builtin, say).
+fn wants_context(py: Python<'_>, operator: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let on_event = operator.getattr("on_event").map_err(|_| {
+        PyTypeError::new_err(
+            "the Operator class has no `on_event`; define `on_event(self, event, send_output)`, or `on_event(self, event, send_output, context)` to reach its state",
+        )
+    })?;
+    let Ok(signature) = py.import("inspect")?.call_method1("signature", (on_event,)) else {
+        return Ok(false);
+    };
+    let args = PyTuple::new(py, [py.None(), py.None(), py.None()])?;
+    Ok(signature.call_method1("bind", args).is_ok())
+}
+
+fn load(py: Python<'_>, path: &Path) -> PyResult<Instance> {
     let globals = py
         .import("runpy")?
         .call_method1("run_path", (path.to_string_lossy().as_ref(),))?;
@@ -75,7 +100,12 @@ fn load(py: Python<'_>, path: &Path) -> PyResult<Py<PyAny>> {
             path.display()
         ))
     })?;
-    Ok(class.call0()?.unbind())
+    let object = class.call0()?;
+    let wants_context = wants_context(py, &object)?;
+    Ok(Instance {
+        object: object.unbind(),
+        wants_context,
+    })
 }
 
 unsafe extern "C" fn init(context: *const DoraContext, instance: *mut *mut c_void) -> i32 {
@@ -100,6 +130,144 @@ unsafe extern "C" fn init(context: *const DoraContext, instance: *mut *mut c_voi
             DORA_ERROR
         }
     })
+}
+
+/// The context an operator's `on_event(self, event, send_output, context)`
+/// gets: its id, and the runtime's stores `state` and `shared`. Valid during
+/// that call only, like `send_output`.
+#[pyclass(unsendable, module = "dora")]
+pub struct OperatorContext {
+    context: *const DoraContext,
+}
+
+impl OperatorContext {
+    fn raw(&self) -> PyResult<&DoraContext> {
+        if self.context.is_null() {
+            return Err(PyRuntimeError::new_err(
+                "the context works only during the on_event call that received it; keep what you need in `context.state` during the call",
+            ));
+        }
+        // SAFETY: non-null only during the call, while the context lives.
+        Ok(unsafe { &*self.context })
+    }
+}
+
+#[pymethods]
+impl OperatorContext {
+    /// The operator's id in the dataflow.
+    #[getter]
+    fn operator_id(&self) -> PyResult<String> {
+        Ok(text(self.raw()?))
+    }
+
+    /// The operator's own store, kept by the runtime when the operator is
+    /// restarted after an exception.
+    #[getter]
+    fn state(slf: Bound<'_, Self>) -> Store {
+        Store {
+            owner: slf.unbind(),
+            shared: false,
+        }
+    }
+
+    /// One store for every operator of the runtime node (Python, Rust and
+    /// C ones alike).
+    #[getter]
+    fn shared(slf: Bound<'_, Self>) -> Store {
+        Store {
+            owner: slf.unbind(),
+            shared: true,
+        }
+    }
+}
+
+/// A key-value store the runtime keeps: keys are str, values go in as
+/// anything with the buffer protocol (bytes, bytearray, memoryview, a numpy
+/// array) and come out as `bytes`, copies. `store[key]`, `store.get(key,
+/// default=None)`, `store[key] = value` and `key in store`.
+#[pyclass(unsendable, module = "dora")]
+pub struct Store {
+    owner: Py<OperatorContext>,
+    shared: bool,
+}
+
+impl Store {
+    fn read<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let owner = self.owner.borrow(py);
+        let context = owner.raw()?;
+        let get = if self.shared {
+            context.shared_get
+        } else {
+            context.state_get
+        };
+        // SAFETY: the runtime's callback, valid for the call.
+        let value = unsafe { get(context.runtime, DoraSlice::new(key.as_bytes())) };
+        if value.ptr.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: a set value is valid until the key is next written;
+        // copied at once.
+        Ok(Some(PyBytes::new(py, unsafe { value.as_bytes() })))
+    }
+}
+
+#[pymethods]
+impl Store {
+    /// The value of `key` (bytes); KeyError when it was never set.
+    fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyBytes>> {
+        self.read(py, key)?
+            .ok_or_else(|| PyKeyError::new_err(key.to_owned()))
+    }
+
+    /// The value of `key` (bytes), or `default` when it was never set.
+    #[pyo3(signature = (key, default=None))]
+    fn get(&self, py: Python<'_>, key: &str, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+        Ok(match self.read(py, key)? {
+            Some(value) => value.into_any().unbind(),
+            None => default.unwrap_or_else(|| py.None()),
+        })
+    }
+
+    /// Sets `key` to a copy of `value`'s bytes.
+    fn __setitem__(&self, py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let owner = self.owner.borrow(py);
+        let context = owner.raw()?;
+        let set = if self.shared {
+            context.shared_set
+        } else {
+            context.state_set
+        };
+        convert::with_bytes(value, |bytes| {
+            // SAFETY: the runtime's callback, valid for the call; it
+            // copies key and value.
+            let status = unsafe {
+                set(
+                    context.runtime,
+                    DoraSlice::new(key.as_bytes()),
+                    DoraSlice::new(bytes),
+                )
+            };
+            if status == DORA_OK {
+                Ok(())
+            } else {
+                Err(PyRuntimeError::new_err(format!(
+                    "cannot set `{key}`: the runtime returned status {status}"
+                )))
+            }
+        })
+    }
+
+    fn __contains__(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
+        Ok(self.read(py, key)?.is_some())
+    }
+
+    fn __repr__(&self) -> &'static str {
+        if self.shared {
+            "<dora shared store>"
+        } else {
+            "<dora operator state>"
+        }
+    }
 }
 
 /// `send_output(output_id, data, metadata=None)`, valid during one
@@ -159,9 +327,8 @@ unsafe extern "C" fn on_event(
     if instance.is_null() || event.is_null() || context.is_null() {
         return DORA_INVALID;
     }
-    // SAFETY: valid for the call; `instance` is a `Py<PyAny>` from `init`.
-    let (operator, event, context) =
-        unsafe { (&*instance.cast::<Py<PyAny>>(), &*event, &*context) };
+    // SAFETY: valid for the call; `instance` is an `Instance` from `init`.
+    let (operator, event, context) = unsafe { (&*instance.cast::<Instance>(), &*event, &*context) };
     // SAFETY: the runtime passes slices valid for the call.
     let (input, data) = unsafe { (event.input.as_bytes(), event.data.as_bytes()) };
     // SAFETY: the runtime passes parameters valid for the call.
@@ -171,8 +338,7 @@ unsafe extern "C" fn on_event(
             DORA_EVENT_INPUT => (
                 "INPUT",
                 Some(String::from_utf8_lossy(input).into_owned()),
-                // A copy: the runtime reuses the memory after the call.
-                Some(PyBytes::new(py, data).into_any().unbind()),
+                Some(input_data(py, context, data)),
                 Some(event.timestamp_ns),
             ),
             DORA_EVENT_INPUT_CLOSED => (
@@ -184,11 +350,25 @@ unsafe extern "C" fn on_event(
             _ => ("STOP", None, None, None),
         };
         let call = || -> PyResult<i32> {
-            // Copied, like the data.
+            let data = data.transpose()?;
+            // A copy: a dict of a few values.
             let metadata = convert::operator_metadata(py, parameters)?.unbind();
             let event = Bound::new(py, Event::for_operator(kind, id, data, metadata, timestamp))?;
             let send = Bound::new(py, SendOutput { context })?;
-            let result = operator.call_method1(py, "on_event", (event, send.clone()));
+            let result = if operator.wants_context {
+                let extra = Bound::new(py, OperatorContext { context })?;
+                let result = operator.object.call_method1(
+                    py,
+                    "on_event",
+                    (event, send.clone(), extra.clone()),
+                );
+                extra.borrow_mut().context = std::ptr::null();
+                result
+            } else {
+                operator
+                    .object
+                    .call_method1(py, "on_event", (event, send.clone()))
+            };
             send.borrow_mut().context = std::ptr::null();
             let result = result?;
             if result.is_none(py) {
@@ -213,11 +393,27 @@ unsafe extern "C" fn on_event(
     })
 }
 
+/// The message of an input event as a read-only memoryview over the bytes
+/// the runtime passed, which Python may keep past the call: the runtime
+/// lends the message itself (`hold_input`) and it lives as long as the
+/// view.
+fn input_data(py: Python<'_>, context: &DoraContext, data: &[u8]) -> PyResult<Py<PyAny>> {
+    // SAFETY: `context` is the one this runtime passed to the call in
+    // progress: Python operators are served only by `run_runtime`.
+    let view = match unsafe { dora_runtime::hold_input(context) } {
+        Some(held) => event::operator_memoryview(py, held)?,
+        // Every input event has its message; should one not, a copy keeps
+        // the type the same.
+        None => PyMemoryView::from(PyBytes::new(py, data).as_any())?.into_any(),
+    };
+    Ok(view.unbind())
+}
+
 unsafe extern "C" fn drop_operator(instance: *mut c_void) {
     if instance.is_null() {
         return;
     }
-    // SAFETY: a `Py<PyAny>` from `init`, dropped once.
-    let operator = unsafe { Box::from_raw(instance.cast::<Py<PyAny>>()) };
+    // SAFETY: an `Instance` from `init`, dropped once.
+    let operator = unsafe { Box::from_raw(instance.cast::<Instance>()) };
     Python::attach(|_| drop(operator));
 }

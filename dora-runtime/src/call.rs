@@ -37,6 +37,9 @@ pub struct Call<'a> {
     /// Buffers handed out by `alloc_buffer` and not yet sent.
     pub buffers: Vec<Vec<u8>>,
     pub error: Option<String>,
+    /// The message being handled, dropped when the call ends unless an
+    /// operator served in this process takes it (see [`hold_input`]).
+    pub input: Option<Payload>,
 }
 
 impl<'a> Call<'a> {
@@ -54,6 +57,7 @@ impl<'a> Call<'a> {
             shared,
             buffers: Vec::new(),
             error: None,
+            input: None,
         }
     }
 
@@ -111,6 +115,57 @@ impl<'a> Call<'a> {
         });
         DORA_OK
     }
+}
+
+/// The message an operator is handling, kept past the call for as long as
+/// this lives: the same bytes the call's `DoraEvent::data` pointed at, in
+/// another node's shared memory or in this process, not a copy.
+///
+/// A message from another node held here counts against that input's
+/// limit of messages held in place, exactly as a node's own
+/// `dora_node_api::Data` does: while the operator holds as many as the
+/// transport allows, the next ones of that input arrive as copies, so
+/// holding never blocks or fails the runtime.
+///
+/// Not `Send`: messages between operators are shared with the runtime's
+/// thread by reference count, so this must be dropped on the thread that
+/// took it.
+pub struct HeldInput(Payload);
+
+impl std::ops::Deref for HeldInput {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}
+
+impl HeldInput {
+    /// Whether the bytes are a copy: the message came from another node
+    /// while this input already held as many messages in place as it may.
+    pub fn is_copy(&self) -> bool {
+        match &self.0 {
+            Payload::Node(data) => data.is_copy(),
+            Payload::Shared(_) => false,
+        }
+    }
+}
+
+/// Takes the message of the `on_event` call in progress, for an operator
+/// that keeps it past the call (Python operators hand it to Python as a
+/// memoryview). `None` when the event has no message, or it was taken
+/// already. Once taken, the event's `data` lives as long as the returned
+/// value, no longer.
+///
+/// # Safety
+/// `context` must be the one this runtime passed to the call in progress:
+/// operator kinds served by functions of this process
+/// ([`Library::from_functions`](crate::library::Library::from_functions))
+/// get exactly that. A context from elsewhere is not a [`Call`].
+pub unsafe fn hold_input(context: &DoraContext) -> Option<HeldInput> {
+    // SAFETY: as the caller promises.
+    let call = unsafe { call(context.runtime) };
+    call.input.take().map(HeldInput)
 }
 
 /// # Safety

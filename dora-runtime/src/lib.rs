@@ -16,5 +16,6 @@ mod parameters;
 mod payload;
 mod runtime;
 
+pub use call::{hold_input, HeldInput};
 pub use node::{run_node, run_node_with};
 pub use runtime::{Nowhere, Outlet, PythonLoader, Runtime, RuntimeError};

@@ -591,7 +591,7 @@ impl Runtime {
         if self.slots[index].stop_pending {
             self.slots[index].stop_pending = false;
             let event = event(DORA_EVENT_STOP, "", &[], None, 0, false);
-            self.call(index, &event, outlet);
+            self.call(index, &event, None, outlet);
             self.end_operator(index);
             return true;
         }
@@ -630,12 +630,15 @@ impl Runtime {
                     timestamp_ns,
                     late,
                 );
-                self.call(index, &event, outlet);
+                // The event points into the payload's bytes, which stay
+                // where they are while the call, or an operator that
+                // holds it (`hold_input`), owns the payload.
+                self.call(index, &event, Some(payload), outlet);
             }
             Message::Closed => {
                 self.slots[index].inputs[input].closed = true;
                 let event = event(DORA_EVENT_INPUT_CLOSED, id.as_str(), &[], None, 0, false);
-                self.call(index, &event, outlet);
+                self.call(index, &event, None, outlet);
             }
         }
         self.handling = None;
@@ -645,13 +648,22 @@ impl Runtime {
     }
 
     /// Calls the operator, routes what it sent, and acts on its status.
-    fn call(&mut self, index: usize, event: &DoraEvent, outlet: &mut dyn Outlet) {
+    /// `input` is the message `event` points into, which the call keeps
+    /// alive.
+    fn call(
+        &mut self,
+        index: usize,
+        event: &DoraEvent,
+        input: Option<Payload>,
+        outlet: &mut dyn Outlet,
+    ) {
         let slot = &mut self.slots[index];
         let Some(instance) = slot.instance else {
             return;
         };
         slot.events += 1;
         let mut call = Call::new(Some(&slot.outputs), &mut slot.state, &mut self.shared);
+        call.input = input;
         // Reused from call to call: sending allocates no list.
         call.outbox = std::mem::take(&mut self.outbox);
         let context = call.context(slot.id.as_str());

@@ -13,9 +13,13 @@ class Event:
     id: Optional[str]
     """The input, for INPUT and INPUT_CLOSED."""
     data: Optional[memoryview]
-    """The message, read-only and in place in shared memory (INPUT only):
-    ``numpy.frombuffer(event.data, dtype)`` copies nothing. A node may hold
-    only a few messages of one input at once: drop them when done."""
+    """The message, read-only and in place (INPUT only): in shared memory,
+    or, for an operator's input from another operator of its runtime, in
+    that runtime's memory. ``numpy.frombuffer(event.data, dtype)`` copies
+    nothing. The view keeps the message alive for as long as it is
+    referenced, past ``on_event`` and on any thread; only a few messages of
+    one input are held in shared memory at once, the next ones arrive as
+    copies, so drop views when done."""
     metadata: Metadata
     """The parameters the sender attached."""
     timestamp_ns: Optional[int]
@@ -25,6 +29,34 @@ class Event:
     def __getitem__(self, key: str) -> Any:
         """``event["type"]``, ``["id"]``, ``["value"]`` (the data),
         ``["metadata"]``, ``["error"]``."""
+
+class Store:
+    """A key-value store the runtime keeps for operators: ``str`` keys;
+    values go in as anything with the buffer protocol (bytes, bytearray,
+    memoryview, a numpy array; else TypeError) and come out as ``bytes``
+    copies. Usable during the ``on_event`` call that got it only (else
+    RuntimeError)."""
+
+    def __getitem__(self, key: str) -> bytes:
+        """The value of ``key``; KeyError when it was never set."""
+    def get(self, key: str, default: Any = None) -> Union[bytes, Any]:
+        """The value of ``key``, or ``default`` when it was never set."""
+    def __setitem__(self, key: str, value: Any) -> None:
+        """Sets ``key`` to a copy of the bytes of ``value``."""
+    def __contains__(self, key: str) -> bool: ...
+
+class OperatorContext:
+    """What ``on_event(self, event, send_output, context)`` gets as its
+    fourth argument, valid during that call only."""
+
+    operator_id: str
+    """The operator's id in the dataflow."""
+    state: Store
+    """The operator's own store: the runtime keeps it when it restarts the
+    operator after an exception, so a fresh instance finds it."""
+    shared: Store
+    """One store for every operator of the runtime node (Python, Rust and
+    C alike)."""
 
 class OutputBuffer:
     """A message being written in place; see ``Node.output_buffer``."""
