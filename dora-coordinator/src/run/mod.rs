@@ -5,13 +5,20 @@
 //! The launcher never carries messages: nodes talk to each other through
 //! shared memory. It only starts them, runs the start-up barrier, tells
 //! them to stop, and tells a node when an input's source has ended.
+//!
+//! What to do when a process ends, when `Stop` comes and as time passes is
+//! decided by the [`Supervisor`](supervisor::Supervisor), which does no
+//! I/O; this module drives it with real processes and the terminal, as a
+//! machine's daemon will drive it with the processes it runs for a
+//! cluster.
 
 mod build;
 mod output;
 mod process;
 mod summary;
+mod supervisor;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dora_core::check::{check_file, Content};
 use dora_core::config::NodeConfig;
-use dora_core::descriptor::{Dataflow, RestartPolicy};
+use dora_core::descriptor::Dataflow;
 use dora_core::id::{DataId, NodeId};
 use dora_core::protocol::START_TIMEOUT;
 use dora_node_api::launch::{RunChannels, StartError};
@@ -30,6 +37,7 @@ use eyre::{bail, WrapErr};
 use dora_node_api::stats::{kind, NodeStats};
 use process::{NodeFiles, NodeProcess};
 use summary::{Ended, Loss, LossCause, OperatorRow, Row};
+use supervisor::{Action, Supervisor};
 
 /// The colours of the node ids in front of their output, in turn.
 const PREFIX_COLOURS: [anstyle::AnsiColor; 6] = [
@@ -52,18 +60,11 @@ pub struct RunOptions {
     pub stop_after: Option<Duration>,
 }
 
-/// One node of the run.
+/// One node of the run: its process and what is known of its messages.
+/// How it ended, and its restarts, the [`Supervisor`] keeps.
 struct Slot {
     id: NodeId,
     process: Option<NodeProcess>,
-    /// How it ended for good.
-    ended: Option<Ended>,
-    /// How its last process ended, while a restart is pending.
-    last_exit: Option<Ended>,
-    restart_at: Option<Instant>,
-    restarts: u32,
-    /// The nodes that read this node's outputs, by index.
-    downstream: BTreeSet<usize>,
     /// The inputs that read other nodes.
     edges: Vec<Edge>,
     /// Per input: the messages its senders sent that it did not read or
@@ -231,10 +232,12 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
         run.first_ended()
     })?;
 
-    let stopped = run.supervise(&channels, &stop, options);
+    let mut supervisor = Supervisor::new(&dataflow, downstream(&ids, &run.configs), options.grace);
+    run.supervise(&mut supervisor, &channels, &stop, options);
+    let stopped = supervisor.stopped();
     // What senders sent after a node's last process ended.
     for index in 0..run.slots.len() {
-        let cause = match &run.slots[index].ended {
+        let cause = match supervisor.ended(index) {
             _ if stopped => LossCause::UnreadAtStop,
             Some(ended) if ended.failed() => LossCause::AfterFailed,
             _ => LossCause::AfterEnded,
@@ -244,10 +247,11 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
     let rows: Vec<Row> = run
         .slots
         .iter()
-        .map(|slot| Row {
+        .enumerate()
+        .map(|(index, slot)| Row {
             id: &slot.id,
-            ended: slot.ended.as_ref(),
-            restarts: slot.restarts,
+            ended: supervisor.ended(index),
+            restarts: supervisor.restarts(index),
             stats: run.stats(slot),
             losses: slot.losses.clone(),
             operators: operator_rows(&run.configs[&slot.id]),
@@ -264,12 +268,6 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
 fn slots(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<Slot> {
     ids.iter()
         .map(|id| {
-            let downstream = configs[id]
-                .outputs
-                .values()
-                .flat_map(|o| &o.receivers)
-                .filter_map(|r| ids.iter().position(|n| *n == r.node))
-                .collect();
             let edges = configs[id]
                 .inputs
                 .iter()
@@ -288,11 +286,6 @@ fn slots(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<Slot> {
             Slot {
                 id: id.clone(),
                 process: None,
-                ended: None,
-                last_exit: None,
-                restart_at: None,
-                restarts: 0,
-                downstream,
                 edges,
                 accounted: BTreeMap::new(),
                 losses: Vec::new(),
@@ -314,13 +307,18 @@ fn operator_rows(config: &NodeConfig) -> Vec<OperatorRow> {
         .collect()
 }
 
-/// Whether a node that ended this way is started again under `policy`.
-fn wants_restart(policy: RestartPolicy, ended: &Ended) -> bool {
-    match policy {
-        RestartPolicy::Never => false,
-        RestartPolicy::OnFailure => ended.failed(),
-        RestartPolicy::Always => true,
-    }
+/// Per node: the nodes that read its outputs, by index.
+fn downstream(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<BTreeSet<usize>> {
+    ids.iter()
+        .map(|id| {
+            configs[id]
+                .outputs
+                .values()
+                .flat_map(|o| &o.receivers)
+                .filter_map(|r| ids.iter().position(|n| *n == r.node))
+                .collect()
+        })
+        .collect()
 }
 
 impl Run<'_> {
@@ -353,84 +351,117 @@ impl Run<'_> {
         })
     }
 
-    /// Waits for every node to end: passes on `Stop` (Ctrl-C, SIGTERM or
-    /// the time limit), restarts nodes as their policy says, closes the
-    /// inputs of nodes whose sources ended for good, and kills what is
-    /// still running when the grace period is over. Returns whether the
-    /// run was stopped (rather than ending by itself).
+    /// Drives `supervisor` until every node has ended: passes on `Stop`
+    /// (Ctrl-C, SIGTERM or the time limit), reports each process that
+    /// ends, and carries out what the supervisor decides (restarts,
+    /// closing inputs, kills after the grace period).
     fn supervise(
         &mut self,
+        supervisor: &mut Supervisor,
         channels: &RunChannels,
         stop: &AtomicBool,
         options: &RunOptions,
-    ) -> bool {
+    ) {
         let started = Instant::now();
-        let mut stopping_since: Option<Instant> = None;
-        while self.slots.iter().any(|s| s.ended.is_none()) {
+        while !supervisor.is_done() {
             let time_is_up = options
                 .stop_after
                 .is_some_and(|limit| started.elapsed() >= limit);
-            if stopping_since.is_none() && (stop.load(Ordering::Relaxed) || time_is_up) {
-                stopping_since = Some(Instant::now());
-                for (index, slot) in self.slots.iter_mut().enumerate() {
-                    if let Some(last) = slot.last_exit.take() {
-                        // A restart was pending: the last exit is final.
-                        slot.restart_at = None;
-                        slot.ended = Some(last);
-                    } else if slot.ended.is_none() {
-                        if let Err(error) = channels.stop(index) {
-                            process::say(&format!(
-                                "cannot ask node `{}` to stop: {error}",
-                                slot.id
-                            ));
-                        }
-                    }
-                }
+            if stop.load(Ordering::Relaxed) || time_is_up {
+                let actions = supervisor.stop(Instant::now());
+                self.carry_out(actions, supervisor, channels, stop);
             }
             for index in 0..self.slots.len() {
-                self.check(index, channels, stop, stopping_since, options.grace);
+                if let Some(ended) = self.exit_of(index, channels) {
+                    let failed_operators = self.failed_operators(index, &ended);
+                    let actions = supervisor.exited(index, ended, failed_operators, Instant::now());
+                    self.carry_out(actions, supervisor, channels, stop);
+                }
             }
+            let actions = supervisor.tick(Instant::now());
+            self.carry_out(actions, supervisor, channels, stop);
             if std::mem::take(&mut self.clean_up_due) {
                 channels.clean_up_dead_nodes();
             }
             std::thread::sleep(POLL);
         }
-        stopping_since.is_some()
     }
 
-    /// Looks at one node: has it ended, must it be killed or restarted.
-    fn check(
+    /// Does what the supervisor decided, and what that leads to, in order;
+    /// shows its events.
+    fn carry_out(
         &mut self,
-        index: usize,
+        actions: Vec<Action>,
+        supervisor: &mut Supervisor,
         channels: &RunChannels,
         stop: &AtomicBool,
-        stopping_since: Option<Instant>,
-        grace: Duration,
     ) {
-        if self.slots[index]
-            .restart_at
-            .is_some_and(|at| at <= Instant::now())
-        {
-            self.restart(index, channels, stop);
-            return;
+        let mut queue = VecDeque::from(actions);
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Stop(index) => {
+                    if let Err(error) = channels.stop(index) {
+                        process::say(&format!(
+                            "cannot ask node `{}` to stop: {error}",
+                            self.slots[index].id
+                        ));
+                    }
+                }
+                Action::Kill(index) => {
+                    let Some(mut process) = self.slots[index].process.take() else {
+                        continue;
+                    };
+                    process.kill();
+                    let killed = Ended::Killed {
+                        grace: supervisor.grace(),
+                    };
+                    let ended = self.ended_process(process, killed, channels);
+                    queue.extend(supervisor.exited(index, ended, Vec::new(), Instant::now()));
+                }
+                Action::Restart(index) => match self.restart(index, channels, stop) {
+                    Ok(()) => queue.extend(supervisor.rejoined(index)),
+                    Err(error) => {
+                        if let Some(mut process) = self.slots[index].process.take() {
+                            process.kill();
+                            process.join_printers();
+                        }
+                        queue.extend(supervisor.restart_failed(index, error));
+                    }
+                },
+                // A receiver that is restarting is told again when it
+                // rejoins (see `Supervisor::rejoined`).
+                Action::CloseInputs { receiver, ended } => {
+                    let _ = channels.close_inputs_from(receiver, ended);
+                }
+                Action::Account { node, cause } => self.account(node, cause),
+            }
         }
-        let slot = &mut self.slots[index];
-        let Some(process) = &mut slot.process else {
-            return;
-        };
+        for event in supervisor.take_events() {
+            process::say(&event.describe());
+        }
+    }
+
+    /// How node `index`'s process ended, once it has.
+    fn exit_of(&mut self, index: usize, channels: &RunChannels) -> Option<Ended> {
+        let process = self.slots[index].process.as_mut()?;
         let ended = match process.child.try_wait() {
             Ok(Some(status)) => Ended::Exited(status),
-            Ok(None) => match stopping_since {
-                Some(since) if since.elapsed() >= grace => {
-                    process.kill();
-                    Ended::Killed { grace }
-                }
-                _ => return,
-            },
+            Ok(None) => return None,
             Err(error) => Ended::Lost(error.to_string()),
         };
+        let process = self.slots[index].process.take()?;
+        Some(self.ended_process(process, ended, channels))
+    }
+
+    /// Finishes with a process that ended `ended`: its output is passed on
+    /// to the end, and the ports it left behind are released.
+    fn ended_process(
+        &mut self,
+        mut process: NodeProcess,
+        ended: Ended,
+        channels: &RunChannels,
+    ) -> Ended {
         process.join_printers();
-        slot.process = None;
         // A process that ended without closing its ports (a crash, or an
         // exit that skips destructors) leaves them behind: release them, so
         // that nobody waits for it and what is sent to it counts as
@@ -442,99 +473,32 @@ impl Run<'_> {
         } else {
             self.clean_up_due = true;
         }
-        // What was sent to it and not read is now known: it was in its
-        // queues.
-        let cause = if stopping_since.is_some() {
-            LossCause::UnreadAtStop
-        } else if ended.failed() {
-            LossCause::InQueueAtExit(ended.describe())
-        } else {
-            LossCause::AfterEnded
-        };
-        self.account(index, cause);
-        let dataflow = self.dataflow;
-        let node = &dataflow.nodes[index];
-        let failed_operators = self.failed_operators(index, &ended);
-        let slot = &mut self.slots[index];
-        if !failed_operators.is_empty() {
-            process::say(&format!(
-                "node `{}` {}: {} failed for good after using {} restarts; the node is not restarted, since a new process would not bring back the operators' state",
-                slot.id,
-                ended.describe(),
-                failed_operators.join(", "),
-                if failed_operators.len() == 1 { "its" } else { "their" },
-            ));
-            self.end(index, ended, channels);
-        } else if stopping_since.is_none()
-            && wants_restart(node.restart_policy, &ended)
-            && slot.restarts < node.max_restarts
-        {
-            slot.restarts += 1;
-            let delay = node.restart_delay_before(slot.restarts);
-            process::say(&format!(
-                "node `{}` {}; restarting it in {:.1}s (restart {} of {})",
-                slot.id,
-                ended.describe(),
-                delay.as_secs_f64(),
-                slot.restarts,
-                node.max_restarts
-            ));
-            slot.last_exit = Some(ended);
-            slot.restart_at = Some(Instant::now() + delay);
-        } else {
-            self.end(index, ended, channels);
-        }
+        ended
     }
 
-    /// Starts a node again and runs the start-up barrier for it alone;
-    /// Ctrl-C or SIGTERM during the barrier abandons the restart.
-    fn restart(&mut self, index: usize, channels: &RunChannels, stop: &AtomicBool) {
-        self.slots[index].restart_at = None;
-        let last = self.slots[index].last_exit.take();
-        let result = self.spawn(index).map_err(|e| e.to_string()).and_then(|()| {
-            let slot = &mut self.slots[index];
-            let id = slot.id.clone();
-            channels
-                .start(&[index], true, START_TIMEOUT, || {
-                    if stop.load(Ordering::Relaxed) {
-                        return Some(StartError::Stopped);
-                    }
-                    let status = slot.process.as_mut()?.child.try_wait().ok()??;
-                    Some(StartError::NodeEnded {
-                        node: id.clone(),
-                        reason: format!("it exited with {status}"),
-                    })
+    /// Starts node `index` again and runs the start-up barrier for it
+    /// alone; Ctrl-C or SIGTERM during the barrier abandons the restart.
+    fn restart(
+        &mut self,
+        index: usize,
+        channels: &RunChannels,
+        stop: &AtomicBool,
+    ) -> Result<(), String> {
+        self.spawn(index).map_err(|e| e.to_string())?;
+        let slot = &mut self.slots[index];
+        let id = slot.id.clone();
+        channels
+            .start(&[index], true, START_TIMEOUT, || {
+                if stop.load(Ordering::Relaxed) {
+                    return Some(StartError::Stopped);
+                }
+                let status = slot.process.as_mut()?.child.try_wait().ok()??;
+                Some(StartError::NodeEnded {
+                    node: id.clone(),
+                    reason: format!("it exited with {status}"),
                 })
-                .map_err(|e| e.to_string())
-        });
-        match result {
-            Ok(()) => {
-                self.account(index, LossCause::WhileRestarting);
-                // Nodes that fed it and ended meanwhile told its earlier
-                // process, which is gone: tell this one, so that its inputs
-                // close once it has read what is queued for it.
-                for upstream in 0..self.slots.len() {
-                    if self.slots[upstream].ended.is_some()
-                        && self.slots[upstream].downstream.contains(&index)
-                    {
-                        if let Err(error) = channels.close_inputs_from(index, upstream) {
-                            process::say(&error.to_string());
-                        }
-                    }
-                }
-            }
-            Err(error) => {
-                process::say(&format!(
-                    "cannot restart node `{}`: {error}",
-                    self.slots[index].id
-                ));
-                if let Some(mut process) = self.slots[index].process.take() {
-                    process.kill();
-                    process.join_printers();
-                }
-                self.end(index, last.unwrap_or(Ended::Lost(error)), channels);
-            }
-        }
+            })
+            .map_err(|e| e.to_string())
     }
 
     /// The counts node `slot` keeps (see `dora_node_api::stats`); they can
@@ -626,16 +590,6 @@ impl Run<'_> {
             {
                 Some(earlier) => earlier.count += loss.count,
                 None => slot.losses.push(loss),
-            }
-        }
-    }
-
-    /// Records that a node has ended for good and closes the inputs it fed.
-    fn end(&mut self, index: usize, ended: Ended, channels: &RunChannels) {
-        self.slots[index].ended = Some(ended);
-        for &receiver in &self.slots[index].downstream {
-            if self.slots[receiver].ended.is_none() {
-                let _ = channels.close_inputs_from(receiver, index);
             }
         }
     }
