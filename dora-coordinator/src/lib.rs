@@ -2,8 +2,12 @@
 //! does the `dora` command of the Python package.
 
 mod cli;
+#[cfg(feature = "cluster")]
+mod client;
 mod graph;
 mod run;
+#[cfg(feature = "cluster")]
+mod server;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -341,7 +341,20 @@ fn new_makes_a_dataflow_that_checks_clean() {
 
 #[test]
 fn every_command_has_help() {
-    for command in ["run", "check", "graph", "schema", "new"] {
+    for command in [
+        "run",
+        "check",
+        "graph",
+        "schema",
+        "new",
+        "coordinator",
+        "apply",
+        "get",
+        "delete",
+        "token",
+        "login",
+        "config",
+    ] {
         let output = dora(&[command, "--help"], &root());
         assert!(output.status.success(), "{command} --help failed");
         let help = text(&output.stdout);

@@ -1,6 +1,8 @@
 //! The `dora` command line: one module per subcommand.
 
 mod check;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod graph;
 mod new;
 mod schema;
@@ -93,6 +95,113 @@ enum Command {
         #[arg(value_name = "NAME")]
         name: String,
     },
+    /// Run the coordinator: the server that keeps a cluster's resources,
+    /// users and tokens, and serves them over an HTTP API (TLS by default).
+    ///
+    /// The first start creates user `admin` and writes its token to
+    /// `<state-dir>/admin.token`, readable by you alone.
+    #[cfg(feature = "cluster")]
+    Coordinator {
+        /// Where the state is kept (default: ~/.local/share/dora/coordinator).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// The address to serve on.
+        #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:7800")]
+        listen: std::net::SocketAddr,
+        /// The server's certificate (PEM); without it, the coordinator
+        /// makes a CA and a certificate in its state folder.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The key of --tls-cert (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve plain HTTP (on a loopback address; elsewhere with --insecure).
+        #[arg(long)]
+        no_tls: bool,
+        /// Allow plain HTTP on an address other than loopback.
+        #[arg(long)]
+        insecure: bool,
+        /// More host names or addresses the self-made certificate names.
+        #[arg(long, value_name = "NAME")]
+        advertise: Vec<String>,
+    },
+    /// Create or update the resources of files on the coordinator; each
+    /// file is applied whole or not at all.
+    #[cfg(feature = "cluster")]
+    Apply {
+        /// Resource files, or folders of them.
+        #[arg(
+            short = 'f',
+            long = "filename",
+            value_name = "FILE|DIR",
+            required = true
+        )]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        place: cluster::Place,
+        #[command(flatten)]
+        connection: cluster::Connection,
+    },
+    /// List resources of a kind, or show one.
+    #[cfg(feature = "cluster")]
+    Get {
+        /// The kind: users, roles, nodes, storages, credits, workloads,
+        /// containers, volumes, dataflows.
+        kind: String,
+        /// One resource's name.
+        name: Option<String>,
+        /// Print as a wide table, JSON or YAML.
+        #[arg(short, long, value_enum)]
+        output: Option<cluster::Output>,
+        /// After the list, print every change as it happens.
+        #[arg(short, long)]
+        watch: bool,
+        #[command(flatten)]
+        place: cluster::Place,
+        #[command(flatten)]
+        connection: cluster::Connection,
+    },
+    /// Delete a resource, or those of files.
+    #[cfg(feature = "cluster")]
+    Delete {
+        kind: Option<String>,
+        name: Option<String>,
+        /// Delete the resources these files define.
+        #[arg(short = 'f', long = "filename", value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        place: cluster::Place,
+        #[command(flatten)]
+        connection: cluster::Connection,
+    },
+    /// Make, list and revoke API tokens.
+    #[cfg(feature = "cluster")]
+    Token {
+        #[command(subcommand)]
+        command: cluster::TokenCommand,
+        #[command(flatten)]
+        connection: cluster::Connection,
+    },
+    /// Check a token against a coordinator and save both as a context.
+    #[cfg(feature = "cluster")]
+    Login {
+        /// The coordinator's address (`https://host:7800`).
+        address: String,
+        #[arg(long, value_name = "TOKEN")]
+        token: String,
+        /// The cluster's CA certificate (`ca.pem` in its state folder).
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// The context's name (default: `default`).
+        #[arg(long, value_name = "NAME")]
+        context: Option<String>,
+    },
+    /// Switch and list the contexts that `dora login` saved.
+    #[cfg(feature = "cluster")]
+    Config {
+        #[command(subcommand)]
+        command: cluster::ConfigCommand,
+    },
 }
 
 /// Runs the command; the exit code says whether it succeeded.
@@ -102,6 +211,61 @@ pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Graph { file, dot, html } => graph::run(&file, dot, html.as_deref()),
         Command::Schema { which } => schema::run(which),
         Command::New { name } => new::run(&name),
+        #[cfg(feature = "cluster")]
+        Command::Coordinator {
+            state_dir,
+            listen,
+            tls_cert,
+            tls_key,
+            no_tls,
+            insecure,
+            advertise,
+        } => cluster::coordinator(
+            state_dir, listen, tls_cert, tls_key, no_tls, insecure, advertise,
+        ),
+        #[cfg(feature = "cluster")]
+        Command::Apply {
+            files,
+            place,
+            connection,
+        } => cluster::apply(&connection, &place, &files),
+        #[cfg(feature = "cluster")]
+        Command::Get {
+            kind,
+            name,
+            output,
+            watch,
+            place,
+            connection,
+        } => cluster::get(&connection, &place, &kind, name.as_deref(), output, watch),
+        #[cfg(feature = "cluster")]
+        Command::Delete {
+            kind,
+            name,
+            files,
+            place,
+            connection,
+        } => cluster::delete(
+            &connection,
+            &place,
+            kind.as_deref(),
+            name.as_deref(),
+            &files,
+        ),
+        #[cfg(feature = "cluster")]
+        Command::Token {
+            command,
+            connection,
+        } => cluster::token(&connection, &command),
+        #[cfg(feature = "cluster")]
+        Command::Login {
+            address,
+            token,
+            ca,
+            context,
+        } => cluster::login(&address, &token, ca.as_deref(), context.as_deref()),
+        #[cfg(feature = "cluster")]
+        Command::Config { command } => cluster::config(&command),
         Command::Run {
             file,
             grace,

@@ -148,6 +148,15 @@ pub struct Metadata {
     /// workspace); `group` is accepted too.
     #[serde(default, alias = "group", skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
+    /// The version of the stored resource this one was read from, set by
+    /// the coordinator. Given in an update, the update is refused when the
+    /// stored resource has changed since (optimistic concurrency).
+    #[serde(
+        default,
+        rename = "resourceVersion",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resource_version: Option<String>,
 }
 
 impl Metadata {

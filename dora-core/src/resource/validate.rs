@@ -15,7 +15,10 @@ use crate::diagnostic::{self, Diagnostic};
 use crate::suggest::did_you_mean;
 use crate::yaml::{from_value_partial, Position, Value, ValueKind};
 
-const ENVELOPE_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
+/// `status` is what the coordinator observed: it comes back from `dora get`
+/// and is ignored when the resource is read, so that what was got can be
+/// applied again.
+const ENVELOPE_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
 
 pub(super) fn check_documents(
     documents: &[Value],

@@ -1,0 +1,676 @@
+//! `dora coordinator` as a real process with its real database, driven
+//! over HTTP on loopback: durability across `kill -9`, atomic applies,
+//! versions, authorisation, bad requests, TLS, watch, and the CLI.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn dora() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dora"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dora-coord-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A coordinator process, killed with SIGKILL when dropped.
+struct Coordinator {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    token: String,
+}
+
+impl Coordinator {
+    /// Starts one on a free loopback port with `extra` arguments.
+    fn start(dir: &Path, extra: &[&str]) -> Coordinator {
+        let mut child = dora()
+            .args(["coordinator", "--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(dir)
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let port = line
+            .split("://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split([' ', ',']).next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no address in: {line}"));
+        // Whatever it says later goes on to the test's stderr.
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = stderr.read_to_string(&mut rest);
+            eprint!("{rest}");
+        });
+        let token = std::fs::read_to_string(dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Coordinator {
+            child,
+            port,
+            dir: dir.to_owned(),
+            token,
+        }
+    }
+
+    fn address(&self, scheme: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `dora ARGS` against this coordinator (plain HTTP).
+    fn cli(&self, args: &[&str]) -> Output {
+        dora()
+            .args(args)
+            .env("DORA_COORDINATOR", self.address("http"))
+            .env("DORA_TOKEN", &self.token)
+            .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .output()
+            .unwrap()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// One HTTP/1.1 request on a new connection; the status and JSON body.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    try_http(port, method, path, token, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// Like [`http`]; an error when the coordinator is gone.
+fn try_http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> std::io::Result<(u16, serde_json::Value)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let kind = if body.starts_with(b"{") {
+        "application/json"
+    } else {
+        "application/yaml"
+    };
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    // A server may answer (413) before reading a large body, and close.
+    let _ = stream.write_all(body);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = text(&answer);
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status in: {answer:?}")))?;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+fn volumes(coordinator: &Coordinator) -> Vec<String> {
+    let (status, body) = http(
+        coordinator.port,
+        "GET",
+        "/api/v1/resources/volumes?workspace=lab",
+        Some(&coordinator.token),
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Two volumes in one apply: `v<i>-a` and `v<i>-b`.
+fn pair(i: usize) -> String {
+    format!(
+        "apiVersion: v1\nkind: Volume\nmetadata: {{ name: v{i}-a, workspace: lab }}\nspec: {{ storage: disk }}\n---\napiVersion: v1\nkind: Volume\nmetadata: {{ name: v{i}-b, workspace: lab }}\nspec: {{ storage: disk }}\n"
+    )
+}
+
+#[test]
+fn every_acknowledged_apply_survives_kill_9_and_none_is_half_stored() {
+    let dir = scratch("kill9");
+    let mut coordinator = Coordinator::start(&dir, &["--no-tls"]);
+    let (port, token) = (coordinator.port, coordinator.token.clone());
+    let next = Arc::new(AtomicUsize::new(0));
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (next, acknowledged, token) = (next.clone(), acknowledged.clone(), token.clone());
+            std::thread::spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= 500 {
+                    return;
+                }
+                match try_http(
+                    port,
+                    "POST",
+                    "/api/v1/apply",
+                    Some(&token),
+                    pair(i).as_bytes(),
+                ) {
+                    Ok((200, _)) => acknowledged.lock().unwrap().push(i),
+                    // The coordinator is gone: what follows cannot land.
+                    _ => return,
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < 150 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    coordinator.kill();
+    for worker in workers {
+        let _ = worker.join();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= 150,
+        "only {} applies",
+        acknowledged.len()
+    );
+
+    let restarted = Coordinator::start(&dir, &["--no-tls"]);
+    let stored = volumes(&restarted);
+    eprintln!(
+        "{} applies acknowledged before kill -9; {} volumes stored after the restart",
+        acknowledged.len(),
+        stored.len()
+    );
+    for i in &acknowledged {
+        for half in ["a", "b"] {
+            assert!(
+                stored.contains(&format!("v{i}-{half}")),
+                "acknowledged apply {i} lost its volume {half}"
+            );
+        }
+    }
+    for name in &stored {
+        let i = name.trim_start_matches('v').split('-').next().unwrap();
+        for half in ["a", "b"] {
+            assert!(
+                stored.contains(&format!("v{i}-{half}")),
+                "apply {i} is half stored: {stored:?}"
+            );
+        }
+    }
+    // Nothing acknowledged was lost, and the restarted coordinator writes on.
+    let (status, body) = http(
+        restarted.port,
+        "POST",
+        "/api/v1/apply",
+        Some(&restarted.token),
+        pair(1000).as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    drop(restarted);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_requests_get_a_4xx_that_says_what_is_wrong_and_store_nothing() {
+    let dir = scratch("bad");
+    let coordinator = Coordinator::start(&dir, &["--no-tls"]);
+    let (port, token) = (coordinator.port, coordinator.token.as_str());
+    let revision = |coordinator: &Coordinator| {
+        let (_, body) = http(
+            coordinator.port,
+            "GET",
+            "/api/v1/resources/volumes?workspace=lab",
+            Some(&coordinator.token),
+            b"",
+        );
+        body["resourceVersion"].as_str().unwrap().to_owned()
+    };
+    let (status, body) = http(
+        port,
+        "POST",
+        "/api/v1/apply",
+        Some(token),
+        pair(1).as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let before = revision(&coordinator);
+
+    let stale = "apiVersion: v1\nkind: Volume\nmetadata: { name: v1-a, workspace: lab, resourceVersion: \"1\" }\nspec: { storage: disk, size: 5 }\n";
+    let tabs = "apiVersion: v1\nkind: Volume\nmetadata:\n\tname: x\nspec: {}\n";
+    let cases: [(&str, &str, Vec<u8>, u16, &str); 8] = [
+        (
+            "POST",
+            "/api/v1/apply",
+            b"kind: [unclosed".to_vec(),
+            422,
+            "not valid YAML",
+        ),
+        (
+            "POST",
+            "/api/v1/apply",
+            tabs.as_bytes().to_vec(),
+            422,
+            "a tab is used for indentation",
+        ),
+        (
+            "POST",
+            "/api/v1/apply",
+            b"apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {}\n".to_vec(),
+            422,
+            "`Pod` is not one of the accepted values",
+        ),
+        (
+            "POST",
+            "/api/v1/apply",
+            b"apiVersion: v1\nkind: Volume\nmetadata: {name: ../etc, workspace: lab}\nspec: {}\n"
+                .to_vec(),
+            422,
+            "cannot be used",
+        ),
+        (
+            "POST",
+            "/api/v1/apply",
+            stale.as_bytes().to_vec(),
+            409,
+            "changed since it was read",
+        ),
+        (
+            "POST",
+            "/api/v1/apply",
+            vec![b'#'; 10 << 20],
+            413,
+            "larger than 8 MiB",
+        ),
+        (
+            "POST",
+            "/api/v1/tokens",
+            b"{\"user\": ".to_vec(),
+            400,
+            "JSON",
+        ),
+        (
+            "GET",
+            "/api/v1/resources/pods",
+            Vec::new(),
+            404,
+            "`pods` is not a kind",
+        ),
+    ];
+    for (method, path, body, expected, says) in cases {
+        let (status, answer) = http(port, method, path, Some(token), &body);
+        assert_eq!(status, expected, "{path}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        let details = answer["diagnostics"].to_string();
+        assert!(
+            message.contains(says) || details.contains(says),
+            "{path} answered {answer}"
+        );
+        assert!(
+            answer["hint"].as_str().is_some_and(|h| !h.is_empty()),
+            "{answer}"
+        );
+    }
+    // The tab error carries its line and column in what was sent.
+    let (_, answer) = http(port, "POST", "/api/v1/apply", Some(token), tabs.as_bytes());
+    assert_eq!(answer["diagnostics"][0]["line"], 4, "{answer}");
+    assert_eq!(answer["diagnostics"][0]["column"], 1, "{answer}");
+    assert_eq!(
+        revision(&coordinator),
+        before,
+        "a refused request changed the store"
+    );
+
+    // An update against the version it read goes through, once.
+    let current = "apiVersion: v1\nkind: Volume\nmetadata: { name: v1-a, workspace: lab, resourceVersion: \"VERSION\" }\nspec: { storage: disk, size: 5 }\n"
+        .replace("VERSION", &before);
+    let (status, answer) = http(
+        port,
+        "POST",
+        "/api/v1/apply",
+        Some(token),
+        current.as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["applied"][0]["outcome"], "configured");
+    let (status, _) = http(
+        port,
+        "POST",
+        "/api/v1/apply",
+        Some(token),
+        current.as_bytes(),
+    );
+    assert_eq!(status, 409);
+    drop(coordinator);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_call_is_authorised_and_every_write_audited() {
+    let dir = scratch("auth");
+    let coordinator = Coordinator::start(&dir, &["--no-tls"]);
+    let (port, admin) = (coordinator.port, coordinator.token.as_str());
+    let setup = "apiVersion: v1\nkind: Role\nmetadata: { name: lab-editor }\nspec:\n  rules:\n    - kinds: [Volume]\n      verbs: [Get, List, Apply]\n      workspaces: [lab]\n---\napiVersion: v1\nkind: User\nmetadata: { name: ana }\nspec: { roles: [lab-editor], defaultWorkspace: lab }\n";
+    let (status, answer) = http(port, "POST", "/api/v1/apply", Some(admin), setup.as_bytes());
+    assert_eq!(status, 200, "{answer}");
+    let make_token = |ttl: &str| {
+        let request = format!("{{\"user\": \"ana\", \"ttl\": \"{ttl}\"}}");
+        let (status, answer) = http(
+            port,
+            "POST",
+            "/api/v1/tokens",
+            Some(admin),
+            request.as_bytes(),
+        );
+        assert_eq!(status, 201, "{answer}");
+        (
+            answer["token"].as_str().unwrap().to_owned(),
+            answer["id"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (ana, _) = make_token("1h");
+    let (short, _) = make_token("1s");
+    let (revoked, revoked_id) = make_token("1h");
+    let (status, _) = http(
+        port,
+        "DELETE",
+        &format!("/api/v1/tokens/{revoked_id}"),
+        Some(admin),
+        b"",
+    );
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(2100));
+
+    let volume = |workspace: &str| {
+        format!("apiVersion: v1\nkind: Volume\nmetadata: {{ name: data, workspace: {workspace} }}\nspec: {{ storage: disk }}\n")
+    };
+    let unauthorised: [(Option<&str>, &str); 4] = [
+        (None, "no token"),
+        (Some("dora_not-a-token"), "not known"),
+        (Some(&short), "expired"),
+        (Some(&revoked), "revoked"),
+    ];
+    for (token, says) in unauthorised {
+        let (status, answer) = http(port, "GET", "/api/v1/resources/volumes", token, b"");
+        assert_eq!(status, 401, "{says}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+    let (status, answer) = http(
+        port,
+        "POST",
+        "/api/v1/apply",
+        Some(&ana),
+        volume("lab").as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (status, _) = http(
+        port,
+        "GET",
+        "/api/v1/resources/volumes/data",
+        Some(&ana),
+        b"",
+    );
+    assert_eq!(status, 200, "ana's default workspace is lab");
+    let forbidden = [
+        (
+            "POST",
+            "/api/v1/apply",
+            volume("other"),
+            "may not Apply Volume in workspace `other`",
+        ),
+        (
+            "DELETE",
+            "/api/v1/resources/volumes/data",
+            String::new(),
+            "may not Delete Volume in workspace `lab`",
+        ),
+        (
+            "GET",
+            "/api/v1/resources/users",
+            String::new(),
+            "may not List User",
+        ),
+        (
+            "POST",
+            "/api/v1/tokens",
+            "{\"user\": \"ana\"}".to_owned(),
+            "may not Apply User",
+        ),
+        ("GET", "/api/v1/events", String::new(), "may not List User"),
+    ];
+    for (method, path, body, says) in forbidden {
+        let (status, answer) = http(port, method, path, Some(&ana), body.as_bytes());
+        assert_eq!(status, 403, "{path}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+    // The audit log names who wrote what; refused writes wrote nothing.
+    let (status, answer) = http(port, "GET", "/api/v1/events", Some(admin), b"");
+    assert_eq!(status, 200);
+    let log: Vec<(String, String)> = answer["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["user"].as_str().unwrap().to_owned(),
+                r["verb"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let writes: Vec<(&str, &str)> = log.iter().map(|(u, v)| (u.as_str(), v.as_str())).collect();
+    assert_eq!(
+        writes,
+        [
+            ("coordinator", "Bootstrap"),
+            ("coordinator", "CreateToken"),
+            ("admin", "Apply"),
+            ("admin", "CreateToken"),
+            ("admin", "CreateToken"),
+            ("admin", "CreateToken"),
+            ("admin", "RevokeToken"),
+            ("ana", "Apply"),
+        ]
+    );
+    let stored = std::fs::read(dir.join("state.redb")).unwrap();
+    assert!(
+        !stored.windows(ana.len()).any(|w| w == ana.as_bytes()),
+        "a token is stored in clear"
+    );
+    drop(coordinator);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn tls_is_the_default_and_plain_http_beyond_loopback_is_refused() {
+    let dir = scratch("tls");
+    let refused = dora()
+        .args([
+            "coordinator",
+            "--no-tls",
+            "--listen",
+            "0.0.0.0:0",
+            "--state-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("refusing to serve plain HTTP on 0.0.0.0:0"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    let coordinator = Coordinator::start(&dir, &[]);
+    let ca = dir.join("ca.pem");
+    assert!(ca.exists());
+    let get = |extra: &[&str]| {
+        dora()
+            .args([
+                "get",
+                "users",
+                "--coordinator",
+                &coordinator.address("https"),
+                "--token",
+                &coordinator.token,
+            ])
+            .args(extra)
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .output()
+            .unwrap()
+    };
+    let output = get(&["--ca", ca.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("admin"));
+    let output = get(&[]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("give --ca FILE"),
+        "{}",
+        text(&output.stderr)
+    );
+    // Plain HTTP to the TLS port gets no answer.
+    let mut stream = TcpStream::connect(("127.0.0.1", coordinator.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    stream
+        .write_all(b"GET /api/v1/whoami HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    assert!(!text(&answer).contains("HTTP/1.1 200"), "{}", text(&answer));
+    drop(coordinator);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_cli_applies_lists_watches_and_deletes_through_a_saved_context() {
+    let dir = scratch("cli");
+    let coordinator = Coordinator::start(&dir, &["--no-tls"]);
+    // Logged in once, later commands need no flag.
+    let login = dora()
+        .args([
+            "login",
+            &coordinator.address("http"),
+            "--token",
+            &coordinator.token,
+        ])
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .output()
+        .unwrap();
+    assert!(login.status.success(), "{}", text(&login.stderr));
+    let plain = |args: &[&str]| {
+        dora()
+            .args(args)
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .env_remove("DORA_COORDINATOR")
+            .env_remove("DORA_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let file = dir.join("volumes.yml");
+    std::fs::write(&file, pair(7)).unwrap();
+    let applied = plain(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(applied.status.success(), "{}", text(&applied.stderr));
+    assert_eq!(
+        text(&applied.stdout),
+        "volume/v7-a created\nvolume/v7-b created\n"
+    );
+    let again = plain(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(
+        text(&again.stdout),
+        "volume/v7-a unchanged\nvolume/v7-b unchanged\n"
+    );
+
+    let mut watch = dora()
+        .args(["get", "volumes", "--workspace", "lab", "-w"])
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().unwrap().unwrap();
+    assert!(next().starts_with("EVENT"));
+    assert!(next().starts_with("ADDED      v7-a"));
+    assert!(next().starts_with("ADDED      v7-b"));
+    let deleted = plain(&["delete", "volume", "v7-a", "--workspace", "lab"]);
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    assert!(next().starts_with("DELETED    v7-a"));
+    let _ = watch.kill();
+    let _ = watch.wait();
+
+    let listed = plain(&["get", "volumes", "--workspace", "lab"]);
+    let table = text(&listed.stdout);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["NAME", "ZONE", "WORKSPACE", "VERSION", "AGE"]);
+    assert_eq!(rows[1][..3], ["v7-b", "default", "lab"]);
+    assert_eq!(rows.len(), 2, "{table}");
+    let yaml = plain(&["get", "volume", "v7-b", "--workspace", "lab", "-o", "yaml"]);
+    let got = dir.join("got.yml");
+    std::fs::write(&got, yaml.stdout).unwrap();
+    // What `get` printed applies again as it is.
+    let reapplied = plain(&["apply", "-f", got.to_str().unwrap()]);
+    assert_eq!(
+        text(&reapplied.stdout),
+        "volume/v7-b unchanged\n",
+        "{}",
+        text(&reapplied.stderr)
+    );
+
+    let missing = coordinator.cli(&["delete", "volume", "nope", "--workspace", "lab"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr)
+        .contains("there is no Volume `nope` in zone `default`, workspace `lab`"));
+    drop(coordinator);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
