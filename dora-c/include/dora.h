@@ -252,11 +252,15 @@ int32_t dora_send_output(DoraNode *node,
                          const DoraParams *params);
 
 /**
- * Makes a zeroed, writable buffer of `len` bytes in shared memory for a
- * message on `output`, sent with `params` (NULL for none; copied now),
- * and stores its address in `*buffer`. Fill it, then send it with
+ * Makes a writable buffer of `len` bytes in shared memory for a message
+ * on `output`, sent with `params` (NULL for none; copied now), and stores
+ * its address in `*buffer`. Write all `len` bytes, then send it with
  * `dora_output_send` (no copy) or give it back with
  * `dora_output_discard`; it belongs to the node until then.
+ *
+ * The buffer is not cleared first, which would cost a pass over it: a
+ * byte left unwritten is sent as the memory held it, zero or a byte of
+ * an earlier message on `output`.
  *
  * Returns `DORA_OK`, or (with `*buffer` set to NULL and the reason in
  * `dora_last_error()`):

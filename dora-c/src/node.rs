@@ -167,11 +167,15 @@ fn send_failed(e: SendError) -> i32 {
     code
 }
 
-/// Makes a zeroed, writable buffer of `len` bytes in shared memory for a
-/// message on `output`, sent with `params` (NULL for none; copied now),
-/// and stores its address in `*buffer`. Fill it, then send it with
+/// Makes a writable buffer of `len` bytes in shared memory for a message
+/// on `output`, sent with `params` (NULL for none; copied now), and stores
+/// its address in `*buffer`. Write all `len` bytes, then send it with
 /// `dora_output_send` (no copy) or give it back with
 /// `dora_output_discard`; it belongs to the node until then.
+///
+/// The buffer is not cleared first, which would cost a pass over it: a
+/// byte left unwritten is sent as the memory held it, zero or a byte of
+/// an earlier message on `output`.
 ///
 /// Returns `DORA_OK`, or (with `*buffer` set to NULL and the reason in
 /// `dora_last_error()`):
@@ -206,9 +210,9 @@ pub unsafe extern "C" fn dora_output_alloc(
     };
     // SAFETY: as the caller promises.
     let parameters = unsafe { parameters(params) };
-    match node.node.loan_output(output, len, parameters) {
+    match node.node.loan_output_uninit(output, len, parameters) {
         Ok(mut loan) => {
-            *buffer = loan.data_mut().as_mut_ptr();
+            *buffer = loan.as_mut_ptr();
             node.loans.push(loan);
             DORA_OK
         }
@@ -225,7 +229,7 @@ fn take_loan(node: &mut DoraNode, buffer: *mut u8) -> Option<OutputLoan> {
     let index = node
         .loans
         .iter_mut()
-        .position(|loan| loan.data_mut().as_mut_ptr() == buffer);
+        .position(|loan| loan.as_mut_ptr() == buffer);
     match index {
         Some(index) => Some(node.loans.swap_remove(index)),
         None => {
@@ -250,9 +254,15 @@ pub unsafe extern "C" fn dora_output_send(node: *mut DoraNode, buffer: *mut u8) 
     let Some(node) = (unsafe { self::node(node) }) else {
         return DORA_INVALID;
     };
-    let Some(loan) = take_loan(node, buffer) else {
+    let Some(mut loan) = take_loan(node, buffer) else {
         return DORA_INVALID;
     };
+    let len = loan.remaining();
+    // SAFETY: the caller wrote the buffer, as `dora_output_alloc` asks.
+    // Bytes it skipped hold what the shared memory held, zeroes of a fresh
+    // page or an earlier message: memory that foreign code had a pointer
+    // to has some value, and `len` is what is left of the loan.
+    unsafe { loan.advance(len) };
     match node.node.send_loan(loan) {
         Ok(()) => DORA_OK,
         Err(e) => send_failed(e),

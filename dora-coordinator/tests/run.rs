@@ -411,6 +411,46 @@ fn a_40_mib_payload_arrives_bit_exact() {
     assert_eq!(report["mismatches"], 0);
 }
 
+#[test]
+fn a_40_mib_payload_written_into_a_loan_not_zeroed_first_arrives_bit_exact() {
+    let yaml = "nodes:
+  - id: source
+    build: BUILD
+    path: BIN/test-source
+    args: --count 3 --size 41943040 --uninit
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    inputs:
+      in: { source: source/out, queue_policy: backpressure, queue_size: 2 }
+      sum: { source: source/sum, queue_size: 10 }
+";
+    let (stdout, _) = run_to_end("big-uninit", yaml);
+    let report = sink_report(&stdout, "sink");
+    assert_eq!(report["received"], 3, "{stdout}");
+    assert_eq!(report["bytes"], 3 * 41_943_040);
+    assert_eq!(report["checked"], 3, "{stdout}");
+    assert_eq!(report["mismatches"], 0);
+}
+
+#[test]
+fn a_loan_sent_with_bytes_unwritten_is_refused_and_says_how_many() {
+    let yaml = "nodes:
+  - id: source
+    build: BUILD
+    path: BIN/test-source
+    args: --count 1 --size 10000 --uninit --unwritten 10
+    outputs: [out, sum]
+";
+    let (_, stderr) = run_failing("unwritten", yaml, &[]);
+    assert!(
+        stderr.contains(
+            "the message on output `out` has 9990 of its 10000 bytes written; write them all before sending"
+        ),
+        "{stderr}"
+    );
+}
+
 /// Shared memory grows as needed, with no configuration: from nothing to
 /// a gibibyte in one message.
 #[test]

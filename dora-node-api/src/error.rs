@@ -41,6 +41,14 @@ pub enum SendError {
     /// The node holds as many unsent messages of this output as it may.
     #[error("output `{output}` already has {max} messages being written and not sent; send or discard one first")]
     TooManyLoans { output: String, max: usize },
+    /// A loan was sent before its whole payload was written; nothing was
+    /// sent.
+    #[error("the message on output `{output}` has {written} of its {len} bytes written; write them all before sending")]
+    Unwritten {
+        output: String,
+        written: usize,
+        len: usize,
+    },
     #[error("cannot send on output `{output}`: {source}")]
     Transport {
         output: String,

@@ -38,5 +38,5 @@ pub use dora_core::id::{DataId, NodeId};
 pub use error::{InitError, RecvError, SendError, TransportError, TransportErrorKind};
 pub use event::{Data, Event};
 pub use metadata::{Metadata, Parameter, Parameters};
-pub use node::{now_ns, DoraNode, OutputLoan};
+pub use node::{now_ns, DoraNode, LoanFull, OutputLoan};
 pub use stream::{EventStream, InputCounts};

@@ -2,6 +2,7 @@
 //! the nodes that read it.
 
 use std::collections::BTreeMap;
+use std::mem::MaybeUninit;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,6 +12,7 @@ use dora_core::protocol::{Report, Signal, StartPhase};
 use iceoryx2::port::LoanError;
 use iceoryx2::prelude::*;
 use iceoryx2::sample_mut::SampleMut;
+use iceoryx2::sample_mut_uninit::SampleMutUninit;
 
 use crate::error::{InitError, SendError, TransportError};
 use crate::metadata::{self, Parameters};
@@ -241,22 +243,16 @@ impl DoraNode {
         parameters: Parameters,
         data: &[u8],
     ) -> Result<(), SendError> {
-        let loan = self.loan(output, data.len(), &parameters, |buffer| {
-            // SAFETY: `buffer` is `data.len()` bytes long, and a sample
-            // never overlaps a slice the caller holds.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    data.as_ptr(),
-                    buffer.as_mut_ptr().cast::<u8>(),
-                    data.len(),
-                )
-            };
-        })?;
+        let mut loan = self.loan_output_uninit(output, data.len(), parameters)?;
+        // The loan is as long as `data`: all of it fits.
+        loan.write_some(data);
         self.send_loan(loan)
     }
 
     /// Sends `len` bytes on `output`, written by `fill` straight into the
-    /// shared memory the receivers read: no copy. The buffer starts zeroed.
+    /// shared memory the receivers read: no copy. The buffer starts zeroed;
+    /// for large payloads, [`loan_output_uninit`](Self::loan_output_uninit)
+    /// saves that pass over the memory.
     pub fn send_output_with(
         &mut self,
         output: &str,
@@ -270,28 +266,32 @@ impl DoraNode {
     }
 
     /// A zeroed buffer of `len` bytes in shared memory for a message on
-    /// `output`, to fill and then send with [`send_loan`](Self::send_loan):
-    /// no copy. Dropping the loan sends nothing.
+    /// `output`, to fill through [`OutputLoan::data_mut`] and then send
+    /// with [`send_loan`](Self::send_loan): no copy. Dropping the loan
+    /// sends nothing.
     pub fn loan_output(
         &mut self,
         output: &str,
         len: usize,
         parameters: Parameters,
     ) -> Result<OutputLoan, SendError> {
-        self.loan(output, len, &parameters, |buffer| {
-            // SAFETY: writing zeroes to memory we own initialises it.
-            unsafe { std::ptr::write_bytes(buffer.as_mut_ptr(), 0, buffer.len()) };
-        })
+        let mut loan = self.loan_output_uninit(output, len, parameters)?;
+        loan.zero_rest();
+        Ok(loan)
     }
 
-    /// Loans a sample of `len` payload bytes plus the encoded parameters
-    /// and lets `init` initialise every byte of the payload.
-    fn loan(
+    /// A buffer of `len` bytes in shared memory for a message on `output`,
+    /// with nothing written yet: no pass over the memory before the caller
+    /// writes it, which matters for large payloads. Write it from the
+    /// start with [`OutputLoan::extend_from_slice`], `std::io::Write`, or
+    /// [`OutputLoan::spare_mut`] and [`OutputLoan::advance`];
+    /// [`send_loan`](Self::send_loan) refuses it until all `len` bytes are
+    /// written. Dropping the loan sends nothing.
+    pub fn loan_output_uninit(
         &mut self,
         output: &str,
         len: usize,
-        parameters: &Parameters,
-        init: impl FnOnce(&mut [std::mem::MaybeUninit<u8>]),
+        parameters: Parameters,
     ) -> Result<OutputLoan, SendError> {
         let Some((id, port)) = self.outputs.get_key_value(output) else {
             let declared: Vec<String> = self.outputs.keys().map(|k| format!("`{k}`")).collect();
@@ -304,7 +304,7 @@ impl DoraNode {
                 },
             });
         };
-        let metadata_len = metadata::encoded_len(parameters);
+        let metadata_len = metadata::encoded_len(&parameters);
         let header_len = u32::try_from(metadata_len).map_err(|_| SendError::MetadataTooLarge {
             output: output.to_owned(),
             len: metadata_len,
@@ -318,7 +318,7 @@ impl DoraNode {
                 len,
                 detail: format!("a message holds at most {MAX_MESSAGE_LEN} bytes"),
             })?;
-        let mut sample = port
+        let sample = port
             .publisher
             .loan_slice_uninit(total)
             .map_err(|e| match e {
@@ -336,27 +336,21 @@ impl DoraNode {
                     source: TransportError::new("cannot get shared memory", e),
                 },
             })?;
-        let (payload, encoded) = sample.payload_mut().split_at_mut(len);
-        init(payload);
-        // SAFETY: zeroing initialises the metadata bytes before encoding.
-        unsafe { std::ptr::write_bytes(encoded.as_mut_ptr(), 0, encoded.len()) };
-        // SAFETY: `init` initialised the payload and the metadata bytes
-        // were zeroed: every byte of the sample is initialised.
-        let mut sample = unsafe { sample.assume_init() };
-        metadata::encode(parameters, &mut sample.payload_mut()[len..]);
-        sample.user_header_mut().metadata_len = header_len;
-        Ok(OutputLoan {
-            output: id.clone(),
+        Ok(OutputLoan::new(
+            id.clone(),
             sample,
             len,
-        })
+            &parameters,
+            header_len,
+        ))
     }
 
-    /// Sends a message filled in place (see [`loan_output`](Self::loan_output)).
+    /// Sends a message written in place (see [`loan_output`](Self::loan_output)
+    /// and [`loan_output_uninit`](Self::loan_output_uninit)). A loan whose
+    /// payload is not all written is refused with [`SendError::Unwritten`],
+    /// and nothing is sent.
     pub fn send_loan(&mut self, loan: OutputLoan) -> Result<(), SendError> {
-        let OutputLoan {
-            output, mut sample, ..
-        } = loan;
+        let (output, mut sample) = loan.into_sample()?;
         let Some(port) = self.outputs.get_mut(&output) else {
             return Err(SendError::UndeclaredOutput {
                 output: output.to_string(),
@@ -390,18 +384,208 @@ impl DoraNode {
     }
 }
 
+/// A message ready to send.
+type OutputSample = SampleMut<Ipc, [u8], Header>;
+
 /// A message being written in place in shared memory; see
-/// [`DoraNode::loan_output`].
+/// [`DoraNode::loan_output`] and [`DoraNode::loan_output_uninit`].
+///
+/// The payload is written from the start: the loan counts how many bytes,
+/// from the first, are written, and [`DoraNode::send_loan`] sends it only
+/// once all of them are. Bytes not yet written are never readable through
+/// it, so safe code cannot send, or read, memory it did not write.
 pub struct OutputLoan {
     output: DataId,
-    sample: SampleMut<Ipc, [u8], Header>,
+    /// The payload, then `metadata_len` bytes of encoded parameters
+    /// (initialised when the loan is made).
+    sample: SampleMutUninit<Ipc, [MaybeUninit<u8>], Header>,
     len: usize,
+    /// The first `written` bytes of the payload are initialised.
+    written: usize,
+}
+
+/// Bytes that do not fit in what is left of an [`OutputLoan`]; nothing of
+/// them was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{attempted} bytes do not fit in the {remaining} bytes left of the output buffer")]
+pub struct LoanFull {
+    pub attempted: usize,
+    pub remaining: usize,
 }
 
 impl OutputLoan {
-    /// The payload, to fill before sending.
+    fn new(
+        output: DataId,
+        mut sample: SampleMutUninit<Ipc, [MaybeUninit<u8>], Header>,
+        len: usize,
+        parameters: &Parameters,
+        metadata_len: u32,
+    ) -> OutputLoan {
+        let encoded = &mut sample.payload_mut()[len..];
+        // SAFETY: zeroing initialises the metadata bytes before encoding.
+        unsafe { std::ptr::write_bytes(encoded.as_mut_ptr(), 0, encoded.len()) };
+        // SAFETY: the bytes were just initialised, and `u8` has the layout
+        // of `MaybeUninit<u8>`.
+        let encoded = unsafe { &mut *(encoded as *mut [MaybeUninit<u8>] as *mut [u8]) };
+        metadata::encode(parameters, encoded);
+        *sample.user_header_mut() = Header {
+            metadata_len,
+            ..Header::default()
+        };
+        OutputLoan {
+            output,
+            sample,
+            len,
+            written: 0,
+        }
+    }
+
+    /// The length of the payload, as loaned.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the payload is empty (there is nothing to write).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many bytes, from the start, are written.
+    pub fn written(&self) -> usize {
+        self.written
+    }
+
+    /// How many bytes are left to write.
+    pub fn remaining(&self) -> usize {
+        self.len - self.written
+    }
+
+    /// The bytes written so far.
+    pub fn filled(&self) -> &[u8] {
+        let written = &self.sample.payload()[..self.written];
+        // SAFETY: the first `written` bytes are initialised.
+        unsafe { &*(written as *const [MaybeUninit<u8>] as *const [u8]) }
+    }
+
+    /// The bytes written so far, to change in place.
+    pub fn filled_mut(&mut self) -> &mut [u8] {
+        let written = self.written;
+        let written = &mut self.sample.payload_mut()[..written];
+        // SAFETY: the first `written` bytes are initialised.
+        unsafe { &mut *(written as *mut [MaybeUninit<u8>] as *mut [u8]) }
+    }
+
+    /// The bytes not yet written, to write from the first, then count
+    /// with [`advance`](Self::advance).
+    pub fn spare_mut(&mut self) -> &mut [MaybeUninit<u8>] {
+        let (written, len) = (self.written, self.len);
+        &mut self.sample.payload_mut()[written..len]
+    }
+
+    /// Counts the first `n` bytes of [`spare_mut`](Self::spare_mut) as
+    /// written.
+    ///
+    /// # Safety
+    /// Those `n` bytes are initialised, and `n` is at most
+    /// [`remaining`](Self::remaining).
+    pub unsafe fn advance(&mut self, n: usize) {
+        debug_assert!(n <= self.remaining(), "advanced past the end of the loan");
+        self.written = self.written.saturating_add(n).min(self.len);
+    }
+
+    /// Writes `bytes` after those written so far, or nothing if they do not
+    /// fit.
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) -> Result<(), LoanFull> {
+        if bytes.len() > self.remaining() {
+            return Err(LoanFull {
+                attempted: bytes.len(),
+                remaining: self.remaining(),
+            });
+        }
+        self.write_some(bytes);
+        Ok(())
+    }
+
+    /// Writes `count` bytes of `value` after those written so far, or
+    /// nothing if they do not fit.
+    pub fn put_bytes(&mut self, value: u8, count: usize) -> Result<(), LoanFull> {
+        if count > self.remaining() {
+            return Err(LoanFull {
+                attempted: count,
+                remaining: self.remaining(),
+            });
+        }
+        let spare = self.spare_mut();
+        // SAFETY: `count` bytes fit in `spare`, which is ours to write.
+        unsafe { std::ptr::write_bytes(spare.as_mut_ptr(), value, count) };
+        // SAFETY: the `count` bytes were just written.
+        unsafe { self.advance(count) };
+        Ok(())
+    }
+
+    /// Writes as much of `bytes` as fits after those written so far, and
+    /// says how much.
+    fn write_some(&mut self, bytes: &[u8]) -> usize {
+        let spare = self.spare_mut();
+        let n = bytes.len().min(spare.len());
+        // SAFETY: `n` bytes fit in `spare`, which is ours to write, and a
+        // loaned sample never overlaps a slice the caller holds.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), spare.as_mut_ptr().cast(), n) };
+        // SAFETY: the `n` bytes were just written.
+        unsafe { self.advance(n) };
+        n
+    }
+
+    /// Zeroes the bytes not yet written, so that all are.
+    fn zero_rest(&mut self) {
+        let spare = self.spare_mut();
+        let n = spare.len();
+        // SAFETY: zeroing the spare bytes, which are ours, initialises them.
+        unsafe { std::ptr::write_bytes(spare.as_mut_ptr(), 0, n) };
+        // SAFETY: the `n` remaining bytes were just written.
+        unsafe { self.advance(n) };
+    }
+
+    /// The whole payload, to write in any order. Bytes not written yet are
+    /// zeroed first (a pass over them; none for a loan from
+    /// [`DoraNode::loan_output`], which starts zeroed).
     pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.sample.payload_mut()[..self.len]
+        self.zero_rest();
+        self.filled_mut()
+    }
+
+    /// Where the payload starts. It tells loans apart, and lets foreign
+    /// code write the payload; see [`advance`](Self::advance).
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.sample.payload_mut().as_mut_ptr().cast()
+    }
+
+    /// The sample, ready to send, once the payload is all written.
+    fn into_sample(self) -> Result<(DataId, OutputSample), SendError> {
+        if self.written < self.len {
+            return Err(SendError::Unwritten {
+                output: self.output.to_string(),
+                written: self.written,
+                len: self.len,
+            });
+        }
+        // SAFETY: the payload is all written, and the metadata after it
+        // was initialised when the loan was made.
+        let sample = unsafe { self.sample.assume_init() };
+        Ok((self.output, sample))
+    }
+}
+
+/// Writes after the bytes written so far; a write that does not fit
+/// writes what does, and one into a full loan writes nothing (so
+/// `write_all` fails with `WriteZero`).
+impl std::io::Write for OutputLoan {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        Ok(self.write_some(bytes))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -428,5 +612,103 @@ mod tests {
             matches!(&error, InitError::BadConfig(reason) if reason == "node `lonely` is not among the dataflow's nodes"),
             "{error}"
         );
+    }
+
+    /// A source and a sink, each a node on its own thread, with the
+    /// launcher's start-up on this one.
+    #[test]
+    fn a_loan_is_sent_only_once_all_of_its_payload_is_written() {
+        use std::io::Write;
+        use std::time::Duration;
+
+        use crate::{Event, Parameter};
+
+        let dataflow = Dataflow::from_yaml_str(
+            "nodes:\n  - id: source\n    path: source\n    outputs: [out]\n  - id: sink\n    path: sink\n    inputs:\n      in: source/out\n",
+        )
+        .unwrap();
+        let run = format!("loan{}", std::process::id());
+        let mut configs = NodeConfig::for_dataflow(&dataflow, &run);
+        let ids: Vec<_> = dataflow.nodes.iter().map(|n| n.id.clone()).collect();
+        let channels = crate::launch::RunChannels::open(&run, &ids).unwrap();
+        let (source, sink) = (
+            configs.remove("source").unwrap(),
+            configs.remove("sink").unwrap(),
+        );
+        let (done, sink_done) = std::sync::mpsc::channel();
+        let sink = std::thread::spawn(move || {
+            let (_node, mut events) = DoraNode::init(sink).unwrap();
+            let mut received = Vec::new();
+            while received.len() < 2 {
+                match events.recv_timeout(Duration::from_secs(10)) {
+                    Some(Event::Input { data, metadata, .. }) => {
+                        received.push((data.to_vec(), metadata.parameters))
+                    }
+                    other => panic!("expected a message, got {other:?}"),
+                }
+            }
+            done.send(()).unwrap();
+            received
+        });
+        let source = std::thread::spawn(move || {
+            let (mut node, _events) = DoraNode::init(source).unwrap();
+            let mut partial = node
+                .loan_output_uninit("out", 8, Parameters::new())
+                .unwrap();
+            partial.extend_from_slice(b"abc").unwrap();
+            let refused = node.send_loan(partial);
+
+            let parameters = Parameters::from([("n".to_owned(), Parameter::Integer(7))]);
+            let mut loan = node.loan_output_uninit("out", 8, parameters).unwrap();
+            assert_eq!(
+                loan.extend_from_slice(b"123456789"),
+                Err(LoanFull {
+                    attempted: 9,
+                    remaining: 8
+                }),
+                "too much is refused whole"
+            );
+            assert_eq!(loan.written(), 0);
+            loan.extend_from_slice(b"abc").unwrap();
+            loan.write_all(b"de").unwrap();
+            loan.spare_mut()[0].write(b'f');
+            // SAFETY: the first spare byte was just written.
+            unsafe { loan.advance(1) };
+            loan.put_bytes(b'g', 2).unwrap();
+            assert_eq!((loan.filled(), loan.remaining()), (&b"abcdefgg"[..], 0));
+            assert_eq!(
+                loan.write_all(b"h").unwrap_err().kind(),
+                std::io::ErrorKind::WriteZero
+            );
+            node.send_loan(loan).unwrap();
+
+            // `data_mut` zeroes what was not written.
+            let mut zeroed = node
+                .loan_output_uninit("out", 4, Parameters::new())
+                .unwrap();
+            zeroed.extend_from_slice(b"ab").unwrap();
+            assert_eq!(zeroed.data_mut(), b"ab\0\0");
+            node.send_loan(zeroed).unwrap();
+            // The sink must read before the source's memory goes.
+            sink_done.recv_timeout(Duration::from_secs(10)).unwrap();
+            refused
+        });
+        let started = channels.start(&[0, 1], false, Duration::from_secs(10), || None);
+        let (refused, received) = (source.join(), sink.join());
+        drop(channels);
+        crate::transport::remove_run_files(&run).unwrap();
+        started.unwrap();
+        let received = received.unwrap();
+        assert!(
+            matches!(
+                refused.unwrap(),
+                Err(SendError::Unwritten { ref output, written: 3, len: 8 }) if output == "out"
+            ),
+            "a partly written loan is refused"
+        );
+        assert_eq!(received.len(), 2, "the refused loan was not sent");
+        assert_eq!(received[0].0, b"abcdefgg");
+        assert_eq!(received[0].1.get("n"), Some(&Parameter::Integer(7)));
+        assert_eq!(received[1].0, b"ab\0\0");
     }
 }

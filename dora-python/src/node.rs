@@ -132,7 +132,10 @@ impl Node {
     /// ```
     ///
     /// The message is sent, with no copy, when the block ends without an
-    /// exception; with one, nothing is sent.
+    /// exception; with one, nothing is sent. The buffer is not cleared
+    /// first, which would cost a pass over it: write every byte, since one
+    /// left unwritten is sent as the memory held it (zero, or a byte of an
+    /// earlier message on `output_id`).
     #[pyo3(signature = (output_id, length, metadata=None))]
     fn output_buffer(
         slf: Bound<'_, Self>,
@@ -144,12 +147,13 @@ impl Node {
         let loan = slf
             .borrow_mut()
             .node
-            .loan_output(output_id, length, parameters)
+            .loan_output_uninit(output_id, length, parameters)
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         Ok(OutputBuffer {
             node: slf.unbind(),
             loan: Some(loan),
             view: None,
+            exported: false,
         })
     }
 
@@ -164,6 +168,8 @@ pub struct OutputBuffer {
     node: Py<Node>,
     loan: Option<OutputLoan>,
     view: Option<Py<PyAny>>,
+    /// Python was handed the buffer's address, and so may have written it.
+    exported: bool,
 }
 
 #[pymethods]
@@ -191,10 +197,23 @@ impl OutputBuffer {
                 )));
             }
         }
-        let Some(loan) = self.loan.take() else {
+        let Some(mut loan) = self.loan.take() else {
             return Ok(false);
         };
         if exc_type.is_none() {
+            if self.exported {
+                let len = loan.remaining();
+                // SAFETY: Python had the buffer's address to write it, as
+                // `output_buffer` asks. Bytes it skipped hold what the
+                // shared memory held, zeroes of a fresh page or an earlier
+                // message: memory that foreign code had a pointer to has
+                // some value, and `len` is what is left of the loan.
+                unsafe { loan.advance(len) };
+            } else {
+                // Never handed to Python (`__exit__` without `__enter__`):
+                // nothing wrote it, so it goes out zeroed.
+                loan.data_mut();
+            }
             self.node
                 .borrow_mut(py)
                 .node
@@ -216,8 +235,7 @@ impl OutputBuffer {
                     "this output buffer was already sent or dropped",
                 ));
             };
-            let data = loan.data_mut();
-            (data.as_mut_ptr(), data.len())
+            (loan.as_mut_ptr(), loan.len())
         };
         // SAFETY: fills `view` for `len` writable bytes at `ptr`, owned by
         // the loan in `slf`, which the view holds a reference to.
@@ -234,6 +252,7 @@ impl OutputBuffer {
         if status != 0 {
             return Err(PyErr::fetch(slf.py()));
         }
+        slf.borrow_mut().exported = true;
         Ok(())
     }
 }

@@ -94,7 +94,7 @@ class Node:
     ) -> OutputBuffer:
         """A writable buffer in shared memory for a ``with`` block; the
         message is sent, with no copy, when the block ends without an
-        exception."""
+        exception. It is not cleared first: write every byte."""
 
 def run_cli(args: list[str]) -> int:
     """Runs the ``dora`` command; returns its exit code."""

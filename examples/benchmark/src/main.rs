@@ -9,7 +9,12 @@
 //! cargo build --release -p dora-coordinator -p dora-benchmark
 //! target/release/dora-bench            # everything
 //! target/release/dora-bench startup    # only the start-up of many nodes
+//! target/release/dora-bench latency    # only the latency, blocking wake-ups
 //! ```
+//!
+//! The busy-polling runs each keep a core busy, and the throughput runs
+//! keep both busy: on a machine with few cores, or a loaded one, they take
+//! long and say little. `latency` leaves them out.
 //!
 //! It ends with the start-up of dataflows of 100 and 1,000 nodes: the time
 //! from `dora run` to every node having returned from `init`.
@@ -53,6 +58,7 @@ fn main() {
         Some("startup") => std::env::current_exe()
             .map_err(Into::into)
             .and_then(|exe| startup::run(&exe)),
+        Some("latency") => run_latency(),
         Some("start-sender") => startup::sender(),
         Some("start-receiver") => startup::receiver(),
         Some("node-sender") => node_sender(),
@@ -101,6 +107,33 @@ fn run_all() -> AnyResult<()> {
     startup::run(&exe)
 }
 
+/// Runs the latency comparison with blocking wake-ups only.
+fn run_latency() -> AnyResult<()> {
+    std::env::set_var(LATENCY_ONLY, "1");
+    let exe = std::env::current_exe()?;
+    let bin_dir = exe.parent().ok_or("the benchmark has no folder")?;
+    eprintln!("raw iceoryx2, blocking wake-up ...");
+    let raw_block = raw::sender(&exe, false)?;
+    eprintln!("dora ...");
+    let dora = run_dataflow(bin_dir, "dataflow.yml", 0)?;
+    let none = Results::default();
+    report::print(&raw_block, &none, &dora, &none);
+    Ok(())
+}
+
+/// Set (by `dora-bench latency`, for every process of the run): the
+/// throughput runs are left out.
+const LATENCY_ONLY: &str = "DORA_BENCH_LATENCY_ONLY";
+
+/// The throughput runs to make in this run.
+pub fn throughput_runs() -> &'static [(usize, u64)] {
+    if std::env::var_os(LATENCY_ONLY).is_some() {
+        &[]
+    } else {
+        &THROUGHPUT
+    }
+}
+
 /// Runs a dora half through `dora run` and reads what the receiver wrote.
 fn run_dataflow(bin_dir: &std::path::Path, file: &str, spin_us: u64) -> AnyResult<Results> {
     let dataflow = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file);
@@ -125,19 +158,26 @@ fn node_sender() -> AnyResult<()> {
     let (mut node, _events) = DoraNode::init_from_env()?;
     for size in SIZES {
         for _ in 0..samples(size) {
-            node.send_output_with("latency", size, Parameters::new(), |buffer| buffer.fill(1))?;
+            send_ones(&mut node, "latency", size)?;
             std::thread::sleep(GAP);
         }
     }
-    for (size, count) in THROUGHPUT {
+    for &(size, count) in throughput_runs() {
         for _ in 0..count {
-            node.send_output_with("throughput", size, Parameters::new(), |buffer| {
-                if let Some(first) = buffer.first_mut() {
-                    *first = 1;
-                }
-            })?;
+            send_ones(&mut node, "throughput", size)?;
         }
     }
+    Ok(())
+}
+
+/// Sends `size` bytes of 1 on `output`, written in one pass as the raw
+/// sender writes them: a loan zeroed first would be written twice, and
+/// the memory left dirty by that second pass slows the wake-up that
+/// follows the timestamp.
+fn send_ones(node: &mut DoraNode, output: &str, size: usize) -> AnyResult<()> {
+    let mut loan = node.loan_output_uninit(output, size, Parameters::new())?;
+    loan.put_bytes(1, size)?;
+    node.send_loan(loan)?;
     Ok(())
 }
 

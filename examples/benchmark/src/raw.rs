@@ -11,7 +11,7 @@ use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::*;
 
 use crate::report::{Latency, Results};
-use crate::{now_ns, samples, AnyResult, GAP, SIZES, THROUGHPUT};
+use crate::{now_ns, samples, AnyResult, GAP, SIZES};
 
 #[derive(Debug, Default, Clone, Copy, ZeroCopySend)]
 #[repr(C)]
@@ -122,7 +122,7 @@ pub fn sender(exe: &FsPath, poll: bool) -> AnyResult<Results> {
             std::thread::sleep(GAP);
         }
     }
-    for (size, count) in THROUGHPUT {
+    for &(size, count) in crate::throughput_runs() {
         for _ in 0..count {
             send(&throughput_pub, size)?;
         }
@@ -196,7 +196,7 @@ pub fn receiver(poll: bool) -> AnyResult<()> {
             wait()?;
         }
     }
-    for (size, count) in THROUGHPUT {
+    for &(size, count) in crate::throughput_runs() {
         let mut got = 0;
         let mut start = None;
         while got < count {
