@@ -4,6 +4,10 @@
 mod cli;
 #[cfg(feature = "cluster")]
 mod client;
+#[cfg(feature = "cluster")]
+mod control;
+#[cfg(feature = "cluster")]
+mod daemon;
 mod graph;
 mod run;
 #[cfg(feature = "cluster")]

@@ -674,3 +674,178 @@ fn the_cli_applies_lists_watches_and_deletes_through_a_saved_context() {
     drop(coordinator);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A free loopback port, for the control plane.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A daemon process, killed with SIGKILL when dropped.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn daemon(coordinator: &Coordinator, machine: &str, zone: &str, token: Option<&str>) -> Command {
+    let mut command = dora();
+    command
+        .args(["daemon", "--coordinator", &coordinator.address("https")])
+        .args(["--machine", machine, "--zone", zone])
+        .arg("--ca")
+        .arg(coordinator.dir.join("ca.pem"))
+        .arg("--state-dir")
+        .arg(coordinator.dir.join(format!("daemon-{machine}")))
+        .args(["--inventory"])
+        .arg(coordinator.dir.join("gpus.yml"));
+    if let Some(token) = token {
+        command.args(["--join-token", token]);
+    }
+    command
+}
+
+/// `dora ARGS` against a coordinator that serves https with its own CA.
+fn secure_cli(coordinator: &Coordinator, args: &[&str]) -> Output {
+    dora()
+        .args(args)
+        .args([
+            "--coordinator",
+            &coordinator.address("https"),
+            "--token",
+            &coordinator.token,
+        ])
+        .arg("--ca")
+        .arg(coordinator.dir.join("ca.pem"))
+        .env("XDG_CONFIG_HOME", coordinator.dir.join("config"))
+        .output()
+        .unwrap()
+}
+
+/// The machine's state as the coordinator has it.
+fn machine_state(coordinator: &Coordinator, zone: &str, machine: &str) -> String {
+    let output = secure_cli(
+        coordinator,
+        &["get", "machine", machine, "--zone", zone, "-o", "json"],
+    );
+    let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    body["status"]["state"]
+        .as_str()
+        .unwrap_or("absent")
+        .to_owned()
+}
+
+/// How long until the machine shows `state`; fails after 20 s.
+fn wait_for_state(coordinator: &Coordinator, zone: &str, machine: &str, state: &str) -> Duration {
+    let start = Instant::now();
+    while machine_state(coordinator, zone, machine) != state {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "`{machine}` is {}, not {state}",
+            machine_state(coordinator, zone, machine)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn machines_join_with_a_join_token_and_show_not_ready_within_3s_when_their_daemon_dies() {
+    let dir = scratch("machines");
+    let control = free_port();
+    let coordinator =
+        Coordinator::start(&dir, &["--control-listen", &format!("127.0.0.1:{control}")]);
+    std::fs::write(
+        dir.join("gpus.yml"),
+        "gpus:\n  - { uuid: GPU-sim-0, productName: Tesla V100-SXM2-16GB, memoryBytes: 17179869184 }\n",
+    )
+    .unwrap();
+    let token = |ttl: &str| {
+        let output = secure_cli(
+            &coordinator,
+            &["token", "create", "--join", "--zone", "dc-1", "--ttl", ttl],
+        );
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let id = text(&output.stderr)
+            .split(['(', ')'])
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        (text(&output.stdout).trim().to_owned(), id)
+    };
+    let (good, _) = token("1h");
+    let (short, _) = token("1s");
+    let (revoked, revoked_id) = token("1h");
+    let output = secure_cli(&coordinator, &["token", "revoke", &revoked_id]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    std::thread::sleep(Duration::from_millis(2100));
+
+    let refused: [(&str, &str, String, &str); 5] = [
+        ("m-bad", "dc-1", "dora_nope".to_owned(), "not known"),
+        ("m-expired", "dc-1", short, "expired"),
+        ("m-revoked", "dc-1", revoked, "revoked"),
+        (
+            "m-user",
+            "dc-1",
+            coordinator.token.clone(),
+            "not a join token",
+        ),
+        (
+            "m-zone",
+            "dc-2",
+            good.clone(),
+            "is for zone `dc-1`, not `dc-2`",
+        ),
+    ];
+    for (machine, zone, token, says) in refused {
+        let output = daemon(&coordinator, machine, zone, Some(&token))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{machine}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("cannot join") && stderr.contains(says),
+            "{machine}: {stderr}"
+        );
+        assert_eq!(machine_state(&coordinator, zone, machine), "absent");
+    }
+
+    let spawn = |token: Option<&str>| {
+        Daemon(
+            daemon(&coordinator, "gpu-1", "dc-1", token)
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut first = spawn(Some(&good));
+    wait_for_state(&coordinator, "dc-1", "gpu-1", "Ready");
+    let listed = secure_cli(&coordinator, &["get", "machines", "--zone", "dc-1"]);
+    let table = text(&listed.stdout);
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[..3], ["gpu-1", "dc-1", "Ready"], "{table}");
+    assert_eq!(row[4..6], ["1", "(1"], "one simulated GPU: {table}");
+
+    // kill -9: the link closes, and the machine is NotReady at once.
+    let _ = first.0.kill();
+    let _ = first.0.wait();
+    let lost = wait_for_state(&coordinator, "dc-1", "gpu-1", "NotReady");
+    assert!(lost < Duration::from_secs(3), "NotReady after {lost:?}");
+    // Back, with no token: it joined before.
+    let _second = spawn(None);
+    wait_for_state(&coordinator, "dc-1", "gpu-1", "Ready");
+    eprintln!("a killed daemon showed NotReady after {lost:?}");
+    drop(coordinator);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -130,3 +130,80 @@ impl Report {
         Report::Connected.id(nodes.max(1))
     }
 }
+
+/// What the coordinator and the machines' daemons say to each other: the
+/// zenoh keys of presence, and the messages of a machine's joining.
+pub mod cluster {
+    use serde::{Deserialize, Serialize};
+
+    /// The version of these messages; a daemon and a coordinator of
+    /// another version refuse each other with a message that says so.
+    pub const VERSION: u32 = 1;
+
+    /// The liveliness key a machine's daemon holds while it is connected.
+    pub fn presence_key(zone: &str, machine: &str) -> String {
+        format!("dora/v1/presence/{zone}/{machine}")
+    }
+
+    /// Every machine's presence key.
+    pub const PRESENCE_ALL: &str = "dora/v1/presence/*/*";
+
+    /// The zone and machine of a presence key.
+    pub fn parse_presence_key(key: &str) -> Option<(&str, &str)> {
+        let rest = key.strip_prefix("dora/v1/presence/")?;
+        let (zone, machine) = rest.split_once('/')?;
+        (!machine.contains('/')).then_some((zone, machine))
+    }
+
+    /// What a machine has to run work: its CPUs, memory and GPUs.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Inventory {
+        pub cpus: u32,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub cpu_model: String,
+        pub memory_bytes: u64,
+        #[serde(default)]
+        pub gpus: Vec<Gpu>,
+    }
+
+    /// One GPU, as NVML reports it (or as a simulated inventory says).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Gpu {
+        pub uuid: String,
+        pub product_name: String,
+        pub memory_bytes: u64,
+        /// From `--inventory`, not from a device.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub simulated: bool,
+    }
+
+    /// A daemon's request to join the cluster, with its join token as the
+    /// request's bearer token.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct JoinRequest {
+        pub version: u32,
+        pub machine: String,
+        pub zone: String,
+        #[serde(default)]
+        pub labels: std::collections::BTreeMap<String, String>,
+        /// A certificate signing request (PEM) for the machine's key,
+        /// which never leaves the machine.
+        pub csr: String,
+        pub inventory: Inventory,
+    }
+
+    /// The coordinator's answer: the machine's certificate, the CA that
+    /// signed it, and where to reach the coordinator over zenoh.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct JoinAnswer {
+        pub version: u32,
+        pub ca: String,
+        pub certificate: String,
+        /// Zenoh endpoints, like `tls/10.0.0.5:7447`.
+        pub endpoints: Vec<String>,
+    }
+}

@@ -53,6 +53,70 @@ pub struct Place {
     workspace: Option<String>,
 }
 
+/// `dora coordinator`'s arguments.
+#[derive(Debug, Args)]
+pub struct CoordinatorArgs {
+    /// Where the state is kept (default: ~/.local/share/dora/coordinator).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// The address to serve on.
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:7800")]
+    listen: std::net::SocketAddr,
+    /// The server's certificate (PEM); without it, the coordinator
+    /// makes a CA and a certificate in its state folder.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP (on a loopback address; elsewhere with --insecure).
+    #[arg(long)]
+    no_tls: bool,
+    /// Allow plain HTTP on an address other than loopback.
+    #[arg(long)]
+    insecure: bool,
+    /// More host names or addresses the self-made certificates name;
+    /// the first is where machines reach the control plane.
+    #[arg(long, value_name = "NAME")]
+    advertise: Vec<String>,
+    /// Where machines' daemons connect (default: the --listen address,
+    /// port 7447).
+    #[arg(long, value_name = "ADDRESS")]
+    control_listen: Option<std::net::SocketAddr>,
+}
+
+/// `dora daemon`'s arguments.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// The coordinator's address (`https://host:7800`).
+    #[arg(long, value_name = "ADDRESS")]
+    coordinator: String,
+    /// This machine's name in the cluster.
+    #[arg(long, value_name = "NAME")]
+    machine: String,
+    /// The zone it belongs to.
+    #[arg(long, value_name = "ZONE", default_value = "default")]
+    zone: String,
+    /// Labels, like `rack=3,room=b`.
+    #[arg(long, value_name = "K=V,...")]
+    labels: Option<String>,
+    /// The join token (`dora token create --join --zone ZONE`; else
+    /// DORA_JOIN_TOKEN); needed the first time only.
+    #[arg(long, value_name = "TOKEN")]
+    join_token: Option<String>,
+    /// The cluster's CA certificate, to join over https.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// Where the machine's key and certificate are kept (default:
+    /// ~/.local/share/dora/daemon).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Report the GPUs of this file too, marked simulated (for tests
+    /// and demos): `gpus: [{uuid, productName, memoryBytes}]`.
+    #[arg(long, value_name = "FILE")]
+    inventory: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Output {
     Wide,
@@ -62,14 +126,27 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Make a token for a user and print it, once.
+    /// Make a token for a user, or a join token for machines, and print
+    /// it, once.
     Create {
         /// The user the token acts as.
-        #[arg(long, value_name = "USER")]
-        user: String,
-        /// How long it is valid (`24h`, `30d`; at most a year).
-        #[arg(long, value_name = "DURATION", default_value = "30d")]
-        ttl: String,
+        #[arg(
+            long,
+            value_name = "USER",
+            required_unless_present = "join",
+            conflicts_with = "join"
+        )]
+        user: Option<String>,
+        /// Make a join token: it lets machines join the zone, nothing else.
+        #[arg(long, requires = "zone")]
+        join: bool,
+        /// The zone a join token is for.
+        #[arg(long, value_name = "ZONE")]
+        zone: Option<String>,
+        /// How long it is valid (`24h`, `30d`; at most a year; default 30
+        /// days, 1 hour for a join token).
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
     },
     /// List the tokens (never their secrets).
     List,
@@ -238,16 +315,21 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
+/// Where daemons reach the coordinator's control plane by default.
+const DEFAULT_CONTROL_PORT: u16 = 7447;
+
 /// `dora coordinator`.
-pub fn coordinator(
-    state_dir: Option<PathBuf>,
-    listen: SocketAddr,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    no_tls: bool,
-    insecure: bool,
-    advertise: Vec<String>,
-) -> eyre::Result<ExitCode> {
+pub fn coordinator(args: CoordinatorArgs) -> eyre::Result<ExitCode> {
+    let CoordinatorArgs {
+        state_dir,
+        listen,
+        tls_cert,
+        tls_key,
+        no_tls,
+        insecure,
+        advertise,
+        control_listen,
+    } = args;
     let tls = match (tls_cert, tls_key, no_tls) {
         (Some(cert), Some(key), false) => Tls::Given { cert, key },
         (None, None, false) => Tls::SelfMade,
@@ -269,6 +351,53 @@ pub fn coordinator(
         tls,
         insecure,
         advertise,
+        control_listen: control_listen
+            .unwrap_or_else(|| SocketAddr::new(listen.ip(), DEFAULT_CONTROL_PORT)),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dora daemon`.
+pub fn daemon(args: DaemonArgs) -> eyre::Result<ExitCode> {
+    let DaemonArgs {
+        coordinator,
+        machine,
+        zone,
+        labels,
+        join_token,
+        ca,
+        state_dir,
+        inventory,
+    } = args;
+    let labels = labels.as_deref();
+    let mut parsed = BTreeMap::new();
+    for pair in labels
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.is_empty())
+    {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("the label `{pair}` has no `=`; write labels like `rack=3,room=b`");
+        };
+        parsed.insert(key.trim().to_owned(), value.trim().to_owned());
+    }
+    let state_dir = match state_dir {
+        Some(dir) => dir,
+        None => home_dir("XDG_DATA_HOME", ".local/share")?.join("dora/daemon"),
+    };
+    crate::daemon::run(crate::daemon::DaemonOptions {
+        coordinator,
+        machine,
+        zone,
+        labels: parsed,
+        join_token: join_token.or_else(|| {
+            std::env::var("DORA_JOIN_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+        }),
+        ca,
+        state_dir,
+        inventory,
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -434,14 +563,36 @@ pub fn get(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The table row of a resource: name, zone, workspace, version, age.
-fn row(object: &Json) -> [String; 5] {
+/// The table row of a resource: name, zone, workspace (or a machine's
+/// state, CPUs and GPUs), version, age.
+fn row(object: &Json) -> Vec<String> {
     let metadata = &object["metadata"];
+    let status = &object["status"];
     let text = |v: &Json| v.as_str().unwrap_or("-").to_owned();
-    let age = object["status"]["createdAt"]
+    let age = status["createdAt"]
         .as_u64()
         .map_or("-".to_owned(), server::age);
-    [
+    if object["kind"] == "Node" {
+        let inventory = &status["inventory"];
+        let gpus = inventory["gpus"].as_array().cloned().unwrap_or_default();
+        let simulated = gpus.iter().filter(|g| g["simulated"] == true).count();
+        let gpus = match simulated {
+            0 => gpus.len().to_string(),
+            n => format!("{} ({n} simulated)", gpus.len()),
+        };
+        return vec![
+            text(&metadata["name"]),
+            text(&metadata["zone"]),
+            text(&status["state"]),
+            inventory["cpus"]
+                .as_u64()
+                .map_or("-".to_owned(), |c| c.to_string()),
+            gpus,
+            text(&metadata["resourceVersion"]),
+            age,
+        ];
+    }
+    vec![
         text(&metadata["name"]),
         text(&metadata["zone"]),
         text(&metadata["workspace"]),
@@ -450,7 +601,13 @@ fn row(object: &Json) -> [String; 5] {
     ]
 }
 
-const HEADERS: [&str; 5] = ["NAME", "ZONE", "WORKSPACE", "VERSION", "AGE"];
+fn headers(object: Option<&Json>) -> Vec<&'static str> {
+    if object.is_some_and(|o| o["kind"] == "Node") {
+        vec!["NAME", "ZONE", "STATE", "CPUS", "GPUS", "VERSION", "AGE"]
+    } else {
+        vec!["NAME", "ZONE", "WORKSPACE", "VERSION", "AGE"]
+    }
+}
 
 fn print_objects(objects: &[Json], output: Option<Output>, list: bool) {
     match output {
@@ -475,14 +632,14 @@ fn print_objects(objects: &[Json], output: Option<Output>, list: bool) {
             let rows: Vec<Vec<String>> = objects
                 .iter()
                 .map(|o| {
-                    let mut row = row(o).to_vec();
+                    let mut row = row(o);
                     if wide {
                         row.push(o["spec"].to_string());
                     }
                     row
                 })
                 .collect();
-            let mut headers: Vec<&str> = HEADERS.to_vec();
+            let mut headers = headers(objects.first());
             if wide {
                 headers.push("SPEC");
             }
@@ -499,14 +656,14 @@ fn print_change(change: &Json, output: Option<Output>, header: bool) {
         _ => {
             let mut cells = vec![change["type"].as_str().unwrap_or("?").to_owned()];
             cells.extend(row(object));
-            let widths = [8, 24, 10, 12, 8, 5];
+            let widths = [8, 24, 10, 12, 8, 8, 8, 5];
             if header {
-                let mut headers = vec!["EVENT"];
-                headers.extend(HEADERS);
+                let mut columns = vec!["EVENT"];
+                columns.extend(headers(Some(object)));
                 println!(
                     "{}",
                     pad(
-                        &headers.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+                        &columns.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
                         &widths
                     )
                 );
@@ -640,15 +797,29 @@ pub fn delete(
 pub fn token(connection: &Connection, command: &TokenCommand) -> eyre::Result<ExitCode> {
     let client = connection.client()?;
     match command {
-        TokenCommand::Create { user, ttl } => {
-            let request = serde_json::json!({ "user": user, "ttl": ttl });
+        TokenCommand::Create {
+            user,
+            join,
+            zone,
+            ttl,
+        } => {
+            let mut request = serde_json::json!({ "ttl": ttl });
+            if *join {
+                request["join_zone"] = serde_json::json!(zone);
+            } else {
+                request["user"] = serde_json::json!(user);
+            }
             let body = ok(client.call(
                 Method::POST,
                 "/api/v1/tokens",
                 Some(("application/json", request.to_string().into_bytes())),
             )?)?;
+            let what = match zone {
+                Some(zone) if *join => format!("join token for zone `{zone}`"),
+                _ => format!("token for user `{}`", user.as_deref().unwrap_or_default()),
+            };
             eprintln!(
-                "token {} for user `{user}`, valid until {}; it is shown only now:",
+                "{what} ({}), valid until {}; it is shown only now:",
                 body["id"].as_str().unwrap_or_default(),
                 body["expires"]
                     .as_u64()

@@ -101,30 +101,12 @@ enum Command {
     /// The first start creates user `admin` and writes its token to
     /// `<state-dir>/admin.token`, readable by you alone.
     #[cfg(feature = "cluster")]
-    Coordinator {
-        /// Where the state is kept (default: ~/.local/share/dora/coordinator).
-        #[arg(long, value_name = "DIR")]
-        state_dir: Option<PathBuf>,
-        /// The address to serve on.
-        #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:7800")]
-        listen: std::net::SocketAddr,
-        /// The server's certificate (PEM); without it, the coordinator
-        /// makes a CA and a certificate in its state folder.
-        #[arg(long, value_name = "FILE", requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// The key of --tls-cert (PEM).
-        #[arg(long, value_name = "FILE", requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        /// Serve plain HTTP (on a loopback address; elsewhere with --insecure).
-        #[arg(long)]
-        no_tls: bool,
-        /// Allow plain HTTP on an address other than loopback.
-        #[arg(long)]
-        insecure: bool,
-        /// More host names or addresses the self-made certificate names.
-        #[arg(long, value_name = "NAME")]
-        advertise: Vec<String>,
-    },
+    Coordinator(cluster::CoordinatorArgs),
+    /// Run a machine's daemon: join the cluster (the first time, with a
+    /// join token), report the machine's inventory, and keep it present
+    /// on the coordinator's control plane.
+    #[cfg(feature = "cluster")]
+    Daemon(cluster::DaemonArgs),
     /// Create or update the resources of files on the coordinator; each
     /// file is applied whole or not at all.
     #[cfg(feature = "cluster")]
@@ -212,17 +194,9 @@ pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Schema { which } => schema::run(which),
         Command::New { name } => new::run(&name),
         #[cfg(feature = "cluster")]
-        Command::Coordinator {
-            state_dir,
-            listen,
-            tls_cert,
-            tls_key,
-            no_tls,
-            insecure,
-            advertise,
-        } => cluster::coordinator(
-            state_dir, listen, tls_cert, tls_key, no_tls, insecure, advertise,
-        ),
+        Command::Coordinator(args) => cluster::coordinator(args),
+        #[cfg(feature = "cluster")]
+        Command::Daemon(args) => cluster::daemon(args),
         #[cfg(feature = "cluster")]
         Command::Apply {
             files,

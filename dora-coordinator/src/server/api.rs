@@ -21,6 +21,7 @@ use super::error::ApiError;
 use super::keys;
 use super::store::{self, AuditRecord, Change, Outcome, Token, Write};
 use super::Shared;
+use dora_core::protocol::cluster::{self, JoinAnswer, JoinRequest};
 
 /// The largest request body: far more than any real set of resources, and
 /// small enough that a mistaken upload cannot exhaust the coordinator.
@@ -38,6 +39,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/tokens/{id}", delete(revoke_token))
         .route("/api/v1/events", get(events))
         .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/join", post(join))
         .fallback(|| async {
             ApiError::not_found(
                 "no such API path",
@@ -484,7 +486,8 @@ async fn delete_one(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
-    user: String,
+    /// The user the token acts as (for a join token: the caller).
+    user: Option<String>,
     /// How long it is valid, like `24h` or `30d` (default 30 days).
     ttl: Option<String>,
     /// Make a join token for this zone instead: it lets one machine join.
@@ -507,8 +510,30 @@ async fn create_token(
             r#"send JSON like {"user": "ana", "ttl": "24h"}"#,
         )
     })?;
-    // Tokens are a user's credentials: making one is changing the user.
-    caller.authorize(Verb::Apply, Kind::User, None)?;
+    // Tokens are a user's credentials: making one is changing the user. A
+    // join token adds a machine: it takes adding a Node in its zone.
+    let user = match (&new.join_zone, &new.user) {
+        (Some(zone), _) => {
+            caller.authorize(Verb::Apply, Kind::Node, None)?;
+            if keys::name_problem(zone).is_some() {
+                return Err(ApiError::bad_request(
+                    format!("`{zone}` cannot name a zone"),
+                    "use letters, digits, `.`, `-` and `_`",
+                ));
+            }
+            caller.user.clone()
+        }
+        (None, Some(user)) => {
+            caller.authorize(Verb::Apply, Kind::User, None)?;
+            user.clone()
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "name the token's `user`, or give `join_zone` for a join token",
+                r#"send JSON like {"user": "ana", "ttl": "24h"}"#,
+            ))
+        }
+    };
     let ttl = match &new.ttl {
         Some(text) => text.parse::<dora_core::Duration>().map_err(|e| {
             ApiError::bad_request(
@@ -516,6 +541,7 @@ async fn create_token(
                 "write it like `24h` or `30d`",
             )
         })?,
+        None if new.join_zone.is_some() => "1h".parse().map_err(ApiError::internal)?,
         None => "30d".parse().map_err(ApiError::internal)?,
     };
     let seconds = ttl.as_std().as_secs();
@@ -532,7 +558,7 @@ async fn create_token(
     let now = store::now();
     let token = Token {
         id: auth::new_id()?,
-        user: new.user.clone(),
+        user: user.clone(),
         created: now,
         expires: now + seconds,
         revoked: false,
@@ -545,7 +571,7 @@ async fn create_token(
         targets: vec![format!("token/{}", token.id)],
         revision: None,
     };
-    let user_key = keys::key(Kind::User, None, None, &new.user);
+    let user_key = keys::key(Kind::User, None, None, &user);
     let stored = token.clone();
     blocking(&shared, move |s| {
         if s.store.get(&user_key)?.is_none() {
@@ -636,4 +662,112 @@ async fn whoami(
         "defaultWorkspace": caller.default_workspace,
     }))
     .into_response())
+}
+
+/// `POST /api/v1/join`: a machine's daemon joins with a join token: the
+/// coordinator signs the certificate of the machine's key, records the
+/// machine as a `Node` with its inventory, and says where its control
+/// plane is.
+async fn join(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    request: Result<Json<JoinRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let Json(request) = request.map_err(|e| {
+        ApiError::bad_request(
+            e.body_text(),
+            "a daemon of the same dora version sends this; use `dora daemon`",
+        )
+    })?;
+    if request.version != cluster::VERSION {
+        return Err(ApiError::bad_request(
+            format!(
+                "the daemon speaks version {} of the cluster protocol, this coordinator {}",
+                request.version,
+                cluster::VERSION
+            ),
+            "run the same dora version on the machine and the coordinator",
+        ));
+    }
+    let answer = blocking(&shared, move |s| {
+        let token = auth::join_token(&s.store, header.as_deref())?;
+        let zone = token.join_zone.clone().unwrap_or_default();
+        if request.zone != zone {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "join token `{}` is for zone `{zone}`, not `{}`",
+                    token.id, request.zone
+                ),
+                "make a join token for that zone: `dora token create --join --zone ZONE`",
+            ));
+        }
+        let node = json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": request.machine, "zone": request.zone},
+            "spec": {"labels": request.labels},
+        });
+        let documents = dora_core::yaml::parse(&node.to_string())
+            .map_err(|errors| ApiError::internal(&errors[0]))?;
+        let (resources, diagnostics) = resource::check(&documents, None);
+        if let Some(problem) = diagnostics.iter().find(|d| d.is_error()) {
+            return Err(ApiError::bad_request(
+                format!(
+                    "the machine cannot join as `{}`: {}",
+                    request.machine, problem.message
+                ),
+                problem.hint.clone().unwrap_or_default(),
+            ));
+        }
+        let certificate = s
+            .pki
+            .sign_machine(&request.csr, &request.machine)
+            .map_err(|e| {
+                ApiError::bad_request(
+                    format!("the certificate signing request is not valid: {e}"),
+                    "a daemon makes it; use `dora daemon`",
+                )
+            })?;
+        let key = keys::key(Kind::Node, Some(&request.zone), None, &request.machine);
+        let mut writes = Vec::new();
+        for resource in resources {
+            let object = serde_json::to_value(&resource).map_err(ApiError::internal)?;
+            writes.push(Write {
+                key: key.clone(),
+                object,
+                expected_version: None,
+            });
+        }
+        let audit = AuditRecord {
+            time: store::now(),
+            user: token.user.clone(),
+            verb: "Join".to_owned(),
+            targets: vec![key.clone(), format!("token/{}", token.id)],
+            revision: None,
+        };
+        let _order = s.write_order.lock().map_err(ApiError::internal)?;
+        let (_, mut changes) = s.store.apply(writes, audit)?;
+        let mut status = serde_json::Map::new();
+        status.insert(
+            "inventory".to_owned(),
+            serde_json::to_value(&request.inventory).map_err(ApiError::internal)?,
+        );
+        status.insert("joined".to_owned(), json!(store::now()));
+        changes.extend(s.store.update_status(&key, &status)?);
+        s.publish(changes);
+        Ok(JoinAnswer {
+            version: cluster::VERSION,
+            ca: s.pki.ca_pem.clone(),
+            certificate,
+            endpoints: s.endpoints.clone(),
+        })
+    })
+    .await?;
+    Ok(Json(answer).into_response())
 }

@@ -131,6 +131,31 @@ pub fn authenticate(store: &Store, header: Option<&str>) -> Result<Caller, ApiEr
     caller(store, &token)
 }
 
+/// The join token a daemon joins with.
+pub fn join_token(store: &Store, header: Option<&str>) -> Result<Token, ApiError> {
+    let secret = header
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "joining needs a join token (`dora token create --join --zone ZONE`)",
+            )
+        })?;
+    let token = store
+        .token(&hash(secret))?
+        .ok_or_else(|| ApiError::unauthorized("the join token is not known to this coordinator"))?;
+    check_token(&token)?;
+    if token.join_zone.is_none() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("token `{}` is a user's token, not a join token", token.id),
+            "make a join token: `dora token create --join --zone ZONE`",
+        ));
+    }
+    Ok(token)
+}
+
 /// An error when `token` is expired or revoked.
 pub fn check_token(token: &Token) -> Result<(), ApiError> {
     if token.revoked {

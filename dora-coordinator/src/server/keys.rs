@@ -33,12 +33,25 @@ pub fn place<'a>(
     }
 }
 
+/// Why `name` cannot name a zone, a workspace or a resource.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    (!valid).then_some("use letters, digits, `.`, `-` and `_`, starting with a letter or a digit")
+}
+
 /// The kind a command or URL names: `workload`, `workloads` or `Workload`.
 pub fn parse_kind(text: &str) -> Option<Kind> {
     let lower = text.to_ascii_lowercase();
     Kind::ALL.into_iter().find(|kind| {
         let name = kind.to_string().to_ascii_lowercase();
         lower == name || lower == format!("{name}s")
+            // Nodes are the cluster's machines.
+            || (*kind == Kind::Node && matches!(lower.as_str(), "machine" | "machines"))
     })
 }
 

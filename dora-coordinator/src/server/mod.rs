@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod error;
 mod keys;
+mod presence;
 mod store;
 mod tls;
 
@@ -25,6 +26,7 @@ use tokio::sync::broadcast;
 
 pub use age::age;
 use store::{AuditRecord, Change, Store, Token, Write};
+pub use tls::write_new;
 
 /// How the API is served.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct ServerOptions {
     pub insecure: bool,
     /// More names and addresses the self-made certificate is valid for.
     pub advertise: Vec<String>,
+    /// Where machines' daemons connect (zenoh).
+    pub control_listen: SocketAddr,
 }
 
 /// What the handlers share.
@@ -57,6 +61,10 @@ pub struct Shared {
     /// Held from a write's commit to its publication, so that watchers
     /// see changes in the order of their revisions.
     write_order: Mutex<()>,
+    /// The cluster's CA, which signs the machines' certificates.
+    pki: tls::Pki,
+    /// Where daemons reach the control plane, as zenoh endpoints.
+    endpoints: Vec<String>,
 }
 
 impl Shared {
@@ -88,11 +96,31 @@ pub fn serve(options: ServerOptions) -> eyre::Result<()> {
     })?;
     let store = Store::open(&options.state_dir)?;
     bootstrap(&store, &options.state_dir)?;
+    let pki = tls::Pki::load_or_make(&options.state_dir)?;
+    let secure = !matches!(options.tls, Tls::Off);
+    let scheme = if secure { "tls" } else { "tcp" };
+    let advertised = match options.advertise.first() {
+        Some(name) => name.clone(),
+        None if options.control_listen.ip().is_unspecified() => bail!(
+            "machines cannot reach the control plane at {}: give --advertise with the address they use",
+            options.control_listen
+        ),
+        None => options.control_listen.ip().to_string(),
+    };
+    let endpoints = vec![format!(
+        "{scheme}/{}",
+        SocketAddr::new(
+            advertised.parse().unwrap_or(options.control_listen.ip()),
+            options.control_listen.port()
+        )
+    )];
     let (changes, _) = broadcast::channel(WATCH_BACKLOG);
     let shared = Arc::new(Shared {
         store,
         changes,
         write_order: Mutex::new(()),
+        pki,
+        endpoints,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,16 +134,21 @@ async fn run(shared: Arc<Shared>, options: ServerOptions) -> eyre::Result<()> {
         .await
         .wrap_err_with(|| format!("cannot listen on {}", options.listen))?;
     let local = tcp.local_addr()?;
-    let app = api::router(shared);
+    let control = control_config(&shared.pki, &options)?;
+    let presence = tokio::spawn(presence::run(shared.clone(), control));
     let state = options.state_dir.display();
     let tls = match &options.tls {
         Tls::Given { cert, key } => Some((cert.clone(), key.clone(), None)),
         Tls::SelfMade => {
-            let files = tls::make_once(&options.state_dir, local, &options.advertise)?;
-            Some((files.cert, files.key, Some(files.ca)))
+            let names = tls::names(local, &options.advertise);
+            let (cert, key) = shared
+                .pki
+                .certificate(&options.state_dir, "https", &names)?;
+            Some((cert, key, Some(shared.pki.ca_file.clone())))
         }
         Tls::Off => None,
     };
+    let app = api::router(shared);
     match tls {
         Some((cert, key, ca)) => {
             let config = tls::server_config(&cert, &key)?;
@@ -139,8 +172,30 @@ async fn run(shared: Arc<Shared>, options: ServerOptions) -> eyre::Result<()> {
                 .await?;
         }
     }
+    presence.abort();
     eprintln!("coordinator stopped");
     Ok(())
+}
+
+/// The control plane's router: mutual TLS with the cluster's CA, or TCP
+/// for a cluster run `--no-tls`.
+fn control_config(pki: &tls::Pki, options: &ServerOptions) -> eyre::Result<zenoh::Config> {
+    let listen = options.control_listen;
+    if matches!(options.tls, Tls::Off) {
+        return crate::control::config(true, &[format!("tcp/{listen}")], &[], None);
+    }
+    let names = tls::names(listen, &options.advertise);
+    let (cert, key) = pki.certificate(&options.state_dir, "control", &names)?;
+    crate::control::config(
+        true,
+        &[format!("tls/{listen}")],
+        &[],
+        Some(crate::control::LinkTls {
+            ca: &pki.ca_file,
+            cert: &cert,
+            key: &key,
+        }),
+    )
 }
 
 async fn shutdown() {

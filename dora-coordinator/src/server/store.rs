@@ -352,6 +352,71 @@ impl Store {
         Ok(())
     }
 
+    /// Sets `fields` in the `status` of the resource under `key` (what the
+    /// coordinator observed, such as a machine's state), unless they hold
+    /// these values already. Returns the change, or `None` when there is no
+    /// such resource or nothing changed.
+    pub fn update_status(
+        &self,
+        key: &str,
+        fields: &serde_json::Map<String, Json>,
+    ) -> Result<Option<Change>, StoreError> {
+        let tx = db(self.db.begin_write())?;
+        let change = {
+            let mut meta = db(tx.open_table(META))?;
+            let mut resources = db(tx.open_table(RESOURCES))?;
+            let current: Option<Json> = match db(resources.get(key))? {
+                Some(bytes) => Some(serde_json::from_slice(bytes.value())?),
+                None => None,
+            };
+            let Some(mut object) = current else {
+                return Ok(None);
+            };
+            let Some(status) = object
+                .as_object_mut()
+                .map(|o| {
+                    o.entry("status")
+                        .or_insert_with(|| Json::Object(Default::default()))
+                })
+                .and_then(Json::as_object_mut)
+            else {
+                return Ok(None);
+            };
+            if fields.iter().all(|(k, v)| status.get(k) == Some(v)) {
+                return Ok(None);
+            }
+            for (k, v) in fields {
+                status.insert(k.clone(), v.clone());
+            }
+            let revision = db(meta.get("revision"))?.map_or(0, |v| v.value()) + 1;
+            db(meta.insert("revision", revision))?;
+            set_version(&mut object, &revision.to_string());
+            db(resources.insert(key, serde_json::to_vec(&object)?.as_slice()))?;
+            Change {
+                change: ChangeType::Modified,
+                revision,
+                object,
+            }
+        };
+        // The coordinator's own observation: recorded for watchers, and
+        // audited as the coordinator's.
+        let changes = [change];
+        self.record(
+            &tx,
+            &changes,
+            AuditRecord {
+                time: now(),
+                user: "coordinator".to_owned(),
+                verb: "UpdateStatus".to_owned(),
+                targets: vec![key.to_owned()],
+                revision: Some(changes[0].revision),
+            },
+        )?;
+        db(tx.commit())?;
+        let [change] = changes;
+        Ok(Some(change))
+    }
+
     /// The changes after revision `after`, oldest first; `None` when some
     /// of them are no longer kept.
     pub fn changes_since(&self, after: u64) -> Result<Option<Vec<Change>>, StoreError> {

@@ -22,40 +22,116 @@ use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-/// The files of a self-made cluster CA and server certificate.
-pub struct SelfMade {
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
+/// The cluster's certificate authority: made on first start, kept in the
+/// state folder (`ca.pem`, and `ca.key` readable by the coordinator
+/// alone). It signs the coordinator's own certificates and those of the
+/// machines that join.
+pub struct Pki {
+    pub ca_file: PathBuf,
+    pub ca_pem: String,
+    issuer: Issuer<'static, KeyPair>,
 }
 
-impl SelfMade {
-    pub fn in_dir(dir: &Path) -> SelfMade {
-        SelfMade {
-            ca: dir.join("ca.pem"),
-            cert: dir.join("https.pem"),
-            key: dir.join("https.key"),
-        }
-    }
-}
-
-/// Makes the CA and the server certificate in `dir` unless they exist.
-/// The certificate names `localhost`, the loopback addresses, the listen
-/// address and every name in `advertise`.
-pub fn make_once(dir: &Path, listen: SocketAddr, advertise: &[String]) -> eyre::Result<SelfMade> {
-    let files = SelfMade::in_dir(dir);
-    if files.ca.exists() && files.cert.exists() && files.key.exists() {
-        return Ok(files);
-    }
-    let ca_key = KeyPair::generate().wrap_err("cannot make the CA's key")?;
+/// The CA's certificate parameters; the same on every start, so that the
+/// certificates signed after a restart name the same issuer.
+fn ca_params() -> eyre::Result<CertificateParams> {
     let mut ca = CertificateParams::new(Vec::<String>::new()).wrap_err("CA parameters")?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca.distinguished_name
         .push(DnType::CommonName, "dora cluster CA");
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca.self_signed(&ca_key).wrap_err("cannot sign the CA")?;
-    let issuer = Issuer::new(ca, ca_key);
+    Ok(ca)
+}
 
+impl Pki {
+    /// Loads the CA of `dir`, or makes it.
+    pub fn load_or_make(dir: &Path) -> eyre::Result<Pki> {
+        let (ca_file, key_file) = (dir.join("ca.pem"), dir.join("ca.key"));
+        if !ca_file.exists() {
+            let key = KeyPair::generate().wrap_err("cannot make the CA's key")?;
+            let cert = ca_params()?
+                .self_signed(&key)
+                .wrap_err("cannot sign the CA")?;
+            write_new(&key_file, key.serialize_pem().as_bytes(), 0o600)?;
+            write_new(&ca_file, cert.pem().as_bytes(), 0o644)?;
+        }
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .wrap_err_with(|| format!("cannot read {}", path.display()))
+        };
+        let ca_pem = read(&ca_file)?;
+        let key = KeyPair::from_pem(&read(&key_file)?)
+            .wrap_err_with(|| format!("{} is not a private key", key_file.display()))?;
+        Ok(Pki {
+            ca_file,
+            ca_pem,
+            issuer: Issuer::new(ca_params()?, key),
+        })
+    }
+
+    /// The certificate and key files `NAME.pem` and `NAME.key` in `dir`,
+    /// signed by the CA for `names` (host names or addresses), made unless
+    /// they exist and already name all of them.
+    pub fn certificate(
+        &self,
+        dir: &Path,
+        name: &str,
+        names: &[String],
+    ) -> eyre::Result<(PathBuf, PathBuf)> {
+        let (cert_file, key_file) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
+        let names_file = dir.join(format!("{name}.names"));
+        let wanted = names.join("\n");
+        if cert_file.exists() && key_file.exists() {
+            if std::fs::read_to_string(&names_file).is_ok_and(|n| n == wanted) {
+                return Ok((cert_file, key_file));
+            }
+            // Other names than last time (a new --advertise): a new one.
+            for file in [&cert_file, &key_file, &names_file] {
+                let _ = std::fs::remove_file(file);
+            }
+        }
+        let key = KeyPair::generate().wrap_err("cannot make a key")?;
+        let mut params =
+            CertificateParams::new(names.to_vec()).wrap_err("the names of the certificate")?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "dora coordinator");
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .wrap_err("cannot sign a certificate")?;
+        write_new(&key_file, key.serialize_pem().as_bytes(), 0o600)?;
+        write_new(&cert_file, cert.pem().as_bytes(), 0o644)?;
+        let _ = std::fs::remove_file(&names_file);
+        write_new(&names_file, wanted.as_bytes(), 0o644)?;
+        Ok((cert_file, key_file))
+    }
+
+    /// A certificate for machine `machine`, for the key of its signing
+    /// request: the request's own names and uses are ignored, the CA
+    /// decides them.
+    pub fn sign_machine(&self, csr: &str, machine: &str) -> Result<String, rcgen::Error> {
+        let request = rcgen::CertificateSigningRequestParams::from_pem(csr)?;
+        let mut params = CertificateParams::new(vec![machine.to_owned()])?;
+        params.distinguished_name.push(DnType::CommonName, machine);
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        Ok(params.signed_by(&request.public_key, &self.issuer)?.pem())
+    }
+}
+
+/// The names a certificate of the coordinator listening on `listen`
+/// carries: `localhost`, the loopback addresses, the address itself, and
+/// `advertise`.
+pub fn names(listen: SocketAddr, advertise: &[String]) -> Vec<String> {
     let mut names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -64,21 +140,12 @@ pub fn make_once(dir: &Path, listen: SocketAddr, advertise: &[String]) -> eyre::
     if !listen.ip().is_unspecified() {
         names.push(listen.ip().to_string());
     }
-    names.extend(advertise.iter().cloned());
-    names.dedup();
-    let key = KeyPair::generate().wrap_err("cannot make the server's key")?;
-    let mut server = CertificateParams::new(names).wrap_err("the names of the certificate")?;
-    server
-        .distinguished_name
-        .push(DnType::CommonName, "dora coordinator");
-    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = server
-        .signed_by(&key, &issuer)
-        .wrap_err("cannot sign the server certificate")?;
-    write_new(&files.ca, ca_cert.pem().as_bytes(), 0o644)?;
-    write_new(&files.cert, cert.pem().as_bytes(), 0o644)?;
-    write_new(&files.key, key.serialize_pem().as_bytes(), 0o600)?;
-    Ok(files)
+    for name in advertise {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
 }
 
 /// Writes a file that must not exist yet, with `mode` from its creation.

@@ -1,0 +1,226 @@
+//! `dora daemon`: one per machine. On its first start it joins the
+//! cluster with a join token: it makes the machine's key (which never
+//! leaves the machine), has the coordinator sign its certificate, and
+//! reports the machine's inventory. Then, and on every later start, it
+//! connects to the coordinator's control plane over zenoh (mutual TLS)
+//! and holds the machine's presence there while it runs.
+
+pub mod inventory;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dora_core::protocol::cluster::{self, JoinAnswer, JoinRequest};
+use eyre::{bail, eyre, WrapErr};
+use hyper::Method;
+use rcgen::{CertificateParams, DnType, KeyPair};
+use serde::{Deserialize, Serialize};
+
+use crate::client::Client;
+use crate::server::write_new;
+
+/// What `dora daemon` was asked.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The coordinator's API address, for joining.
+    pub coordinator: String,
+    pub machine: String,
+    pub zone: String,
+    pub labels: BTreeMap<String, String>,
+    /// Needed to join; not after.
+    pub join_token: Option<String>,
+    /// The cluster's CA certificate, to join over https.
+    pub ca: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    /// Simulated GPUs to report beside the real ones.
+    pub inventory: Option<PathBuf>,
+}
+
+/// What a daemon keeps of its joining, in `joined.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Joined {
+    machine: String,
+    zone: String,
+    endpoints: Vec<String>,
+}
+
+/// How long the daemon waits between attempts to reach the control plane.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub fn run(options: DaemonOptions) -> eyre::Result<()> {
+    std::fs::create_dir_all(&options.state_dir).wrap_err_with(|| {
+        format!(
+            "cannot create the state folder {}",
+            options.state_dir.display()
+        )
+    })?;
+    let joined = join_once(&options)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .wrap_err("cannot start the daemon's runtime")?;
+    runtime.block_on(serve(&options, &joined))
+}
+
+fn joined_file(dir: &Path) -> PathBuf {
+    dir.join("joined.json")
+}
+
+/// Joins unless this machine already has (with this name and zone).
+fn join_once(options: &DaemonOptions) -> eyre::Result<Joined> {
+    let file = joined_file(&options.state_dir);
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let joined: Joined = serde_json::from_str(&text).wrap_err_with(|| {
+            format!(
+                "{} is damaged; remove the daemon's state folder and join again",
+                file.display()
+            )
+        })?;
+        if joined.machine == options.machine && joined.zone == options.zone {
+            return Ok(joined);
+        }
+        bail!(
+            "{} holds machine `{}` of zone `{}`; use another --state-dir for `{}` of zone `{}`",
+            options.state_dir.display(),
+            joined.machine,
+            joined.zone,
+            options.machine,
+            options.zone
+        );
+    }
+    let Some(token) = options.join_token.clone() else {
+        bail!("this machine has not joined yet: give --join-token (an administrator makes one with `dora token create --join --zone {}`)", options.zone);
+    };
+    let key = KeyPair::generate().wrap_err("cannot make the machine's key")?;
+    let mut params = CertificateParams::new(vec![options.machine.clone()])
+        .wrap_err("the machine's name cannot be in a certificate")?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, options.machine.as_str());
+    let csr = params
+        .serialize_request(&key)
+        .and_then(|r| r.pem())
+        .wrap_err("cannot make the certificate signing request")?;
+    let inventory = inventory::collect(&inventory::Nvml, options.inventory.as_deref())?;
+    let request = JoinRequest {
+        version: cluster::VERSION,
+        machine: options.machine.clone(),
+        zone: options.zone.clone(),
+        labels: options.labels.clone(),
+        csr,
+        inventory,
+    };
+    let client = Client::new(&options.coordinator, token, options.ca.clone())?;
+    let answer = client.call(
+        Method::POST,
+        "/api/v1/join",
+        Some(("application/json", serde_json::to_vec(&request)?)),
+    )?;
+    if !answer.status.is_success() {
+        let message = answer.body["message"]
+            .as_str()
+            .unwrap_or("the coordinator refused");
+        let hint = answer.body["hint"].as_str().unwrap_or_default();
+        bail!("cannot join: {message}; {hint}");
+    }
+    let answer: JoinAnswer = serde_json::from_value(answer.body)
+        .wrap_err("the coordinator's answer to joining is not one this daemon understands")?;
+    let dir = &options.state_dir;
+    write_new(
+        &dir.join("machine.key"),
+        key.serialize_pem().as_bytes(),
+        0o600,
+    )?;
+    write_new(
+        &dir.join("machine.pem"),
+        answer.certificate.as_bytes(),
+        0o644,
+    )?;
+    write_new(&dir.join("ca.pem"), answer.ca.as_bytes(), 0o644)?;
+    let joined = Joined {
+        machine: options.machine.clone(),
+        zone: options.zone.clone(),
+        endpoints: answer.endpoints,
+    };
+    // Written last: a join cut short is made again.
+    write_new(
+        &file,
+        serde_json::to_string_pretty(&joined)?.as_bytes(),
+        0o644,
+    )?;
+    eprintln!(
+        "machine `{}` joined zone `{}`",
+        options.machine, options.zone
+    );
+    Ok(joined)
+}
+
+async fn serve(options: &DaemonOptions, joined: &Joined) -> eyre::Result<()> {
+    let dir = &options.state_dir;
+    let secure = joined.endpoints.iter().all(|e| e.starts_with("tls/"));
+    let (ca, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("machine.pem"),
+        dir.join("machine.key"),
+    );
+    let config = crate::control::config(
+        false,
+        &[],
+        &joined.endpoints,
+        secure.then(|| crate::control::LinkTls {
+            ca: &ca,
+            cert: &cert,
+            key: &key,
+        }),
+    )?;
+    let endpoints = joined.endpoints.join(", ");
+    let mut said = false;
+    let session = loop {
+        match zenoh::open(config.clone()).await {
+            Ok(session) => break session,
+            Err(error) => {
+                if !said {
+                    eprintln!("cannot reach the coordinator's control plane at {endpoints} ({error}); trying again every {}s", RETRY.as_secs());
+                    said = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY) => {}
+                    _ = shutdown() => return Ok(()),
+                }
+            }
+        }
+    };
+    let presence = session
+        .liveliness()
+        .declare_token(cluster::presence_key(&joined.zone, &joined.machine))
+        .await
+        .map_err(|e| eyre!("cannot announce the machine: {e}"))?;
+    eprintln!(
+        "machine `{}` of zone `{}` connected to the control plane at {endpoints}",
+        joined.machine, joined.zone
+    );
+    shutdown().await;
+    drop(presence);
+    session
+        .close()
+        .await
+        .map_err(|e| eyre!("cannot close the control plane's session: {e}"))?;
+    eprintln!("daemon stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+}

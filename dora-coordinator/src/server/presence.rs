@@ -1,0 +1,86 @@
+//! Which machines are there: the coordinator's zenoh router, and the
+//! liveliness of each daemon's session. A daemon that dies closes its
+//! link at once; one cut off stops answering keep-alives and its link
+//! expires after the lease. Either way its token goes, and the machine
+//! shows `NotReady`; when it returns, `Ready`.
+
+use std::sync::Arc;
+
+use dora_core::protocol::cluster::{parse_presence_key, PRESENCE_ALL};
+use dora_core::resource::Kind;
+use eyre::eyre;
+use serde_json::json;
+use zenoh::sample::SampleKind;
+
+use super::keys;
+use super::store::now;
+use super::Shared;
+
+/// Serves the control plane on `config` until the process ends.
+pub async fn run(shared: Arc<Shared>, config: zenoh::Config) -> eyre::Result<()> {
+    let session = zenoh::open(config)
+        .await
+        .map_err(|e| eyre!("cannot open the control plane: {e}"))?;
+    // Every machine is NotReady until it is seen: the subscriber's history
+    // then tells which are connected now.
+    let store = shared.clone();
+    tokio::task::spawn_blocking(move || mark_all(&store, false))
+        .await
+        .map_err(|e| eyre!(e))??;
+    let presence = session
+        .liveliness()
+        .declare_subscriber(PRESENCE_ALL)
+        .history(true)
+        .await
+        .map_err(|e| eyre!("cannot watch the machines' presence: {e}"))?;
+    while let Ok(sample) = presence.recv_async().await {
+        let Some((zone, machine)) = parse_presence_key(sample.key_expr().as_str()) else {
+            continue;
+        };
+        let ready = sample.kind() == SampleKind::Put;
+        let key = keys::key(Kind::Node, Some(zone), None, machine);
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || set_ready(&shared, &key, ready))
+            .await
+            .map_err(|e| eyre!(e))??;
+    }
+    Ok(())
+}
+
+fn status(ready: bool) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert(
+        "state".to_owned(),
+        json!(if ready { "Ready" } else { "NotReady" }),
+    );
+    fields.insert("since".to_owned(), json!(now()));
+    fields
+}
+
+/// Records a machine's state; one that has not joined is ignored.
+fn set_ready(shared: &Shared, key: &str, ready: bool) -> eyre::Result<()> {
+    let _order = shared.write_order.lock().map_err(|e| eyre!("{e}"))?;
+    let current = shared.store.get(key)?;
+    let state = if ready { "Ready" } else { "NotReady" };
+    if current.is_some_and(|c| c["status"]["state"] == state) {
+        return Ok(());
+    }
+    if let Some(change) = shared.store.update_status(key, &status(ready))? {
+        shared.publish(vec![change]);
+    }
+    Ok(())
+}
+
+fn mark_all(shared: &Shared, ready: bool) -> eyre::Result<()> {
+    let prefix = format!("{}/", Kind::Node);
+    for node in shared.store.list(&prefix)? {
+        let zone = node["metadata"]["zone"].as_str().unwrap_or_default();
+        let name = node["metadata"]["name"].as_str().unwrap_or_default();
+        set_ready(
+            shared,
+            &keys::key(Kind::Node, Some(zone), None, name),
+            ready,
+        )?;
+    }
+    Ok(())
+}
