@@ -97,9 +97,14 @@ pub fn collect(probe: &dyn GpuProbe, simulated: Option<&Path>) -> eyre::Result<I
             );
         };
         let simulated: Simulated = dora_core::yaml::from_value(document).map_err(|errors| {
-            let error = &errors[0];
-            let at = error.position.map_or(String::new(), |p| format!(":{p}"));
-            eyre::eyre!("{}{at}: {}", file.display(), error.message)
+            let errors: Vec<String> = errors
+                .iter()
+                .map(|error| {
+                    let at = error.position.map_or(String::new(), |p| format!(":{p}"));
+                    format!("{}{at}: {}", file.display(), error.message)
+                })
+                .collect();
+            eyre::eyre!("{}", errors.join("; "))
         })?;
         gpus.extend(simulated.gpus.into_iter().map(|g| Gpu {
             uuid: g.uuid,
