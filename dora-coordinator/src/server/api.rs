@@ -334,6 +334,10 @@ async fn list_or_watch(
     caller.authorize(Verb::List, kind, workspace.as_deref())?;
     let prefix = keys::prefix(kind, zone.as_deref(), workspace.as_deref());
     let watch = matches!(place.watch.as_deref(), Some("1" | "true"));
+    if !watch {
+        let list = blocking(&shared, move |s| Ok(s.store.list_json(&prefix)?)).await?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], list).into_response());
+    }
     // Subscribed before reading, so that no change falls between the two.
     let changes = shared.changes.subscribe();
     let from = match &place.resource_version {
@@ -363,12 +367,6 @@ async fn list_or_watch(
         Ok((revision, items, replay))
     })
     .await?;
-    if !watch {
-        return Ok(
-            Json(json!({ "items": items, "resourceVersion": revision.to_string() }))
-                .into_response(),
-        );
-    }
     let in_place = move |change: &Change| {
         store_key(&change.object).is_some_and(|key| key.starts_with(&prefix))
     };

@@ -194,6 +194,32 @@ impl Store {
         Ok(found)
     }
 
+    /// `{"items": [...], "resourceVersion": "N"}` for every resource whose
+    /// key starts with `prefix`, made from the stored bytes without parsing
+    /// them: a list of a hundred thousand resources costs its text, not a
+    /// tree of values.
+    pub fn list_json(&self, prefix: &str) -> Result<Vec<u8>, StoreError> {
+        let tx = db(self.db.begin_read())?;
+        let meta = db(tx.open_table(META))?;
+        let revision = db(meta.get("revision"))?.map_or(0, |v| v.value());
+        let table = db(tx.open_table(RESOURCES))?;
+        let mut out = b"{\"items\":[".to_vec();
+        let mut first = true;
+        for entry in db(table.range(prefix..))? {
+            let (key, value) = db(entry)?;
+            if !key.value().starts_with(prefix) {
+                break;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(value.value());
+        }
+        out.extend_from_slice(format!("],\"resourceVersion\":\"{revision}\"}}").as_bytes());
+        Ok(out)
+    }
+
     /// Writes every resource of `writes`, or none: a version that does not
     /// match refuses the whole apply. A resource whose content is already
     /// stored is left as it is. Returns what happened to each, and the

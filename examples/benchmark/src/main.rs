@@ -19,6 +19,7 @@
 //! It ends with the start-up of dataflows of 100 and 1,000 nodes: the time
 //! from `dora run` to every node having returned from `init`.
 
+mod cluster;
 mod raw;
 mod report;
 mod startup;
@@ -59,6 +60,9 @@ fn main() {
             .map_err(Into::into)
             .and_then(|exe| startup::run(&exe)),
         Some("latency") => run_latency(),
+        Some("cluster") => std::env::current_exe()
+            .map_err(Into::into)
+            .and_then(|exe| cluster::run(&exe)),
         Some("start-sender") => startup::sender(),
         Some("start-receiver") => startup::receiver(),
         Some("node-sender") => node_sender(),
