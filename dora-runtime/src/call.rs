@@ -161,7 +161,7 @@ impl HeldInput {
 /// `context` must be the one this runtime passed to the call in progress:
 /// operator kinds served by functions of this process
 /// ([`Library::from_functions`](crate::library::Library::from_functions))
-/// get exactly that. A context from elsewhere is not a [`Call`].
+/// get exactly that. A context from elsewhere is not a `Call`.
 pub unsafe fn hold_input(context: &DoraContext) -> Option<HeldInput> {
     // SAFETY: as the caller promises.
     let call = unsafe { call(context.runtime) };

@@ -1,0 +1,407 @@
+//! `dora apply`, `get` and `delete`, and how resources are printed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use dora_core::check::yaml_files;
+use dora_core::diagnostic::{self, Diagnostic};
+use dora_core::yaml::Position;
+use eyre::{bail, eyre, WrapErr};
+use hyper::{Method, StatusCode};
+use serde_json::Value as Json;
+
+use super::{api_error, encode, ok, query, Connection, Output, Place};
+use crate::client::Answer;
+use crate::server;
+
+/// `dora apply -f FILE|DIR...`: each file in one request, stored whole or
+/// not at all.
+pub fn apply(connection: &Connection, place: &Place, paths: &[PathBuf]) -> eyre::Result<ExitCode> {
+    let client = connection.client()?;
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let found = yaml_files(path)
+                .wrap_err_with(|| format!("cannot read the folder {}", path.display()))?;
+            if found.is_empty() {
+                bail!("the folder {} holds no .yml or .yaml file", path.display());
+            }
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut all_ok = true;
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .wrap_err_with(|| format!("cannot read {}", file.display()))?;
+        let answer = client.call(
+            Method::POST,
+            &format!("/api/v1/apply{}", query(place, &[])),
+            Some(("application/yaml", text.clone().into_bytes())),
+        )?;
+        let shown = file.display().to_string();
+        if answer.status == StatusCode::UNPROCESSABLE_ENTITY {
+            crate::cli::print_rendered(&diagnostic::render(
+                &shown,
+                &text,
+                &diagnostics(&answer.body),
+                true,
+            ));
+            eprintln!("{shown}: nothing was applied");
+            all_ok = false;
+            continue;
+        }
+        let body = ok(answer)?;
+        let warnings = diagnostics(&serde_json::json!({ "diagnostics": body["warnings"] }));
+        crate::cli::print_rendered(&diagnostic::render(&shown, &text, &warnings, true));
+        for applied in body["applied"].as_array().into_iter().flatten() {
+            let kind = applied["kind"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let name = applied["name"].as_str().unwrap_or_default();
+            let outcome = applied["outcome"].as_str().unwrap_or_default();
+            println!("{kind}/{name} {outcome}");
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The diagnostics of an answer, with their positions in what was sent.
+pub(super) fn diagnostics(body: &Json) -> Vec<Diagnostic> {
+    body["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            let position = match (d["line"].as_u64(), d["column"].as_u64()) {
+                (Some(line), Some(column)) => Some(Position {
+                    line: line as usize,
+                    column: column as usize,
+                }),
+                _ => None,
+            };
+            let message = d["message"].as_str().unwrap_or_default();
+            let diagnostic = if d["severity"] == "warning" {
+                Diagnostic::warning(position, message)
+            } else {
+                Diagnostic::error(position, message)
+            };
+            match d["hint"].as_str() {
+                Some(hint) => diagnostic.with_hint(hint),
+                None => diagnostic,
+            }
+        })
+        .collect()
+}
+
+/// `dora get KIND [NAME]`.
+pub fn get(
+    connection: &Connection,
+    place: &Place,
+    kind: &str,
+    name: Option<&str>,
+    output: Option<Output>,
+    watch: bool,
+) -> eyre::Result<ExitCode> {
+    let client = connection.client()?;
+    let kind_path = encode(kind);
+    if let Some(name) = name {
+        let body = ok(client.call(
+            Method::GET,
+            &format!(
+                "/api/v1/resources/{kind_path}/{}{}",
+                encode(name),
+                query(place, &[])
+            ),
+            None,
+        )?)?;
+        print_objects(&[body], output, false);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if watch {
+        let mut header = true;
+        let mut failure = None;
+        client.stream(
+            &format!(
+                "/api/v1/resources/{kind_path}{}",
+                query(place, &[("watch", "1")])
+            ),
+            |status, line| {
+                let Ok(value) = serde_json::from_slice::<Json>(line) else {
+                    failure = Some(eyre!("the coordinator sent a line that is not JSON"));
+                    return false;
+                };
+                if !status.is_success() {
+                    failure = Some(api_error(&Answer {
+                        status,
+                        body: value,
+                    }));
+                    return false;
+                }
+                if value["type"] == "ERROR" {
+                    failure = Some(eyre!(
+                        "{}",
+                        value["message"].as_str().unwrap_or("the watch ended")
+                    ));
+                    return false;
+                }
+                print_change(&value, output, header);
+                header = false;
+                let _ = std::io::stdout().flush();
+                true
+            },
+        )?;
+        return match failure {
+            Some(error) => Err(error),
+            None => Ok(ExitCode::SUCCESS),
+        };
+    }
+    let body = ok(client.call(
+        Method::GET,
+        &format!("/api/v1/resources/{kind_path}{}", query(place, &[])),
+        None,
+    )?)?;
+    let items = body["items"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() && output.is_none() {
+        eprintln!("no {kind} found");
+    }
+    print_objects(&items, output, true);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The table row of a resource: name, zone, workspace (or a machine's
+/// state, CPUs and GPUs), version, age.
+pub(super) fn row(object: &Json) -> Vec<String> {
+    let metadata = &object["metadata"];
+    let status = &object["status"];
+    let text = |v: &Json| v.as_str().unwrap_or("-").to_owned();
+    let age = status["createdAt"]
+        .as_u64()
+        .map_or("-".to_owned(), server::age);
+    if object["kind"] == "Node" {
+        let inventory = &status["inventory"];
+        let gpus = inventory["gpus"].as_array().cloned().unwrap_or_default();
+        let simulated = gpus.iter().filter(|g| g["simulated"] == true).count();
+        let gpus = match simulated {
+            0 => gpus.len().to_string(),
+            n => format!("{} ({n} simulated)", gpus.len()),
+        };
+        return vec![
+            text(&metadata["name"]),
+            text(&metadata["zone"]),
+            text(&status["state"]),
+            inventory["cpus"]
+                .as_u64()
+                .map_or("-".to_owned(), |c| c.to_string()),
+            gpus,
+            text(&metadata["resourceVersion"]),
+            age,
+        ];
+    }
+    vec![
+        text(&metadata["name"]),
+        text(&metadata["zone"]),
+        text(&metadata["workspace"]),
+        text(&metadata["resourceVersion"]),
+        age,
+    ]
+}
+
+pub(super) fn headers(object: Option<&Json>) -> Vec<&'static str> {
+    if object.is_some_and(|o| o["kind"] == "Node") {
+        vec!["NAME", "ZONE", "STATE", "CPUS", "GPUS", "VERSION", "AGE"]
+    } else {
+        vec!["NAME", "ZONE", "WORKSPACE", "VERSION", "AGE"]
+    }
+}
+
+pub(super) fn print_objects(objects: &[Json], output: Option<Output>, list: bool) {
+    match output {
+        Some(Output::Json) => {
+            let value = if list {
+                Json::Array(objects.to_vec())
+            } else {
+                objects[0].clone()
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+        }
+        Some(Output::Yaml) => {
+            for object in objects {
+                print!("---\n{}", to_yaml(object));
+            }
+        }
+        Some(Output::Wide) | None => {
+            let wide = matches!(output, Some(Output::Wide));
+            let rows: Vec<Vec<String>> = objects
+                .iter()
+                .map(|o| {
+                    let mut row = row(o);
+                    if wide {
+                        row.push(o["spec"].to_string());
+                    }
+                    row
+                })
+                .collect();
+            let mut headers = headers(objects.first());
+            if wide {
+                headers.push("SPEC");
+            }
+            print_table(&headers, &rows);
+        }
+    }
+}
+
+pub(super) fn print_change(change: &Json, output: Option<Output>, header: bool) {
+    let object = &change["object"];
+    match output {
+        Some(Output::Json) => println!("{change}"),
+        Some(Output::Yaml) => print!("---\n{}", to_yaml(change)),
+        _ => {
+            let mut cells = vec![change["type"].as_str().unwrap_or("?").to_owned()];
+            cells.extend(row(object));
+            let widths = [8, 24, 10, 12, 8, 8, 8, 5];
+            if header {
+                let mut columns = vec!["EVENT"];
+                columns.extend(headers(Some(object)));
+                println!(
+                    "{}",
+                    pad(
+                        &columns.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+                        &widths
+                    )
+                );
+            }
+            println!("{}", pad(&cells, &widths));
+        }
+    }
+}
+
+pub(super) fn pad(cells: &[String], widths: &[usize]) -> String {
+    cells
+        .iter()
+        .zip(widths)
+        .map(|(c, w)| format!("{c:<w$}"))
+        .collect::<Vec<_>>()
+        .join("   ")
+        .trim_end()
+        .to_owned()
+}
+
+pub(super) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    println!("{}", pad(&header, &widths));
+    for row in rows {
+        println!("{}", pad(row, &widths));
+    }
+}
+
+/// A JSON value as YAML, as `dora get -o yaml` prints it.
+pub(super) fn to_yaml(value: &Json) -> String {
+    fn convert(value: &Json) -> yaml_rust2::Yaml {
+        use yaml_rust2::Yaml;
+        match value {
+            Json::Null => Yaml::Null,
+            Json::Bool(b) => Yaml::Boolean(*b),
+            Json::Number(n) => match n.as_i64() {
+                Some(i) => Yaml::Integer(i),
+                None => Yaml::Real(n.to_string()),
+            },
+            Json::String(s) => Yaml::String(s.clone()),
+            Json::Array(items) => Yaml::Array(items.iter().map(convert).collect()),
+            Json::Object(map) => Yaml::Hash(
+                map.iter()
+                    .map(|(k, v)| (Yaml::String(k.clone()), convert(v)))
+                    .collect(),
+            ),
+        }
+    }
+    let mut out = String::new();
+    let mut emitter = yaml_rust2::YamlEmitter::new(&mut out);
+    if emitter.dump(&convert(value)).is_err() {
+        return format!("{value}\n");
+    }
+    // The emitter starts documents with `---`, which the caller writes.
+    let body = out.strip_prefix("---\n").unwrap_or(&out).to_owned();
+    body + "\n"
+}
+
+/// `dora delete KIND NAME` or `dora delete -f FILE`.
+pub fn delete(
+    connection: &Connection,
+    place: &Place,
+    kind: Option<&str>,
+    name: Option<&str>,
+    files: &[PathBuf],
+) -> eyre::Result<ExitCode> {
+    let client = connection.client()?;
+    let mut targets: Vec<(String, String, Place)> = Vec::new();
+    match (kind, name, files.is_empty()) {
+        (Some(kind), Some(name), true) => {
+            targets.push((kind.to_owned(), name.to_owned(), place.clone()))
+        }
+        (None, None, false) => {
+            for file in files {
+                let checked = dora_core::check::check_file(file);
+                if !checked.is_valid() {
+                    crate::cli::print_rendered(&checked.render(true));
+                    bail!("{} is not valid; nothing was deleted", file.display());
+                }
+                let dora_core::check::Content::Resources(resources) = checked.content else {
+                    bail!("{} holds a dataflow, not cluster resources", file.display());
+                };
+                for resource in resources {
+                    let metadata = resource.metadata;
+                    targets.push((
+                        resource.kind.to_string(),
+                        metadata.name,
+                        Place {
+                            zone: metadata.zone.or(place.zone.clone()),
+                            workspace: metadata.workspace.or(place.workspace.clone()),
+                        },
+                    ));
+                }
+            }
+        }
+        _ => bail!("name what to delete: `dora delete KIND NAME`, or `dora delete -f FILE`"),
+    }
+    let mut all_ok = true;
+    for (kind, name, place) in &targets {
+        let answer = client.call(
+            Method::DELETE,
+            &format!(
+                "/api/v1/resources/{}/{}{}",
+                encode(kind),
+                encode(name),
+                query(place, &[])
+            ),
+            None,
+        )?;
+        if answer.status.is_success() {
+            println!("{}/{name} deleted", kind.to_ascii_lowercase());
+        } else {
+            crate::cli::print_error(&api_error(&answer));
+            all_ok = false;
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
