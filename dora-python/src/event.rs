@@ -2,6 +2,9 @@
 //! read-only `memoryview` over the message where it lies, not a copy.
 
 use std::ffi::c_int;
+use std::mem::ManuallyDrop;
+use std::sync::Mutex;
+use std::thread::ThreadId;
 
 use dora_node_api::{Data, Event as NodeEvent};
 use dora_runtime::HeldInput;
@@ -14,14 +17,79 @@ use crate::convert;
 
 /// The bytes of one input, exported read-only through the buffer
 /// protocol. A memoryview over it keeps it, and the memory it lies in,
-/// alive.
-///
-/// Unsendable because neither owner may be dropped on another thread (a
-/// shared-memory sample, a message shared by reference count with the
-/// runtime's thread); the memoryview itself may be read from any thread.
-#[pyclass(unsendable, module = "dora")]
+/// alive; Python may read and release it on any thread.
+#[pyclass(frozen, module = "dora")]
 pub struct InputData {
-    data: Owner,
+    data: ThreadBound,
+}
+
+/// An [`Owner`] that must be dropped on the thread that made it (a
+/// shared-memory sample, a message shared by reference count with the
+/// runtime's thread). Released on another thread, it waits in
+/// [`ORPHANS`] until its own thread frees it ([`free_orphans`]).
+struct ThreadBound {
+    thread: ThreadId,
+    owner: ManuallyDrop<Owner>,
+}
+
+// SAFETY: from other threads the owner is only read, and what it reads is
+// immutable bytes that live as long as it does; it is dropped only on its
+// own thread (see `Drop`).
+unsafe impl Send for ThreadBound {}
+// SAFETY: as for `Send`: shared, it only gives out immutable bytes.
+unsafe impl Sync for ThreadBound {}
+
+impl Drop for ThreadBound {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here, and never used again.
+        let owner = unsafe { ManuallyDrop::take(&mut self.owner) };
+        if std::thread::current().id() == self.thread {
+            drop(owner);
+        } else if let Ok(mut orphans) = ORPHANS.lock() {
+            orphans.push(Orphan {
+                thread: self.thread,
+                _owner: owner,
+            });
+        } else {
+            // The lock is poisoned: keeping the message forever is safe,
+            // freeing it here is not.
+            std::mem::forget(owner);
+        }
+    }
+}
+
+/// An owner released on another thread than its own, kept only to be
+/// dropped on its own thread.
+struct Orphan {
+    thread: ThreadId,
+    _owner: Owner,
+}
+
+// SAFETY: an orphan is only moved until its own thread drops it.
+unsafe impl Send for Orphan {}
+
+static ORPHANS: Mutex<Vec<Orphan>> = Mutex::new(Vec::new());
+
+/// Frees the messages that Python released on other threads and that
+/// belong to this one: a node calls it when it asks for its next event,
+/// the runtime's Python glue before each operator call.
+pub fn free_orphans() {
+    let here = std::thread::current().id();
+    let mine: Vec<Orphan> = {
+        let Ok(mut orphans) = ORPHANS.lock() else {
+            return;
+        };
+        if orphans.is_empty() {
+            return;
+        }
+        let (mine, others) = std::mem::take(&mut *orphans)
+            .into_iter()
+            .partition(|o| o.thread == here);
+        *orphans = others;
+        mine
+    };
+    // Dropped outside the lock, on their own thread.
+    drop(mine);
 }
 
 /// What keeps the bytes alive: a node's message, or the message a runtime
@@ -38,10 +106,26 @@ impl Owner {
             Owner::Operator(held) => held,
         }
     }
+
+    fn is_copy(&self) -> bool {
+        match self {
+            Owner::Node(data) => data.is_copy(),
+            Owner::Operator(held) => held.is_copy(),
+        }
+    }
 }
 
 #[pymethods]
 impl InputData {
+    /// Whether the bytes are read where the sender wrote them (shared
+    /// memory, or the buffer another operator sent), rather than a copy:
+    /// a node that holds as many messages of one input as the transport
+    /// lets it gets the next ones as copies. `event.data.obj.in_place`.
+    #[getter]
+    fn in_place(&self) -> bool {
+        !self.data.owner.is_copy()
+    }
+
     unsafe fn __getbuffer__(
         slf: Bound<'_, Self>,
         view: *mut ffi::Py_buffer,
@@ -53,8 +137,8 @@ impl InputData {
             ));
         }
         let (ptr, len) = {
-            let this = slf.borrow();
-            let bytes = this.data.bytes();
+            let this = slf.get();
+            let bytes = this.data.owner.bytes();
             (bytes.as_ptr(), bytes.len())
         };
         // SAFETY: fills `view` for `len` read-only bytes at `ptr`, which
@@ -88,6 +172,10 @@ pub fn operator_memoryview<'py>(py: Python<'py>, held: HeldInput) -> PyResult<Bo
 }
 
 fn view<'py>(py: Python<'py>, data: Owner) -> PyResult<Bound<'py, PyAny>> {
+    let data = ThreadBound {
+        thread: std::thread::current().id(),
+        owner: ManuallyDrop::new(data),
+    };
     let owner = Bound::new(py, InputData { data })?;
     Ok(PyMemoryView::from(&owner.into_any())?.into_any())
 }

@@ -75,6 +75,9 @@ impl Node {
             _ => None,
         };
         loop {
+            // Messages Python released on other threads are freed here, on
+            // the thread that received them.
+            crate::event::free_orphans();
             let slice = deadline.map_or(SIGNAL_CHECK, |d| {
                 d.saturating_duration_since(Instant::now())
                     .min(SIGNAL_CHECK)

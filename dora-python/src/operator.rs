@@ -329,6 +329,9 @@ unsafe extern "C" fn on_event(
     }
     // SAFETY: valid for the call; `instance` is an `Instance` from `init`.
     let (operator, event, context) = unsafe { (&*instance.cast::<Instance>(), &*event, &*context) };
+    // Messages Python released on other threads are freed on this one,
+    // the runtime's.
+    event::free_orphans();
     // SAFETY: the runtime passes slices valid for the call.
     let (input, data) = unsafe { (event.input.as_bytes(), event.data.as_bytes()) };
     // SAFETY: the runtime passes parameters valid for the call.

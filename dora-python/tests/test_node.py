@@ -313,3 +313,59 @@ def test_holding_many_memoryviews_of_one_input_loses_nothing(run):
     )
     assert code == 0, stderr
     assert node_lines(stdout, "receiver") == ["held 20 intact 20"], stdout + stderr
+
+
+def test_a_message_released_on_another_thread_is_freed_for_the_next_ones(run):
+    run.write(
+        "sender.py",
+        """
+        from dora import Node
+
+        node = Node()
+        for n in range(8):
+            node.send_output("out", bytes([n]) * 1000)
+        """,
+    )
+    run.write(
+        "receiver.py",
+        """
+        import threading
+        from dora import Node
+
+        node = Node()
+        held, seen = [], []
+        for event in node:
+            if event.type != "INPUT":
+                continue
+            seen.append(event.data.obj.in_place)
+            held.append(event.data)
+            del event
+            if len(held) == 4:
+                # The last references go on another thread.
+                views, held = held, []
+                worker = threading.Thread(target=views.clear)
+                worker.start()
+                del views
+                worker.join()
+        print(" ".join("place" if s else "copy" for s in seen), flush=True)
+        """,
+    )
+    code, stdout, stderr, _ = run(
+        """
+        nodes:
+          - id: sender
+            path: sender.py
+            outputs: [out]
+          - id: receiver
+            path: receiver.py
+            inputs:
+              out: { source: sender/out, queue_size: 20 }
+        """,
+        "--stop-after",
+        "60s",
+    )
+    assert code == 0, stderr
+    # Three are read in place, the fourth is a copy; once the thread has
+    # released them, the next ones are read in place again.
+    [line] = node_lines(stdout, "receiver")
+    assert line.split()[:5] == ["place", "place", "place", "copy", "place"], stdout + stderr
