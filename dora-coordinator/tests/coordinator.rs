@@ -849,3 +849,83 @@ fn machines_join_with_a_join_token_and_show_not_ready_within_3s_when_their_daemo
     drop(coordinator);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn up_starts_a_coordinator_and_this_machine_and_down_stops_both() {
+    let dir = scratch("up");
+    let with_home = |args: &[&str]| {
+        dora()
+            .args(args)
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .env_remove("DORA_COORDINATOR")
+            .env_remove("DORA_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let (api, control) = (free_port(), free_port());
+    let up = with_home(&[
+        "up",
+        "--listen",
+        &format!("127.0.0.1:{api}"),
+        "--control-listen",
+        &format!("127.0.0.1:{control}"),
+        "--machine",
+        "here",
+    ]);
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    let said = text(&up.stdout);
+    assert!(
+        said.contains(&format!("coordinator at https://127.0.0.1:{api}")),
+        "{said}"
+    );
+    assert!(
+        said.contains("machine `here` joined and is Ready"),
+        "{said}"
+    );
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("data/dora/cluster/up.json")).unwrap(),
+    )
+    .unwrap();
+    let pids: Vec<u64> = ["coordinator", "daemon"]
+        .iter()
+        .map(|k| record[k].as_u64().unwrap())
+        .collect();
+    let running = |pid: u64| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, r)| !r.starts_with('Z'))
+        })
+    };
+    assert!(pids.iter().all(|p| running(*p)));
+    // Logged in: the context `local` needs no flag.
+    let machines = with_home(&["get", "machines"]);
+    assert!(machines.status.success(), "{}", text(&machines.stderr));
+    let table = text(&machines.stdout);
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("here ") && l.contains("Ready")),
+        "{table}"
+    );
+    let described = with_home(&["describe", "machine", "here"]);
+    let description = text(&described.stdout);
+    assert!(description.contains("State:     Ready"), "{description}");
+    assert!(description.contains("Join"), "{description}");
+    let again = with_home(&["up", "--listen", &format!("127.0.0.1:{api}")]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("dora is up already"));
+
+    let down = with_home(&["down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert_eq!(
+        text(&down.stdout),
+        format!(
+            "the daemon (process {}) stopped\nthe coordinator (process {}) stopped\n",
+            pids[1], pids[0]
+        )
+    );
+    assert!(pids.iter().all(|p| !running(*p)));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -107,6 +107,13 @@ enum Command {
     /// on the coordinator's control plane.
     #[cfg(feature = "cluster")]
     Daemon(cluster::DaemonArgs),
+    /// Start a coordinator and this machine's daemon in the background,
+    /// log in to them (context `local`), and say where the admin token is.
+    #[cfg(feature = "cluster")]
+    Up(cluster::UpArgs),
+    /// Stop what `dora up` started.
+    #[cfg(feature = "cluster")]
+    Down(cluster::DownArgs),
     /// Create or update the resources of files on the coordinator; each
     /// file is applied whole or not at all.
     #[cfg(feature = "cluster")]
@@ -138,6 +145,18 @@ enum Command {
         /// After the list, print every change as it happens.
         #[arg(short, long)]
         watch: bool,
+        #[command(flatten)]
+        place: cluster::Place,
+        #[command(flatten)]
+        connection: cluster::Connection,
+    },
+    /// Show one resource for a person: for a machine, its state, labels,
+    /// inventory (GPUs by UUID), and recent events.
+    #[cfg(feature = "cluster")]
+    Describe {
+        /// The kind (`machine`, `workload`, ...).
+        kind: String,
+        name: String,
         #[command(flatten)]
         place: cluster::Place,
         #[command(flatten)]
@@ -198,6 +217,10 @@ pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
         #[cfg(feature = "cluster")]
         Command::Daemon(args) => cluster::daemon(args),
         #[cfg(feature = "cluster")]
+        Command::Up(args) => cluster::up(args),
+        #[cfg(feature = "cluster")]
+        Command::Down(args) => cluster::down(args),
+        #[cfg(feature = "cluster")]
         Command::Apply {
             files,
             place,
@@ -212,6 +235,13 @@ pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
             place,
             connection,
         } => cluster::get(&connection, &place, &kind, name.as_deref(), output, watch),
+        #[cfg(feature = "cluster")]
+        Command::Describe {
+            kind,
+            name,
+            place,
+            connection,
+        } => cluster::describe(&connection, &place, &kind, &name),
         #[cfg(feature = "cluster")]
         Command::Delete {
             kind,

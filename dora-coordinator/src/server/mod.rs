@@ -24,7 +24,7 @@ use eyre::{bail, WrapErr};
 use serde_json::json;
 use tokio::sync::broadcast;
 
-pub use age::age;
+pub use age::{age, ago};
 use store::{AuditRecord, Change, Store, Token, Write};
 pub use tls::write_new;
 

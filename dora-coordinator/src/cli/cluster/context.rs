@@ -123,23 +123,33 @@ pub fn login(
     let client = Client::new(address, token.to_owned(), ca.clone())?;
     let me = ok(client.call(Method::GET, "/api/v1/whoami", None)?)?;
     let user = me["user"].as_str().unwrap_or_default().to_owned();
+    let name = name.unwrap_or("default");
+    let path = save_context(name, address, token, ca)?;
+    println!(
+        "logged in to {address} as `{user}`; context `{name}` saved in {} and made current",
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Saves a context and makes it current; returns the config file's path.
+pub(super) fn save_context(
+    name: &str,
+    address: &str,
+    token: &str,
+    ca: Option<PathBuf>,
+) -> eyre::Result<PathBuf> {
     let mut config = read_config()?;
-    let name = name.map_or_else(|| "default".to_owned(), str::to_owned);
     config.contexts.insert(
-        name.clone(),
+        name.to_owned(),
         Context {
             coordinator: address.to_owned(),
             token: token.to_owned(),
             ca,
         },
     );
-    config.current = Some(name.clone());
-    let path = write_config(&config)?;
-    println!(
-        "logged in to {address} as `{user}`; context `{name}` saved in {} and made current",
-        path.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    config.current = Some(name.to_owned());
+    write_config(&config)
 }
 
 /// `dora config ...`.

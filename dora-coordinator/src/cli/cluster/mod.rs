@@ -20,10 +20,12 @@ use crate::server::{self, ServerOptions, Tls};
 mod context;
 mod resources;
 mod token;
+mod up;
 
 pub use context::{config, login};
-pub use resources::{apply, delete, get};
+pub use resources::{apply, delete, describe, get};
 pub use token::token;
+pub use up::{down, up, DownArgs, UpArgs};
 
 /// How to reach the coordinator.
 #[derive(Debug, Clone, Args)]

@@ -405,3 +405,153 @@ pub fn delete(
         ExitCode::FAILURE
     })
 }
+
+/// `dora describe KIND NAME`: a resource for a person, with what the
+/// coordinator observed of it and its recent events.
+pub fn describe(
+    connection: &Connection,
+    place: &Place,
+    kind: &str,
+    name: &str,
+) -> eyre::Result<ExitCode> {
+    let client = connection.client()?;
+    let object = ok(client.call(
+        Method::GET,
+        &format!(
+            "/api/v1/resources/{}/{}{}",
+            encode(kind),
+            encode(name),
+            query(place, &[])
+        ),
+        None,
+    )?)?;
+    let metadata = &object["metadata"];
+    let status = &object["status"];
+    let text = |v: &Json| v.as_str().unwrap_or("-").to_owned();
+    let when = |v: &Json| v.as_u64().map_or("-".to_owned(), server::ago);
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| out += &format!("{label:<11}{value}\n");
+    line("Name:", text(&metadata["name"]));
+    line("Kind:", text(&object["kind"]));
+    if metadata["zone"].is_string() {
+        line("Zone:", text(&metadata["zone"]));
+    }
+    if metadata["workspace"].is_string() {
+        line("Workspace:", text(&metadata["workspace"]));
+    }
+    line("Version:", text(&metadata["resourceVersion"]));
+    line("Created:", when(&status["createdAt"]));
+    line("Changed:", when(&status["updatedAt"]));
+    if object["kind"] == "Node" {
+        line(
+            "State:",
+            format!(
+                "{} (since {})",
+                text(&status["state"]),
+                when(&status["since"])
+            ),
+        );
+        let labels = object["spec"]["labels"]
+            .as_object()
+            .map(|labels| {
+                labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| "none".to_owned());
+        line("Labels:", labels);
+        let inventory = &status["inventory"];
+        line(
+            "CPUs:",
+            format!(
+                "{} ({})",
+                inventory["cpus"].as_u64().unwrap_or(0),
+                inventory["cpuModel"].as_str().unwrap_or("model unknown")
+            ),
+        );
+        line(
+            "Memory:",
+            gib(inventory["memoryBytes"].as_u64().unwrap_or(0)),
+        );
+        let gpus = inventory["gpus"].as_array().cloned().unwrap_or_default();
+        line("GPUs:", gpus.len().to_string());
+        for gpu in &gpus {
+            let simulated = if gpu["simulated"] == true {
+                ", simulated"
+            } else {
+                ""
+            };
+            out += &format!(
+                "  {}  {}  {}{simulated}\n",
+                text(&gpu["uuid"]),
+                text(&gpu["productName"]),
+                gib(gpu["memoryBytes"].as_u64().unwrap_or(0))
+            );
+        }
+        out += "Running:   nothing (workloads and dataflows are not placed yet)\n";
+    }
+    out += "Spec:\n";
+    for spec_line in to_yaml(&object["spec"]).lines() {
+        out += &format!("  {spec_line}\n");
+    }
+    print!("{out}");
+    // Its events: the audit records of the writes that touched it.
+    let answer = client.call(Method::GET, "/api/v1/events?limit=10000", None)?;
+    if !answer.status.is_success() {
+        println!("Events:    not shown ({})", api_error(&answer));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let kind_name = text(&object["kind"]);
+    let key = format!(
+        "{kind_name}/{}/{}/{}",
+        metadata["zone"].as_str().unwrap_or("-"),
+        metadata["workspace"].as_str().unwrap_or("-"),
+        text(&metadata["name"])
+    );
+    let events: Vec<Vec<String>> = answer.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["targets"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t == &Json::String(key.clone())))
+        })
+        .map(|r| {
+            vec![
+                when(&r["time"]),
+                text(&r["user"]),
+                text(&r["verb"]),
+                r["revision"]
+                    .as_u64()
+                    .map_or("-".to_owned(), |n| n.to_string()),
+            ]
+        })
+        .collect();
+    println!("Events:");
+    let recent = &events[events.len().saturating_sub(10)..];
+    if recent.is_empty() {
+        println!("  none");
+    } else {
+        print_table(
+            &["  WHEN", "WHO", "WHAT", "REVISION"],
+            &recent
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    r[0] = format!("  {}", r[0]);
+                    r
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Bytes as GiB with one decimal.
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
