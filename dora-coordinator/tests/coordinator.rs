@@ -929,3 +929,287 @@ fn up_starts_a_coordinator_and_this_machine_and_down_stops_both() {
     assert!(pids.iter().all(|p| !running(*p)));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two network namespaces joined by a veth pair, with addresses in
+/// 198.18.0.0/15 (set aside for network tests); removed when dropped.
+struct Network {
+    coordinator_ns: String,
+    machine_ns: String,
+    machine_link: String,
+    coordinator_ip: String,
+}
+
+impl Network {
+    /// `None` when this process may not make namespaces (not root).
+    fn new() -> Option<Network> {
+        // SAFETY: reads this process's effective user id.
+        if unsafe { libc_geteuid() } != 0 {
+            eprintln!("skipped: making network namespaces needs root");
+            return None;
+        }
+        let id = std::process::id();
+        let subnet = 1 + id % 250;
+        let network = Network {
+            coordinator_ns: format!("dora-c{id}"),
+            machine_ns: format!("dora-m{id}"),
+            machine_link: format!("dm{id}"),
+            coordinator_ip: format!("198.18.{subnet}.1"),
+        };
+        let coordinator_link = format!("dc{id}");
+        let ip = |args: &str| {
+            let status = Command::new("ip")
+                .args(args.split_whitespace())
+                .status()
+                .unwrap();
+            assert!(status.success(), "ip {args}");
+        };
+        ip(&format!("netns add {}", network.coordinator_ns));
+        ip(&format!("netns add {}", network.machine_ns));
+        ip(&format!(
+            "link add {coordinator_link} type veth peer name {}",
+            network.machine_link
+        ));
+        ip(&format!(
+            "link set {coordinator_link} netns {}",
+            network.coordinator_ns
+        ));
+        ip(&format!(
+            "link set {} netns {}",
+            network.machine_link, network.machine_ns
+        ));
+        for (ns, link, host) in [
+            (&network.coordinator_ns, &coordinator_link, 1),
+            (&network.machine_ns, &network.machine_link, 2),
+        ] {
+            ip(&format!(
+                "-n {ns} addr add 198.18.{subnet}.{host}/24 dev {link}"
+            ));
+            ip(&format!("-n {ns} link set {link} up"));
+            ip(&format!("-n {ns} link set lo up"));
+        }
+        Some(network)
+    }
+
+    /// `dora ARGS` inside namespace `ns`.
+    fn dora(&self, ns: &str) -> Command {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", ns])
+            .arg(env!("CARGO_BIN_EXE_dora"));
+        command
+    }
+
+    fn link(&self, up: bool) {
+        let state = if up { "up" } else { "down" };
+        let status = Command::new("ip")
+            .args([
+                "-n",
+                &self.machine_ns,
+                "link",
+                "set",
+                &self.machine_link,
+                state,
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        for ns in [&self.coordinator_ns, &self.machine_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+#[test]
+fn a_machine_cut_off_by_the_network_shows_not_ready_within_3s_and_plain_tcp_is_refused() {
+    let Some(network) = Network::new() else {
+        return;
+    };
+    let dir = scratch("netns");
+    let ip = &network.coordinator_ip;
+    let mut coordinator = network
+        .dora(&network.coordinator_ns)
+        .args(["coordinator", "--listen", &format!("{ip}:7800")])
+        .args(["--control-listen", &format!("{ip}:7447"), "--state-dir"])
+        .arg(dir.join("coordinator"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(coordinator.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains(&format!("https://{ip}:7800")), "{first}");
+    let coordinator = Daemon(coordinator);
+    let ca = dir.join("coordinator/ca.pem");
+    let admin = std::fs::read_to_string(dir.join("coordinator/admin.token")).unwrap();
+    let cli = |args: &[&str]| {
+        network
+            .dora(&network.coordinator_ns)
+            .args(args)
+            .args([
+                "--coordinator",
+                &format!("https://{ip}:7800"),
+                "--token",
+                admin.trim(),
+            ])
+            .arg("--ca")
+            .arg(&ca)
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .output()
+            .unwrap()
+    };
+    let state = || {
+        let output = cli(&["get", "machine", "far", "--zone", "lab", "-o", "json"]);
+        let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        body["status"]["state"]
+            .as_str()
+            .unwrap_or("absent")
+            .to_owned()
+    };
+    let wait_for = |wanted: &str, limit: Duration| {
+        let start = Instant::now();
+        while state() != wanted {
+            assert!(start.elapsed() < limit, "not {wanted} after {limit:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        start.elapsed()
+    };
+    let token = cli(&["token", "create", "--join", "--zone", "lab"]);
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    let daemon = Daemon(
+        network
+            .dora(&network.machine_ns)
+            .args(["daemon", "--coordinator", &format!("https://{ip}:7800")])
+            .args([
+                "--machine",
+                "far",
+                "--zone",
+                "lab",
+                "--join-token",
+                text(&token.stdout).trim(),
+            ])
+            .arg("--ca")
+            .arg(&ca)
+            .arg("--state-dir")
+            .arg(dir.join("daemon"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("Ready", Duration::from_secs(20));
+    network.link(false);
+    let cut = wait_for("NotReady", Duration::from_secs(20));
+    assert!(cut < Duration::from_secs(3), "NotReady after {cut:?}");
+    network.link(true);
+    let back = wait_for("Ready", Duration::from_secs(30));
+    eprintln!("cut off: NotReady after {cut:?}; Ready again {back:?} after the link came back");
+    drop(daemon);
+
+    // The same machine told to use plain TCP is not let in: the link is
+    // TLS, so it stays NotReady, and its daemon says it cannot connect.
+    wait_for("NotReady", Duration::from_secs(20));
+    let plain = dir.join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::write(
+        plain.join("joined.json"),
+        format!(r#"{{"machine": "far", "zone": "lab", "endpoints": ["tcp/{ip}:7447"]}}"#),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("plain.log")).unwrap();
+    let plain_daemon = Daemon(
+        network
+            .dora(&network.machine_ns)
+            .args(["daemon", "--coordinator", &format!("https://{ip}:7800")])
+            .args(["--machine", "far", "--zone", "lab", "--state-dir"])
+            .arg(&plain)
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(state(), "NotReady");
+    drop(plain_daemon);
+    let said = std::fs::read_to_string(dir.join("plain.log")).unwrap();
+    assert!(
+        said.contains("cannot reach the coordinator's control plane"),
+        "{said}"
+    );
+    drop(coordinator);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_watch_from_a_revision_gets_only_the_changes_after_it() {
+    let dir = scratch("resume");
+    let coordinator = Coordinator::start(&dir, &["--no-tls"]);
+    let (port, token) = (coordinator.port, coordinator.token.clone());
+    let apply = |i: usize| {
+        let (status, answer) = http(
+            port,
+            "POST",
+            "/api/v1/apply",
+            Some(&token),
+            pair(i).as_bytes(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        answer["applied"][0]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = apply(1);
+    apply(2);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/v1/resources/volumes?workspace=lab&watch=1&resourceVersion={first} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    // Read until the change made after the watch started has come.
+    let mut seen = String::new();
+    let mut buffer = [0u8; 4096];
+    apply(3);
+    while !seen.contains("v3-b") {
+        let n = stream.read(&mut buffer).expect("the watch went silent");
+        assert!(n > 0, "the watch ended:\n{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    let names: Vec<String> = seen
+        .lines()
+        // The body is chunked: the changes are the lines that are JSON
+        // objects.
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|change| {
+            assert_eq!(change["type"], "ADDED", "{change}");
+            change["object"]["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(names, ["v2-a", "v2-b", "v3-a", "v3-b"], "{seen}");
+    let (status, answer) = http(
+        port,
+        "GET",
+        "/api/v1/resources/volumes?watch=1&resourceVersion=soon",
+        Some(&token),
+        b"",
+    );
+    assert_eq!(status, 400, "{answer}");
+    drop(coordinator);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -341,7 +341,7 @@ async fn list_or_watch(
     // Subscribed before reading, so that no change falls between the two.
     let changes = shared.changes.subscribe();
     let from = match &place.resource_version {
-        Some(version) if watch => Some(version.parse::<u64>().map_err(|_| {
+        Some(version) => Some(version.parse::<u64>().map_err(|_| {
             ApiError::bad_request(
                 format!("`{version}` is not a resourceVersion"),
                 "give the number a list or a change carried",
@@ -351,8 +351,7 @@ async fn list_or_watch(
     };
     let list_prefix = prefix.clone();
     let (revision, items, replay) = blocking(&shared, move |s| {
-        let revision = s.store.revision()?;
-        let items = s.store.list(&list_prefix)?;
+        let (revision, items) = s.store.list_at(&list_prefix)?;
         let replay = match from {
             Some(from) => Some(s.store.changes_since(from)?.ok_or_else(|| {
                 ApiError::new(
@@ -390,13 +389,15 @@ async fn list_or_watch(
         .unwrap_or(0)
         .max(revision);
     let head = futures_util::stream::iter(first.into_iter().map(line));
-    let live = futures_util::stream::unfold((changes, seen), move |(mut rx, seen)| {
+    // The receiver is gone once the watcher fell behind: the stream ends.
+    let live = futures_util::stream::unfold((Some(changes), seen), move |(rx, seen)| {
         let in_place = in_place.clone();
         async move {
+            let mut rx = rx?;
             loop {
                 match rx.recv().await {
                     Ok(change) if change.revision > seen && in_place(&change) => {
-                        return Some((line(change), (rx, seen)));
+                        return Some((line(change), (Some(rx), seen)));
                     }
                     Ok(_) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
@@ -404,7 +405,7 @@ async fn list_or_watch(
                         let error = json!({"type": "ERROR", "message": "the watch fell behind; list again"});
                         let mut bytes = error.to_string().into_bytes();
                         bytes.push(b'\n');
-                        return Some((Ok(Bytes::from(bytes)), (rx, u64::MAX)));
+                        return Some((Ok(Bytes::from(bytes)), (None, seen)));
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 }

@@ -161,13 +161,6 @@ impl Store {
         Ok(Store { db: database })
     }
 
-    /// The revision of the last write (0 for an empty store).
-    pub fn revision(&self) -> Result<u64, StoreError> {
-        let tx = db(self.db.begin_read())?;
-        let meta = db(tx.open_table(META))?;
-        Ok(db(meta.get("revision"))?.map_or(0, |v| v.value()))
-    }
-
     /// The resource stored under `key`.
     pub fn get(&self, key: &str) -> Result<Option<Json>, StoreError> {
         let tx = db(self.db.begin_read())?;
@@ -181,7 +174,15 @@ impl Store {
 
     /// Every resource whose key starts with `prefix`, in key order.
     pub fn list(&self, prefix: &str) -> Result<Vec<Json>, StoreError> {
+        Ok(self.list_at(prefix)?.1)
+    }
+
+    /// [`list`](Self::list), with the revision it is at: both read in one
+    /// transaction, so no write falls between them.
+    pub fn list_at(&self, prefix: &str) -> Result<(u64, Vec<Json>), StoreError> {
         let tx = db(self.db.begin_read())?;
+        let meta = db(tx.open_table(META))?;
+        let revision = db(meta.get("revision"))?.map_or(0, |v| v.value());
         let table = db(tx.open_table(RESOURCES))?;
         let mut found = Vec::new();
         for entry in db(table.range(prefix..))? {
@@ -191,7 +192,7 @@ impl Store {
             }
             found.push(serde_json::from_slice(value.value())?);
         }
-        Ok(found)
+        Ok((revision, found))
     }
 
     /// `{"items": [...], "resourceVersion": "N"}` for every resource whose
