@@ -517,6 +517,16 @@ fn every_call_is_authorised_and_every_write_audited() {
             ("ana", "Apply"),
         ]
     );
+    // The CLI shows the same log.
+    let shown = coordinator.cli(&["get", "events"]);
+    let table = text(&shown.stdout);
+    let verbs: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(verbs.len(), writes.len(), "{table}");
+    assert_eq!(verbs.last(), Some(&"Apply"), "{table}");
     let stored = std::fs::read(dir.join("state.redb")).unwrap();
     assert!(
         !stored.windows(ana.len()).any(|w| w == ana.as_bytes()),

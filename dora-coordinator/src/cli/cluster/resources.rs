@@ -12,7 +12,7 @@ use hyper::{Method, StatusCode};
 use serde_json::Value as Json;
 
 use super::{api_error, encode, ok, query, Connection, Output, Place};
-use crate::client::Answer;
+use crate::client::{Answer, Client};
 use crate::server;
 
 /// `dora apply -f FILE|DIR...`: each file in one request, stored whole or
@@ -111,6 +111,9 @@ pub fn get(
     watch: bool,
 ) -> eyre::Result<ExitCode> {
     let client = connection.client()?;
+    if kind == "events" && name.is_none() && !watch {
+        return events(&client, output);
+    }
     let kind_path = encode(kind);
     if let Some(name) = name {
         let body = ok(client.call(
@@ -554,4 +557,42 @@ pub fn describe(
 /// Bytes as GiB with one decimal.
 fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+/// `dora get events`: the audit log, oldest first: who wrote what, when.
+fn events(client: &Client, output: Option<Output>) -> eyre::Result<ExitCode> {
+    let body = ok(client.call(Method::GET, "/api/v1/events?limit=1000", None)?)?;
+    let records = body["items"].as_array().cloned().unwrap_or_default();
+    match output {
+        Some(Output::Json) => println!("{}", serde_json::to_string_pretty(&records)?),
+        Some(Output::Yaml) => {
+            for record in &records {
+                print!("---\n{}", to_yaml(record));
+            }
+        }
+        Some(Output::Wide) | None => {
+            let rows: Vec<Vec<String>> = records
+                .iter()
+                .map(|r| {
+                    let targets: Vec<&str> = r["targets"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Json::as_str)
+                        .collect();
+                    vec![
+                        r["time"].as_u64().map_or("-".to_owned(), server::age),
+                        r["user"].as_str().unwrap_or("-").to_owned(),
+                        r["verb"].as_str().unwrap_or("-").to_owned(),
+                        r["revision"]
+                            .as_u64()
+                            .map_or("-".to_owned(), |n| n.to_string()),
+                        targets.join(" "),
+                    ]
+                })
+                .collect();
+            print_table(&["AGE", "USER", "VERB", "REVISION", "TARGETS"], &rows);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
