@@ -35,6 +35,8 @@ pub struct DaemonOptions {
     pub state_dir: PathBuf,
     /// Simulated GPUs to report beside the real ones.
     pub inventory: Option<PathBuf>,
+    /// Simulated machines to present beside this one (benchmarks).
+    pub simulate: usize,
 }
 
 /// What a daemon keeps of its joining, in `joined.json`.
@@ -197,11 +199,23 @@ async fn serve(options: &DaemonOptions, joined: &Joined) -> eyre::Result<()> {
         .declare_token(cluster::presence_key(&joined.zone, &joined.machine))
         .await
         .map_err(|e| eyre!("cannot announce the machine: {e}"))?;
+    let mut simulated = Vec::with_capacity(options.simulate);
+    for i in 0..options.simulate {
+        let key = cluster::presence_key(&joined.zone, &format!("{}-sim-{i}", joined.machine));
+        simulated.push(
+            session
+                .liveliness()
+                .declare_token(key)
+                .await
+                .map_err(|e| eyre!("cannot announce a simulated machine: {e}"))?,
+        );
+    }
     eprintln!(
         "machine `{}` of zone `{}` connected to the control plane at {endpoints}",
         joined.machine, joined.zone
     );
     shutdown().await;
+    drop(simulated);
     drop(presence);
     session
         .close()

@@ -19,6 +19,8 @@ const STORED: usize = 100_000;
 const BATCH: usize = 1000;
 /// Daemon kills timed.
 const KILLS: usize = 5;
+/// Machines present at once, for the coordinator's memory.
+const MACHINES: usize = 10_000;
 
 struct Coordinator {
     child: Child,
@@ -196,6 +198,7 @@ pub fn run(exe: &Path) -> AnyResult<()> {
     let rss_listed = rss_mib(coordinator.child.id());
 
     let losses = loss_detection(&dora, &dir, &coordinator)?;
+    let (fleet_ready, rss_fleet) = many_machines(&dora, &dir, &coordinator)?;
     drop(coordinator);
     std::fs::remove_dir_all(&dir)?;
 
@@ -208,6 +211,9 @@ pub fn run(exe: &Path) -> AnyResult<()> {
     );
     println!("  restart until serving with {stored} resources: {restart:.0} ms");
     println!("  resident memory: {rss_full:.0} MiB after storing them, {rss_listed:.0} MiB after a restart and a list of all");
+    println!(
+        "  {MACHINES} more machines present (simulated on one daemon's link): all Ready after {fleet_ready:.1} s; resident memory then {rss_fleet:.0} MiB"
+    );
     let mut losses = losses;
     losses.sort_by(f64::total_cmp);
     println!(
@@ -291,4 +297,89 @@ fn loss_detection(dora: &Path, dir: &Path, coordinator: &Coordinator) -> AnyResu
         times.push(killed.elapsed().as_secs_f64() * 1e3);
     }
     Ok(times)
+}
+
+/// Records `MACHINES` machines, has one daemon present them all on its
+/// link, and returns how long until all were Ready, in seconds, and the
+/// coordinator's resident memory then, in MiB.
+fn many_machines(dora: &Path, dir: &Path, coordinator: &Coordinator) -> AnyResult<(f64, f64)> {
+    for batch in 0..MACHINES / BATCH {
+        let body: Vec<String> = (0..BATCH)
+            .map(|i| {
+                format!(
+                    "apiVersion: v1\nkind: Node\nmetadata: {{ name: fleet-sim-{}, zone: fleet }}\nspec: {{}}\n",
+                    batch * BATCH + i
+                )
+            })
+            .collect();
+        let (status, answer) = http(
+            coordinator.port,
+            "POST",
+            "/api/v1/apply",
+            &coordinator.token,
+            &body.join("---\n"),
+        )?;
+        if status != 200 {
+            return Err(format!("cannot record the machines ({status}): {answer}").into());
+        }
+    }
+    let (status, answer) = http(
+        coordinator.port,
+        "POST",
+        "/api/v1/tokens",
+        &coordinator.token,
+        r#"{"join_zone": "fleet"}"#,
+    )?;
+    if status != 201 {
+        return Err(format!("cannot make a join token ({status}): {answer}").into());
+    }
+    let token = answer
+        .split("\"token\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("no token in the answer")?
+        .to_owned();
+    let start = Instant::now();
+    let mut daemon = Command::new(dora)
+        .args([
+            "daemon",
+            "--coordinator",
+            &format!("http://127.0.0.1:{}", coordinator.port),
+        ])
+        .args([
+            "--machine",
+            "fleet",
+            "--zone",
+            "fleet",
+            "--join-token",
+            &token,
+        ])
+        .args(["--simulate", &MACHINES.to_string(), "--state-dir"])
+        .arg(dir.join("fleet"))
+        .stderr(Stdio::null())
+        .spawn()?;
+    let result = (|| -> AnyResult<(f64, f64)> {
+        loop {
+            let (_, body) = http(
+                coordinator.port,
+                "GET",
+                "/api/v1/resources/machines?zone=fleet",
+                &coordinator.token,
+                "",
+            )?;
+            if body.matches("\"state\":\"Ready\"").count() > MACHINES {
+                return Ok((
+                    start.elapsed().as_secs_f64(),
+                    rss_mib(coordinator.child.id()),
+                ));
+            }
+            if start.elapsed() > Duration::from_secs(300) {
+                return Err("the machines were not all Ready within 300 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    result
 }

@@ -119,6 +119,10 @@ pub struct DaemonArgs {
     /// and demos): `gpus: [{uuid, productName, memoryBytes}]`.
     #[arg(long, value_name = "FILE")]
     inventory: Option<PathBuf>,
+    /// Also present N simulated machines `NAME-sim-0`..., on this
+    /// daemon's connection (for benchmarks of the coordinator).
+    #[arg(long, value_name = "N", default_value_t = 0, hide = true)]
+    simulate: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -281,6 +285,7 @@ pub fn daemon(args: DaemonArgs) -> eyre::Result<ExitCode> {
         ca,
         state_dir,
         inventory,
+        simulate,
     } = args;
     let labels = labels.as_deref();
     let mut parsed = BTreeMap::new();
@@ -311,6 +316,7 @@ pub fn daemon(args: DaemonArgs) -> eyre::Result<ExitCode> {
         ca,
         state_dir,
         inventory,
+        simulate,
     })?;
     Ok(ExitCode::SUCCESS)
 }
