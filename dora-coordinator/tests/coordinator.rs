@@ -32,13 +32,17 @@ struct Coordinator {
 impl Coordinator {
     /// Starts one on a free loopback port with `extra` arguments.
     fn start(dir: &Path, extra: &[&str]) -> Coordinator {
-        let mut child = dora()
+        let mut command = dora();
+        command
             .args(["coordinator", "--listen", "127.0.0.1:0", "--state-dir"])
             .arg(dir)
-            .args(extra)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .args(extra);
+        if !extra.contains(&"--control-listen") {
+            command
+                .arg("--control-listen")
+                .arg(format!("127.0.0.1:{}", free_port()));
+        }
+        let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         stderr.read_line(&mut line).unwrap();
@@ -557,7 +561,28 @@ fn tls_is_the_default_and_plain_http_beyond_loopback_is_refused() {
         text(&refused.stderr)
     );
 
-    let coordinator = Coordinator::start(&dir, &[]);
+    let control = format!("127.0.0.1:{}", free_port());
+    let coordinator = Coordinator::start(&dir, &["--control-listen", &control]);
+    // A second coordinator cannot take the same control-plane port, and
+    // says so rather than serve without its machines.
+    let second = dora()
+        .args([
+            "coordinator",
+            "--listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            &control,
+        ])
+        .arg("--state-dir")
+        .arg(dir.join("second"))
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        text(&second.stderr).contains(&format!("cannot open the control plane on {control}")),
+        "{}",
+        text(&second.stderr)
+    );
     let ca = dir.join("ca.pem");
     assert!(ca.exists());
     let get = |extra: &[&str]| {

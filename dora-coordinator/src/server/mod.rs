@@ -94,6 +94,9 @@ pub fn serve(options: ServerOptions) -> eyre::Result<()> {
             options.state_dir.display()
         )
     })?;
+    if options.control_listen.port() == 0 {
+        bail!("--control-listen needs a port: machines are told where to connect");
+    }
     let store = Store::open(&options.state_dir)?;
     bootstrap(&store, &options.state_dir)?;
     let pki = tls::Pki::load_or_make(&options.state_dir)?;
@@ -135,7 +138,8 @@ async fn run(shared: Arc<Shared>, options: ServerOptions) -> eyre::Result<()> {
         .wrap_err_with(|| format!("cannot listen on {}", options.listen))?;
     let local = tcp.local_addr()?;
     let control = control_config(&shared.pki, &options)?;
-    let presence = tokio::spawn(presence::run(shared.clone(), control));
+    let session = presence::open(control, options.control_listen).await?;
+    let presence = tokio::spawn(presence::run(shared.clone(), session));
     let state = options.state_dir.display();
     let tls = match &options.tls {
         Tls::Given { cert, key } => Some((cert.clone(), key.clone(), None)),

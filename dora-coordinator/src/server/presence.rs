@@ -16,11 +16,26 @@ use super::keys;
 use super::store::now;
 use super::Shared;
 
-/// Serves the control plane on `config` until the process ends.
-pub async fn run(shared: Arc<Shared>, config: zenoh::Config) -> eyre::Result<()> {
-    let session = zenoh::open(config)
-        .await
-        .map_err(|e| eyre!("cannot open the control plane: {e}"))?;
+/// Opens the control plane: the router daemons connect to.
+pub async fn open(
+    config: zenoh::Config,
+    listen: std::net::SocketAddr,
+) -> eyre::Result<zenoh::Session> {
+    zenoh::open(config).await.map_err(|e| {
+        eyre!("cannot open the control plane on {listen}: {e}; is the port taken (by another coordinator)? Give another --control-listen")
+    })
+}
+
+/// Follows the machines' presence until the process ends, or says why it
+/// cannot: a coordinator that no longer sees its machines must not look
+/// as if it did.
+pub async fn run(shared: Arc<Shared>, session: zenoh::Session) {
+    if let Err(error) = watch(shared, session).await {
+        eprintln!("error: the machines' presence is no longer followed: {error:#}");
+    }
+}
+
+async fn watch(shared: Arc<Shared>, session: zenoh::Session) -> eyre::Result<()> {
     // Every machine is NotReady until it is seen: the subscriber's history
     // then tells which are connected now.
     let store = shared.clone();
