@@ -354,6 +354,10 @@ fn every_command_has_help() {
         "token",
         "login",
         "config",
+        "daemon",
+        "describe",
+        "up",
+        "down",
     ] {
         let output = dora(&[command, "--help"], &root());
         assert!(output.status.success(), "{command} --help failed");
