@@ -47,7 +47,7 @@ impl Client {
                 port.parse::<u16>()
                     .map_err(|_| eyre!("`{port}` in `{address}` is not a port"))?,
             ),
-            _ => bail!("the coordinator's address `{address}` has no port; write it like https://10.0.0.5:7800"),
+            _ => bail!("the coordinator's address `{address}` has no port; write it like https://coordinator.example:7800"),
         };
         Ok(Client {
             tls,

@@ -795,7 +795,12 @@ fn machines_join_with_a_join_token_and_show_not_ready_within_3s_when_their_daemo
     let dir = scratch("machines");
     let control = free_port();
     let coordinator =
-        Coordinator::start(&dir, &["--control-listen", &format!("127.0.0.1:{control}")]);
+        // Machines dial the control plane by a host name, which its
+        // certificate names.
+        Coordinator::start(
+            &dir,
+            &["--control-listen", &format!("127.0.0.1:{control}"), "--advertise", "localhost"],
+        );
     std::fs::write(
         dir.join("gpus.yml"),
         "gpus:\n  - { uuid: GPU-sim-0, productName: Tesla V100-SXM2-16GB, memoryBytes: 17179869184 }\n",

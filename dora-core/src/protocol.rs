@@ -203,7 +203,7 @@ pub mod cluster {
         pub version: u32,
         pub ca: String,
         pub certificate: String,
-        /// Zenoh endpoints, like `tls/10.0.0.5:7447`.
+        /// Zenoh endpoints, like `tls/coordinator.example:7447`.
         pub endpoints: Vec<String>,
     }
 }

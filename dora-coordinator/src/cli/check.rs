@@ -4,26 +4,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use dora_core::check::{check_file, yaml_files, CheckedFile, Content};
-use eyre::WrapErr;
+use dora_core::check::{check_file, CheckedFile, Content};
 
 pub fn run(paths: &[PathBuf]) -> eyre::Result<ExitCode> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let found = yaml_files(path)
-                .wrap_err_with(|| format!("cannot read the folder {}", path.display()))?;
-            if found.is_empty() {
-                eyre::bail!(
-                    "the folder {} holds no .yml or .yaml file to check",
-                    path.display()
-                );
-            }
-            files.extend(found);
-        } else {
-            files.push(path.clone());
-        }
-    }
+    let files = super::expand_folders(paths)?;
     let mut all_valid = true;
     for path in &files {
         let checked = check_file(path);

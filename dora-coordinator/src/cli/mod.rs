@@ -284,6 +284,26 @@ pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
     }
 }
 
+/// The files that `paths` name: a folder stands for every `.yml` and
+/// `.yaml` file under it, and must hold one.
+pub fn expand_folders(paths: &[PathBuf]) -> eyre::Result<Vec<PathBuf>> {
+    use eyre::WrapErr;
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let found = dora_core::check::yaml_files(path)
+                .wrap_err_with(|| format!("cannot read the folder {}", path.display()))?;
+            if found.is_empty() {
+                eyre::bail!("the folder {} holds no .yml or .yaml file", path.display());
+            }
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
 /// Prints an error and its causes to stderr, in colour on a terminal.
 pub fn print_error(error: &eyre::Report) {
     let mut stderr = anstream::stderr();

@@ -18,7 +18,7 @@ use rcgen::{CertificateParams, DnType, KeyPair};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::server::write_new;
+use crate::server::{shutdown, write_new};
 
 /// What `dora daemon` was asked.
 #[derive(Debug, Clone)]
@@ -223,18 +223,4 @@ async fn serve(options: &DaemonOptions, joined: &Joined) -> eyre::Result<()> {
         .map_err(|e| eyre!("cannot close the control plane's session: {e}"))?;
     eprintln!("daemon stopped");
     Ok(())
-}
-
-async fn shutdown() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
 }

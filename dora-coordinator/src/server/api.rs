@@ -286,6 +286,22 @@ fn read_place(kind: Kind, place: &Place, caller: &Caller) -> (Option<String>, Op
     (zone.map(str::to_owned), workspace.map(str::to_owned))
 }
 
+/// The caller of a request about resources of `kind` (as the URL names
+/// it), where it looks, once it may `verb` them there.
+async fn target(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    kind: &str,
+    place: &Place,
+    verb: Verb,
+) -> Result<(Caller, Kind, Option<String>, Option<String>), ApiError> {
+    let caller = caller(shared, headers).await?;
+    let kind = parse_kind(kind)?;
+    let (zone, workspace) = read_place(kind, place, &caller);
+    caller.authorize(verb, kind, workspace.as_deref())?;
+    Ok((caller, kind, zone, workspace))
+}
+
 /// `GET /api/v1/resources/{kind}/{name}`.
 async fn get_one(
     State(shared): State<Arc<Shared>>,
@@ -293,10 +309,8 @@ async fn get_one(
     Path((kind, name)): Path<(String, String)>,
     Query(place): Query<Place>,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&shared, &headers).await?;
-    let kind = parse_kind(&kind)?;
-    let (zone, workspace) = read_place(kind, &place, &caller);
-    caller.authorize(Verb::Get, kind, workspace.as_deref())?;
+    let (_caller, kind, zone, workspace) =
+        target(&shared, &headers, &kind, &place, Verb::Get).await?;
     let key = keys::key(kind, zone.as_deref(), workspace.as_deref(), &name);
     let object = blocking(&shared, move |s| Ok(s.store.get(&key)?)).await?;
     match object {
@@ -328,10 +342,8 @@ async fn list_or_watch(
     Path(kind): Path<String>,
     Query(place): Query<Place>,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&shared, &headers).await?;
-    let kind = parse_kind(&kind)?;
-    let (zone, workspace) = read_place(kind, &place, &caller);
-    caller.authorize(Verb::List, kind, workspace.as_deref())?;
+    let (_caller, kind, zone, workspace) =
+        target(&shared, &headers, &kind, &place, Verb::List).await?;
     let prefix = keys::prefix(kind, zone.as_deref(), workspace.as_deref());
     let watch = matches!(place.watch.as_deref(), Some("1" | "true"));
     if !watch {
@@ -447,10 +459,8 @@ async fn delete_one(
     Path((kind, name)): Path<(String, String)>,
     Query(place): Query<Place>,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&shared, &headers).await?;
-    let kind = parse_kind(&kind)?;
-    let (zone, workspace) = read_place(kind, &place, &caller);
-    caller.authorize(Verb::Delete, kind, workspace.as_deref())?;
+    let (caller, kind, zone, workspace) =
+        target(&shared, &headers, &kind, &place, Verb::Delete).await?;
     if kind == Kind::User && name == caller.user {
         return Err(ApiError::bad_request(
             "a user cannot delete itself",

@@ -102,21 +102,22 @@ pub fn serve(options: ServerOptions) -> eyre::Result<()> {
     let pki = tls::Pki::load_or_make(&options.state_dir)?;
     let secure = !matches!(options.tls, Tls::Off);
     let scheme = if secure { "tls" } else { "tcp" };
-    let advertised = match options.advertise.first() {
-        Some(name) => name.clone(),
+    let port = options.control_listen.port();
+    // Where machines dial: the first --advertise name (an address or a
+    // host name, which the certificates name too), else the address
+    // listened on.
+    let host = match options.advertise.first() {
+        Some(name) => match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, port).to_string(),
+            Err(_) => format!("{name}:{port}"),
+        },
         None if options.control_listen.ip().is_unspecified() => bail!(
-            "machines cannot reach the control plane at {}: give --advertise with the address they use",
+            "machines cannot reach the control plane at {}: give --advertise with the address or host name they use",
             options.control_listen
         ),
-        None => options.control_listen.ip().to_string(),
+        None => options.control_listen.to_string(),
     };
-    let endpoints = vec![format!(
-        "{scheme}/{}",
-        SocketAddr::new(
-            advertised.parse().unwrap_or(options.control_listen.ip()),
-            options.control_listen.port()
-        )
-    )];
+    let endpoints = vec![format!("{scheme}/{host}")];
     let (changes, _) = broadcast::channel(WATCH_BACKLOG);
     let shared = Arc::new(Shared {
         store,
@@ -202,7 +203,9 @@ fn control_config(pki: &tls::Pki, options: &ServerOptions) -> eyre::Result<zenoh
     )
 }
 
-async fn shutdown() {
+/// Resolves at SIGINT or SIGTERM: how the coordinator and the daemon are
+/// asked to stop.
+pub(crate) async fn shutdown() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),

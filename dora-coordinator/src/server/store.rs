@@ -330,8 +330,7 @@ impl Store {
                     });
                 }
             }
-            let revision = db(meta.get("revision"))?.map_or(0, |v| v.value()) + 1;
-            db(meta.insert("revision", revision))?;
+            let revision = next_revision(&mut meta)?;
             Change {
                 change: ChangeType::Deleted,
                 revision,
@@ -415,8 +414,7 @@ impl Store {
             for (k, v) in fields {
                 status.insert(k.clone(), v.clone());
             }
-            let revision = db(meta.get("revision"))?.map_or(0, |v| v.value()) + 1;
-            db(meta.insert("revision", revision))?;
+            let revision = next_revision(&mut meta)?;
             set_version(&mut object, &revision.to_string());
             db(resources.insert(key, serde_json::to_vec(&object)?.as_slice()))?;
             Change {
@@ -545,6 +543,14 @@ impl Store {
         db(tx.commit())?;
         Ok(Some(revoked))
     }
+}
+
+/// Advances the store's revision counter: one step per write transaction
+/// that changes resources.
+fn next_revision(meta: &mut redb::Table<&str, u64>) -> Result<u64, StoreError> {
+    let revision = db(meta.get("revision"))?.map_or(0, |v| v.value()) + 1;
+    db(meta.insert("revision", revision))?;
+    Ok(revision)
 }
 
 /// A resource's `metadata.resourceVersion` ("" when it has none).

@@ -227,22 +227,7 @@ pub fn run(exe: &Path) -> AnyResult<()> {
 
 /// Joins a daemon, kills it, and times until its machine is NotReady.
 fn loss_detection(dora: &Path, dir: &Path, coordinator: &Coordinator) -> AnyResult<Vec<f64>> {
-    let (status, answer) = http(
-        coordinator.port,
-        "POST",
-        "/api/v1/tokens",
-        &coordinator.token,
-        r#"{"join_zone": "bench"}"#,
-    )?;
-    if status != 201 {
-        return Err(format!("cannot make a join token ({status}): {answer}").into());
-    }
-    let token = answer
-        .split("\"token\":\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .ok_or("no token in the answer")?
-        .to_owned();
+    let token = join_token(coordinator, "bench")?;
     let state = |port: u16, token: &str| -> AnyResult<String> {
         let (_, body) = http(
             port,
@@ -323,22 +308,7 @@ fn many_machines(dora: &Path, dir: &Path, coordinator: &Coordinator) -> AnyResul
             return Err(format!("cannot record the machines ({status}): {answer}").into());
         }
     }
-    let (status, answer) = http(
-        coordinator.port,
-        "POST",
-        "/api/v1/tokens",
-        &coordinator.token,
-        r#"{"join_zone": "fleet"}"#,
-    )?;
-    if status != 201 {
-        return Err(format!("cannot make a join token ({status}): {answer}").into());
-    }
-    let token = answer
-        .split("\"token\":\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .ok_or("no token in the answer")?
-        .to_owned();
+    let token = join_token(coordinator, "fleet")?;
     let start = Instant::now();
     let mut daemon = Command::new(dora)
         .args([
@@ -382,4 +352,25 @@ fn many_machines(dora: &Path, dir: &Path, coordinator: &Coordinator) -> AnyResul
     let _ = daemon.kill();
     let _ = daemon.wait();
     result
+}
+
+/// A join token for `zone`, made through the API.
+fn join_token(coordinator: &Coordinator, zone: &str) -> AnyResult<String> {
+    let request = format!(r#"{{"join_zone": "{zone}"}}"#);
+    let (status, answer) = http(
+        coordinator.port,
+        "POST",
+        "/api/v1/tokens",
+        &coordinator.token,
+        &request,
+    )?;
+    if status != 201 {
+        return Err(format!("cannot make a join token ({status}): {answer}").into());
+    }
+    let token = answer
+        .split("\"token\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("no token in the answer")?;
+    Ok(token.to_owned())
 }

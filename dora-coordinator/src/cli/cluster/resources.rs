@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use dora_core::check::yaml_files;
 use dora_core::diagnostic::{self, Diagnostic};
 use dora_core::yaml::Position;
 use eyre::{bail, eyre, WrapErr};
@@ -19,19 +18,7 @@ use crate::server;
 /// not at all.
 pub fn apply(connection: &Connection, place: &Place, paths: &[PathBuf]) -> eyre::Result<ExitCode> {
     let client = connection.client()?;
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let found = yaml_files(path)
-                .wrap_err_with(|| format!("cannot read the folder {}", path.display()))?;
-            if found.is_empty() {
-                bail!("the folder {} holds no .yml or .yaml file", path.display());
-            }
-            files.extend(found);
-        } else {
-            files.push(path.clone());
-        }
-    }
+    let files = crate::cli::expand_folders(paths)?;
     let mut all_ok = true;
     for file in &files {
         let text = std::fs::read_to_string(file)
@@ -116,15 +103,7 @@ pub fn get(
     }
     let kind_path = encode(kind);
     if let Some(name) = name {
-        let body = ok(client.call(
-            Method::GET,
-            &format!(
-                "/api/v1/resources/{kind_path}/{}{}",
-                encode(name),
-                query(place, &[])
-            ),
-            None,
-        )?)?;
+        let body = ok(client.call(Method::GET, &resource_path(kind, name, place), None)?)?;
         print_objects(&[body], output, false);
         return Ok(ExitCode::SUCCESS);
     }
@@ -385,16 +364,7 @@ pub fn delete(
     }
     let mut all_ok = true;
     for (kind, name, place) in &targets {
-        let answer = client.call(
-            Method::DELETE,
-            &format!(
-                "/api/v1/resources/{}/{}{}",
-                encode(kind),
-                encode(name),
-                query(place, &[])
-            ),
-            None,
-        )?;
+        let answer = client.call(Method::DELETE, &resource_path(kind, name, place), None)?;
         if answer.status.is_success() {
             println!("{}/{name} deleted", kind.to_ascii_lowercase());
         } else {
@@ -418,16 +388,7 @@ pub fn describe(
     name: &str,
 ) -> eyre::Result<ExitCode> {
     let client = connection.client()?;
-    let object = ok(client.call(
-        Method::GET,
-        &format!(
-            "/api/v1/resources/{}/{}{}",
-            encode(kind),
-            encode(name),
-            query(place, &[])
-        ),
-        None,
-    )?)?;
+    let object = ok(client.call(Method::GET, &resource_path(kind, name, place), None)?)?;
     let metadata = &object["metadata"];
     let status = &object["status"];
     let text = |v: &Json| v.as_str().unwrap_or("-").to_owned();
@@ -595,4 +556,14 @@ fn events(client: &Client, output: Option<Output>) -> eyre::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The API path of one resource.
+fn resource_path(kind: &str, name: &str, place: &Place) -> String {
+    format!(
+        "/api/v1/resources/{}/{}{}",
+        encode(kind),
+        encode(name),
+        query(place, &[])
+    )
 }
