@@ -40,6 +40,8 @@ fn a_receiver_restarted_after_its_sender_ended_sees_its_input_close() {
         "--fail-after 5 --delay-ms 50",
         "    restart_policy: on-failure\n    restart_delay: 500ms\n",
     );
+    // The time limit is the run's, not that of building the nodes.
+    common::build_nodes_once();
     let started = Instant::now();
     let (stdout, stderr) = run_failing("restart-after-end", &yaml, &[]);
     // It ended by itself, without Stop.

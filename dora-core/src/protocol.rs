@@ -132,7 +132,8 @@ impl Report {
 }
 
 /// What the coordinator and the machines' daemons say to each other: the
-/// zenoh keys of presence, and the messages of a machine's joining.
+/// zenoh keys of presence, the messages of a machine's joining, the
+/// commands a daemon carries out and the reports of the dataflows it runs.
 pub mod cluster {
     use serde::{Deserialize, Serialize};
 
@@ -153,6 +154,106 @@ pub mod cluster {
         let rest = key.strip_prefix("dora/v1/presence/")?;
         let (zone, machine) = rest.split_once('/')?;
         (!machine.contains('/')).then_some((zone, machine))
+    }
+
+    #[test]
+    fn report_keys_are_read_back() {
+        let key = report_key("dc-1", "gpu-2", "f00d");
+        assert_eq!(parse_report_key(&key), Some(("dc-1", "gpu-2", "f00d")));
+        assert_eq!(parse_report_key("dora/v1/report/a/b/c/d"), None);
+        assert_eq!(parse_report_key("dora/v1/presence/a/b"), None);
+    }
+
+    /// The key of a machine's command queryable: the coordinator sends a
+    /// [`Command`] as a query's payload, the daemon answers with a
+    /// [`CommandAnswer`].
+    pub fn command_key(zone: &str, machine: &str) -> String {
+        format!("dora/v1/command/{zone}/{machine}")
+    }
+
+    /// The key a daemon publishes a dataflow's [`DataflowReport`]s on.
+    pub fn report_key(zone: &str, machine: &str, dataflow: &str) -> String {
+        format!("dora/v1/report/{zone}/{machine}/{dataflow}")
+    }
+
+    /// Every report of every machine.
+    pub const REPORT_ALL: &str = "dora/v1/report/*/*/*";
+
+    /// The zone, machine and dataflow of a report key.
+    pub fn parse_report_key(key: &str) -> Option<(&str, &str, &str)> {
+        let rest = key.strip_prefix("dora/v1/report/")?;
+        let mut parts = rest.split('/');
+        let parsed = (parts.next()?, parts.next()?, parts.next()?);
+        parts.next().is_none().then_some(parsed)
+    }
+
+    /// What the coordinator asks of a machine's daemon.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", tag = "command")]
+    pub enum Command {
+        /// Run a dataflow: build it and start every node, from `folder`
+        /// (on this machine), as `dora run` would.
+        Start {
+            /// The run's id, unique in the cluster.
+            dataflow: String,
+            /// The dataflow's name, for people.
+            name: String,
+            /// The dataflow file's text.
+            source: String,
+            /// The dataflow file's path, for messages.
+            file: String,
+            /// The dataflow's folder, where nodes' paths and build steps
+            /// start.
+            folder: String,
+        },
+        /// Stop a dataflow: `Stop` to every node, then a kill for those
+        /// still running after `grace_ms`.
+        Stop { dataflow: String, grace_ms: u64 },
+        /// Which dataflows run here.
+        List,
+    }
+
+    /// A daemon's answer to a [`Command`].
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", tag = "answer")]
+    pub enum CommandAnswer {
+        Done,
+        /// The dataflows that run on the machine, by id; and the last
+        /// report of those that ended lately.
+        Running {
+            dataflows: Vec<String>,
+            ended: std::collections::BTreeMap<String, DataflowReport>,
+        },
+        Refused {
+            reason: String,
+        },
+    }
+
+    /// What a daemon tells the coordinator of a dataflow it runs, in order.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", tag = "report")]
+    pub enum DataflowReport {
+        /// Every node has started and passed the start-up barrier.
+        Running { nodes: u32 },
+        /// A line a node printed (on stderr when `stderr`).
+        Line {
+            node: String,
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            stderr: bool,
+            text: String,
+        },
+        /// What the launcher says: builds, restarts, warnings.
+        Said { text: String },
+        /// A node has ended for good.
+        NodeEnded {
+            node: String,
+            failed: bool,
+            status: String,
+        },
+        /// The dataflow has ended: the summary `dora run` prints.
+        Ended { failed: bool, summary: String },
+        /// It could not be built or started.
+        Failed { error: String },
     }
 
     /// What a machine has to run work: its CPUs, memory and GPUs.

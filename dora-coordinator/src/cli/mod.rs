@@ -176,6 +176,61 @@ enum Command {
         connection: cluster::Connection,
     },
     /// Make, list and revoke API tokens.
+    /// Start a dataflow on the cluster: the coordinator places it on a
+    /// machine, whose daemon builds and runs it from the dataflow's folder
+    /// (which must be at the same path there).
+    #[cfg(feature = "cluster")]
+    Start {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Its name (default: the file's name without extension).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Follow its output until it ends; Ctrl-C stops it.
+        #[arg(long)]
+        attach: bool,
+        #[command(flatten)]
+        place: cluster::Place,
+        #[command(flatten)]
+        connection: cluster::Connection,
+    },
+    /// Stop a dataflow that runs on the cluster.
+    #[cfg(feature = "cluster")]
+    Stop {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// How long its nodes have after `Stop` before they are killed.
+        #[arg(long, value_name = "DURATION")]
+        grace: Option<dora_core::Duration>,
+        #[command(flatten)]
+        place: cluster::Place,
+        #[command(flatten)]
+        connection: cluster::Connection,
+    },
+    /// List the dataflows of the cluster: state, machine, nodes running.
+    #[cfg(feature = "cluster")]
+    List {
+        #[command(flatten)]
+        place: cluster::Place,
+        #[command(flatten)]
+        connection: cluster::Connection,
+    },
+    /// Show what a dataflow's nodes printed, also after it ended.
+    #[cfg(feature = "cluster")]
+    Logs {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Only this node's lines.
+        #[arg(value_name = "NODE")]
+        node: Option<String>,
+        /// Keep printing new lines until the dataflow ends.
+        #[arg(short, long)]
+        follow: bool,
+        #[command(flatten)]
+        place: cluster::Place,
+        #[command(flatten)]
+        connection: cluster::Connection,
+    },
     #[cfg(feature = "cluster")]
     Token {
         #[command(subcommand)]
@@ -257,6 +312,36 @@ pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
             &files,
         ),
         #[cfg(feature = "cluster")]
+        Command::Start {
+            file,
+            name,
+            attach,
+            place,
+            connection,
+        } => cluster::start(&connection, &place, &file, name.as_deref(), attach),
+        #[cfg(feature = "cluster")]
+        Command::Stop {
+            name,
+            grace,
+            place,
+            connection,
+        } => cluster::stop(
+            &connection,
+            &place,
+            &name,
+            grace.map(dora_core::Duration::as_std),
+        ),
+        #[cfg(feature = "cluster")]
+        Command::List { place, connection } => cluster::list(&connection, &place),
+        #[cfg(feature = "cluster")]
+        Command::Logs {
+            name,
+            node,
+            follow,
+            place,
+            connection,
+        } => cluster::logs(&connection, &place, &name, node.as_deref(), follow),
+        #[cfg(feature = "cluster")]
         Command::Token {
             command,
             connection,
@@ -279,6 +364,7 @@ pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
             &crate::run::RunOptions {
                 grace: grace.as_std(),
                 stop_after: stop_after.map(dora_core::Duration::as_std),
+                grace_at_stop: None,
             },
         ),
     }

@@ -1,17 +1,24 @@
 //! The `build` steps of a dataflow, run before any node starts.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use dora_core::descriptor::Dataflow;
+use dora_core::protocol::cluster::DataflowReport;
+
+use super::Out;
 use eyre::{bail, WrapErr};
 
 /// Runs every distinct `build` command once, in the order nodes list them,
 /// from the dataflow's folder, showing what runs and how long it took.
-pub fn run_builds(dataflow: &Dataflow, dir: &Path, stop: &AtomicBool) -> eyre::Result<()> {
+pub fn run_builds(
+    dataflow: &Dataflow,
+    dir: &Path,
+    stop: &AtomicBool,
+    out: &Out,
+) -> eyre::Result<()> {
     let mut done: Vec<&str> = Vec::new();
     let commands = dataflow.nodes.iter().flat_map(|node| {
         let own = node.build.as_deref().map(|b| (node.id.to_string(), b));
@@ -27,27 +34,38 @@ pub fn run_builds(dataflow: &Dataflow, dir: &Path, stop: &AtomicBool) -> eyre::R
             continue;
         }
         done.push(command);
-        let mut out = anstream::stderr();
         let bold = anstyle::Style::new().bold();
-        let _ = writeln!(out, "{bold}build{bold:#} {owner}: {command}");
+        out.say(&format!("{bold}build{bold:#} {owner}: {command}"));
         let start = Instant::now();
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .current_dir(dir)
-            .status()
-            .wrap_err_with(|| format!("cannot start the build of `{owner}`"))?;
+        let mut build = Command::new("sh");
+        build.arg("-c").arg(command).current_dir(dir);
+        let status = match out {
+            Out::Terminal => build.status(),
+            // A daemon passes the build's output on once it has ended.
+            Out::Forward(_) => build.output().map(|output| {
+                for (bytes, stderr) in [(&output.stdout, false), (&output.stderr, true)] {
+                    for line in String::from_utf8_lossy(bytes).lines() {
+                        out.report(DataflowReport::Line {
+                            node: owner.clone(),
+                            stderr,
+                            text: line.to_owned(),
+                        });
+                    }
+                }
+                output.status
+            }),
+        }
+        .wrap_err_with(|| format!("cannot start the build of `{owner}`"))?;
         if stop.load(Ordering::Relaxed) {
             bail!("stopped during the build of `{owner}`; no node was started");
         }
         if !status.success() {
             bail!("the build of `{owner}` failed ({status}): {command}\nfix the build, or run it by hand from {} to see why", dir.display());
         }
-        let _ = writeln!(
-            out,
+        out.say(&format!(
             "{bold}built{bold:#} {owner} in {:.1}s",
             start.elapsed().as_secs_f64()
-        );
+        ));
     }
     Ok(())
 }

@@ -10,18 +10,22 @@
 //! decided by the [`Supervisor`](supervisor::Supervisor), which does no
 //! I/O; this module drives it with real processes and the terminal, as a
 //! machine's daemon will drive it with the processes it runs for a
-//! cluster.
+//! cluster, its [`Out`] going to the coordinator instead of the terminal.
 
 mod build;
+mod out;
 mod output;
 mod process;
 mod summary;
 mod supervisor;
 
+pub use out::Out;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -29,6 +33,7 @@ use dora_core::check::{check_file, Content};
 use dora_core::config::NodeConfig;
 use dora_core::descriptor::Dataflow;
 use dora_core::id::{DataId, NodeId};
+use dora_core::protocol::cluster::DataflowReport;
 use dora_core::protocol::START_TIMEOUT;
 use dora_node_api::launch::{RunChannels, StartError};
 use dora_node_api::transport::{claim_run, remove_abandoned_runs, remove_run_files};
@@ -58,6 +63,17 @@ pub struct RunOptions {
     pub grace: Duration,
     /// Stop the dataflow after this long.
     pub stop_after: Option<Duration>,
+    /// When set (in milliseconds) by whoever asks the run to stop, before
+    /// asking, the grace that stop gives instead of `grace`.
+    pub grace_at_stop: Option<Arc<AtomicU64>>,
+}
+
+/// How a run ended.
+pub struct Outcome {
+    /// A node failed, or messages were lost.
+    pub failed: bool,
+    /// The summary table, with bold headings.
+    pub summary: String,
 }
 
 /// One node of the run: its process and what is known of its messages.
@@ -92,6 +108,9 @@ struct Run<'a> {
     run_id: String,
     slots: Vec<Slot>,
     prefix_width: usize,
+    out: &'a Out,
+    /// Per node: whether its end for good has been reported.
+    end_reported: Vec<bool>,
     /// A node process has ended since the last clean-up of dead ones.
     clean_up_due: bool,
 }
@@ -112,15 +131,17 @@ impl Drop for Run<'_> {
 
 /// A `dora run` killed with SIGKILL takes its nodes with it (they ask the
 /// kernel for that) but leaves its files behind; the next run removes them.
-fn clean_up_abandoned_runs() {
+fn clean_up_abandoned_runs(out: &Out) {
     match remove_abandoned_runs() {
-        Ok(ids) if !ids.is_empty() => eprintln!(
+        Ok(ids) if !ids.is_empty() => out.say(&format!(
             "removed the shared memory of {} earlier run(s) whose `dora run` was killed: {}",
             ids.len(),
             ids.join(", ")
-        ),
+        )),
         Ok(_) => {}
-        Err(error) => eprintln!("warning: cannot remove the files of earlier runs: {error}"),
+        Err(error) => out.say(&format!(
+            "warning: cannot remove the files of earlier runs: {error}"
+        )),
     }
 }
 
@@ -167,6 +188,9 @@ fn run_id() -> String {
     format!("{:08x}", mixed as u32 ^ (mixed >> 32) as u32)
 }
 
+/// `dora run FILE`: checks the dataflow, builds it, runs it with the
+/// terminal as its [`Out`] until it ends or is stopped (Ctrl-C, SIGTERM, the
+/// time limit), and prints the summary.
 pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
     let mut checked = check_file(file);
     checked.check_local_run(&process::allowed_cores()?);
@@ -196,28 +220,77 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).wrap_err("cannot watch for Ctrl-C")?;
     }
-    build::run_builds(&dataflow, &dir, &stop)?;
-    process::check_python(&dataflow.nodes)?;
+    let out = Out::Terminal;
+    build::run_builds(&dataflow, &dir, &stop, &out)?;
+    let outcome = execute(&dataflow, &dir, options, &stop, &out)?;
+    let _ = anstream::stderr().write_all(outcome.summary.as_bytes());
+    Ok(if outcome.failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
 
+/// Checks the text of a dataflow whose folder is `dir` as `dora run`
+/// would, for a machine that runs it for a cluster; the errors rendered
+/// when it is not valid.
+#[cfg(feature = "cluster")]
+pub fn check_for_machine(source: &str, file: &Path, dir: &Path) -> Result<Dataflow, String> {
+    let (content, diagnostics) = dora_core::check::check_source(source, Some(dir));
+    let mut checked = dora_core::check::CheckedFile {
+        path: file.to_owned(),
+        source: source.to_owned(),
+        content,
+        diagnostics,
+    };
+    let cores = process::allowed_cores().map_err(|e| format!("{e:#}"))?;
+    checked.check_local_run(&cores);
+    match checked.content {
+        Content::Dataflow(dataflow) if !checked.diagnostics.iter().any(|d| d.is_error()) => {
+            Ok(dataflow)
+        }
+        _ => Err(anstream::adapter::strip_str(&checked.render(false)).to_string()),
+    }
+}
+
+/// Builds `dataflow` from `dir`, as `dora run` does.
+#[cfg(feature = "cluster")]
+pub fn build(dataflow: &Dataflow, dir: &Path, stop: &AtomicBool, out: &Out) -> eyre::Result<()> {
+    build::run_builds(dataflow, dir, stop, out)
+}
+
+/// Runs a checked and built dataflow from its folder `dir`: starts every
+/// node, runs the start-up barrier, supervises them until every one has
+/// ended or `stop` is set, and returns how the run went.
+pub fn execute(
+    dataflow: &Dataflow,
+    dir: &Path,
+    options: &RunOptions,
+    stop: &AtomicBool,
+    out: &Out,
+) -> eyre::Result<Outcome> {
+    process::check_python(&dataflow.nodes)?;
     raise_open_files_limit(dataflow.nodes.len())?;
-    clean_up_abandoned_runs();
+    clean_up_abandoned_runs(out);
     let run_id = run_id();
     claim_run(&run_id).wrap_err("cannot create the run's folder under /dev/shm")?;
     let run_dir = dir.join("out").join(&run_id);
     std::fs::create_dir_all(&run_dir)
         .wrap_err_with(|| format!("cannot create the run folder {}", run_dir.display()))?;
 
-    let configs = NodeConfig::for_dataflow(&dataflow, &run_id);
+    let configs = NodeConfig::for_dataflow(dataflow, &run_id);
     let ids: Vec<NodeId> = dataflow.nodes.iter().map(|n| n.id.clone()).collect();
     let slots = slots(&ids, &configs);
     let mut run = Run {
-        dataflow: &dataflow,
+        dataflow,
         configs,
-        dir,
+        dir: dir.to_owned(),
         run_dir,
         run_id: run_id.clone(),
         slots,
         prefix_width: ids.iter().map(|id| id.as_str().len()).max().unwrap_or(0),
+        out,
+        end_reported: vec![false; ids.len()],
         clean_up_due: false,
     };
     let channels = RunChannels::open(&run_id, &ids)?;
@@ -231,9 +304,12 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
         }
         run.first_ended()
     })?;
+    out.report(DataflowReport::Running {
+        nodes: ids.len() as u32,
+    });
 
-    let mut supervisor = Supervisor::new(&dataflow, downstream(&ids, &run.configs), options.grace);
-    run.supervise(&mut supervisor, &channels, &stop, options);
+    let mut supervisor = Supervisor::new(dataflow, downstream(&ids, &run.configs), options.grace);
+    run.supervise(&mut supervisor, &channels, stop, options);
     let stopped = supervisor.stopped();
     // What senders sent after a node's last process ended.
     for index in 0..run.slots.len() {
@@ -257,12 +333,8 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
             operators: operator_rows(&run.configs[&slot.id]),
         })
         .collect();
-    let failed = summary::print(&rows, &run.run_dir);
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    let (summary, failed) = summary::render(&rows, &run.run_dir);
+    Ok(Outcome { failed, summary })
 }
 
 fn slots(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<Slot> {
@@ -337,7 +409,14 @@ impl Run<'_> {
             width = self.prefix_width
         );
         let files = NodeFiles::new(&self.run_dir, node.id.as_str());
-        process::spawn(node, &self.configs[&node.id], &self.dir, &files, prefix)
+        process::spawn(
+            node,
+            &self.configs[&node.id],
+            &self.dir,
+            &files,
+            prefix,
+            self.out,
+        )
     }
 
     /// A node that has exited during start-up, with the reason, if any.
@@ -368,6 +447,12 @@ impl Run<'_> {
                 .stop_after
                 .is_some_and(|limit| started.elapsed() >= limit);
             if stop.load(Ordering::Relaxed) || time_is_up {
+                if let Some(grace) = &options.grace_at_stop {
+                    let ms = grace.load(Ordering::Relaxed);
+                    if ms > 0 {
+                        supervisor.set_grace(Duration::from_millis(ms));
+                    }
+                }
                 let actions = supervisor.stop(Instant::now());
                 self.carry_out(actions, supervisor, channels, stop);
             }
@@ -383,6 +468,7 @@ impl Run<'_> {
             if std::mem::take(&mut self.clean_up_due) {
                 channels.clean_up_dead_nodes();
             }
+            self.report_ends(supervisor);
             std::thread::sleep(POLL);
         }
     }
@@ -401,7 +487,7 @@ impl Run<'_> {
             match action {
                 Action::Stop(index) => {
                     if let Err(error) = channels.stop(index) {
-                        process::say(&format!(
+                        self.out.say(&format!(
                             "cannot ask node `{}` to stop: {error}",
                             self.slots[index].id
                         ));
@@ -437,7 +523,22 @@ impl Run<'_> {
             }
         }
         for event in supervisor.take_events() {
-            process::say(&event.describe());
+            self.out.say(&event.describe());
+        }
+    }
+
+    /// Reports each node that has ended for good since the last call.
+    fn report_ends(&mut self, supervisor: &Supervisor) {
+        for (index, reported) in self.end_reported.iter_mut().enumerate() {
+            let Some(ended) = supervisor.ended(index).filter(|_| !*reported) else {
+                continue;
+            };
+            *reported = true;
+            self.out.report(DataflowReport::NodeEnded {
+                node: self.slots[index].id.to_string(),
+                failed: ended.failed(),
+                status: ended.describe(),
+            });
         }
     }
 

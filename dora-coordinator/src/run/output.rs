@@ -10,7 +10,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::process::{prefixed_line, Stream};
+use super::out::Out;
+use super::process::Stream;
 
 /// How many of a node's streams are still open; zero once everything it
 /// printed has been passed on.
@@ -68,8 +69,10 @@ struct Source {
     fd: OwnedFd,
     /// What was read after the last full line.
     pending: Vec<u8>,
+    node: Arc<str>,
     prefix: Arc<str>,
     log: Arc<Mutex<File>>,
+    out: Out,
     to: Stream,
     colours: bool,
     open: Arc<Open>,
@@ -78,9 +81,8 @@ struct Source {
 impl Source {
     fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
-        let _ = self
-            .to
-            .write_line(&prefixed_line(&self.prefix, &text, self.colours));
+        self.out
+            .line(&self.node, &self.prefix, self.to, self.colours, &text);
         if let Ok(mut file) = self.log.lock() {
             let _ = writeln!(file, "{text}");
         }
@@ -220,25 +222,34 @@ fn pass_on(wake: OwnedFd) {
     }
 }
 
-/// Passes on what `stdout` and `stderr` of a node carry, each line with
-/// `prefix` in front, to `dora run`'s own stdout and stderr and to `log`.
-pub fn pass(streams: Vec<(OwnedFd, Stream)>, prefix: &str, log: File) -> std::io::Result<Printing> {
+/// Passes on what `stdout` and `stderr` of node `node` carry, each line
+/// to `out` (with `prefix` in front on a terminal) and to `log`.
+pub fn pass(
+    streams: Vec<(OwnedFd, Stream)>,
+    node: &str,
+    prefix: &str,
+    log: File,
+    out: &Out,
+) -> std::io::Result<Printing> {
     let passer = passer()?;
     let open = Arc::new(Open {
         streams: Mutex::new(streams.len()),
         closed: Condvar::new(),
     });
     let prefix: Arc<str> = prefix.into();
+    let node: Arc<str> = node.into();
     let log = Arc::new(Mutex::new(log));
     let mut new = passer.new.lock().unwrap_or_else(PoisonError::into_inner);
     for (fd, to) in streams {
         new.push(Source {
             fd,
             pending: Vec::new(),
+            node: node.clone(),
             prefix: prefix.clone(),
             log: log.clone(),
+            out: out.clone(),
             to,
-            colours: to.colours(),
+            colours: out.colours(to),
             open: open.clone(),
         });
     }

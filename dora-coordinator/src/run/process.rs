@@ -205,6 +205,7 @@ pub fn spawn(
     dir: &Path,
     files: &NodeFiles,
     prefix: String,
+    out: &super::out::Out,
 ) -> eyre::Result<NodeProcess> {
     let mut command = command(node, dir)?;
     command
@@ -242,7 +243,7 @@ pub fn spawn(
     if let Some(stderr) = child.stderr.take() {
         streams.push((OwnedFd::from(stderr), Stream::Stderr));
     }
-    let printing = match super::output::pass(streams, &prefix, log) {
+    let printing = match super::output::pass(streams, node.id.as_str(), &prefix, log, out) {
         Ok(printing) => printing,
         Err(error) => {
             let _ = child.kill();

@@ -2,7 +2,7 @@
 //! was restarted, what it sent, received and dropped, and every message
 //! that did not reach its reader, with where and why.
 
-use std::io::Write;
+use std::fmt::Write;
 use std::path::Path;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -234,16 +234,16 @@ fn error_lines(stats: &NodeStats) -> (Vec<String>, bool) {
     (lines, failed)
 }
 
-/// Prints the summary to stderr; returns whether the run failed: a node
+/// The summary, with bold headings; and whether the run failed: a node
 /// failed, or messages were lost.
-pub fn print(rows: &[Row], run_dir: &Path) -> bool {
+pub fn render(rows: &[Row], run_dir: &Path) -> (String, bool) {
     let width = rows
         .iter()
         .map(|r| r.id.as_str().len())
         .max()
         .unwrap_or(4)
         .max(4);
-    let mut out = anstream::stderr();
+    let mut out = String::new();
     let bold = anstyle::Style::new().bold();
     let _ = writeln!(
         out,
@@ -300,7 +300,7 @@ pub fn print(rows: &[Row], run_dir: &Path) -> bool {
         );
     }
     let _ = writeln!(out, "logs: {}", run_dir.display());
-    failed
+    (out, failed)
 }
 
 #[cfg(test)]

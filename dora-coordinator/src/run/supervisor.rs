@@ -154,6 +154,14 @@ impl<'a> Supervisor<'a> {
         self.grace
     }
 
+    /// Gives nodes `grace` after a later [`stop`](Self::stop) (a daemon
+    /// is told the grace with the request to stop).
+    pub fn set_grace(&mut self, grace: Duration) {
+        if self.stopping_since.is_none() {
+            self.grace = grace;
+        }
+    }
+
     /// How often node `index` was started again.
     pub fn restarts(&self, index: usize) -> u32 {
         self.nodes[index].restarts
