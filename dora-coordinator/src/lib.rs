@@ -9,6 +9,8 @@ mod control;
 #[cfg(feature = "cluster")]
 mod daemon;
 mod graph;
+#[cfg(feature = "cluster")]
+mod placement;
 mod run;
 #[cfg(feature = "cluster")]
 mod server;
