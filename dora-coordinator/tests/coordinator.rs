@@ -1,6 +1,9 @@
 //! `dora coordinator` as a real process with its real database, driven
 //! over HTTP on loopback: durability across `kill -9`, atomic applies,
-//! versions, authorisation, bad requests, TLS, watch, and the CLI.
+//! versions, authorisation, bad requests, TLS, watch, the CLI, and
+//! dataflows run by a machine's daemon.
+
+mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -1251,5 +1254,222 @@ fn a_watch_from_a_revision_gets_only_the_changes_after_it() {
     );
     assert_eq!(status, 400, "{answer}");
     drop(coordinator);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A machine `m1` of zone `default` that has joined `coordinator`.
+fn joined_machine(coordinator: &Coordinator) -> Daemon {
+    std::fs::write(coordinator.dir.join("gpus.yml"), "gpus: []\n").unwrap();
+    let output = secure_cli(
+        coordinator,
+        &["token", "create", "--join", "--zone", "default"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let token = text(&output.stdout).trim().to_owned();
+    let daemon = Daemon(
+        daemon(coordinator, "m1", "default", Some(&token))
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_state(coordinator, "default", "m1", "Ready");
+    daemon
+}
+
+/// The `dora list` row of dataflow `name`, split into its words.
+fn listed(coordinator: &Coordinator, name: &str) -> Vec<String> {
+    let output = secure_cli(coordinator, &["list"]);
+    text(&output.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|words| words.first().is_some_and(|w| w == name))
+        .unwrap_or_default()
+}
+
+/// Waits until dataflow `name` is in `state`; its `dora list` row.
+fn wait_for_dataflow(coordinator: &Coordinator, name: &str, state: &str) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let row = listed(coordinator, name);
+        if row.get(2).is_some_and(|s| s == state) {
+            return row;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "dataflow `{name}` is not {state}: {row:?}\n{}",
+            text(&secure_cli(coordinator, &["logs", name]).stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const SOURCE_AND_SINK: &str = "nodes:
+  - id: source
+    path: BIN/test-source
+    args: --count COUNT --wait-ms WAIT
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    inputs:
+      in: { source: source/out, queue_policy: backpressure }
+";
+
+/// A source that sends `count` messages, then waits `wait_ms` (ending
+/// early at `Stop`), and a sink that reads them.
+fn source_and_sink(name: &str, count: u64, wait_ms: u64) -> PathBuf {
+    common::scratch_dataflow(
+        name,
+        &SOURCE_AND_SINK
+            .replace("COUNT", &count.to_string())
+            .replace("WAIT", &wait_ms.to_string()),
+    )
+}
+
+#[test]
+fn a_dataflow_started_on_the_cluster_runs_on_a_machine_and_its_logs_and_state_are_kept() {
+    common::build_nodes_once();
+    let dir = scratch("dataflows");
+    let coordinator = Coordinator::start(&dir, &["--advertise", "localhost"]);
+    let mut machine = joined_machine(&coordinator);
+
+    // It runs to its end; every message arrives; its log outlives it.
+    let file = source_and_sink("cluster-counted", 1000, 0);
+    let output = secure_cli(
+        &coordinator,
+        &["start", file.to_str().unwrap(), "--name", "counted"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("starts on machine `m1`"),
+        "{}",
+        text(&output.stderr)
+    );
+    let row = wait_for_dataflow(&coordinator, "counted", "Succeeded");
+    assert_eq!(row[3..5], ["m1", "0/2"], "{row:?}");
+    let logs = secure_cli(&coordinator, &["logs", "counted", "sink"]);
+    assert!(logs.status.success(), "{}", text(&logs.stderr));
+    let report = common::sink_report(&text(&logs.stdout), "sink");
+    assert_eq!(report["received"], 1000, "{report:?}");
+    assert_eq!(report["dropped"], 0, "{report:?}");
+    let all = secure_cli(&coordinator, &["logs", "counted"]);
+    let summary = text(&all.stderr);
+    assert!(
+        summary.contains("restarts") && summary.contains("logs: "),
+        "the summary is in the log:\n{summary}"
+    );
+    let words: Vec<&str> = summary
+        .lines()
+        .find(|l| l.starts_with("sink "))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        words.get(3),
+        Some(&"1000"),
+        "sink received 1000:\n{summary}"
+    );
+    // Again, under the same name, now that it has ended: a new run.
+    let again = secure_cli(
+        &coordinator,
+        &[
+            "start",
+            file.to_str().unwrap(),
+            "--name",
+            "counted",
+            "--attach",
+        ],
+    );
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let report = common::sink_report(&text(&again.stdout), "sink");
+    assert_eq!(report["received"], 1000, "{report:?}");
+
+    // One that runs until it is stopped; a second start under its name
+    // is refused while it runs.
+    let slow = source_and_sink("cluster-slow", 100, 600_000);
+    let output = secure_cli(
+        &coordinator,
+        &["start", slow.to_str().unwrap(), "--name", "slow"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    wait_for_dataflow(&coordinator, "slow", "Running");
+    let twice = secure_cli(
+        &coordinator,
+        &["start", slow.to_str().unwrap(), "--name", "slow"],
+    );
+    assert!(!twice.status.success());
+    assert!(
+        text(&twice.stderr).contains("dataflow `slow` is Running"),
+        "{}",
+        text(&twice.stderr)
+    );
+    let described = secure_cli(&coordinator, &["describe", "machine", "m1"]);
+    assert!(
+        text(&described.stdout).contains("dataflow slow (2 nodes, Running)"),
+        "{}",
+        text(&described.stdout)
+    );
+    let stop = secure_cli(&coordinator, &["stop", "slow", "--grace", "3s"]);
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    let row = wait_for_dataflow(&coordinator, "slow", "Stopped");
+    assert_eq!(row[4], "0/2", "{row:?}");
+    let logs = text(&secure_cli(&coordinator, &["logs", "slow", "sink"]).stdout);
+    assert_eq!(
+        common::sink_report(&logs, "sink")["received"],
+        100,
+        "{logs}"
+    );
+    let not_running = secure_cli(&coordinator, &["stop", "slow"]);
+    assert!(
+        text(&not_running.stderr).contains("is not running: it is Stopped"),
+        "{}",
+        text(&not_running.stderr)
+    );
+
+    // Refused before anything starts: a machine that is not there, and a
+    // file with an error (shown at its line and column, here).
+    let pinned = common::scratch_dataflow(
+        "cluster-pinned",
+        "nodes:\n  - id: detector\n    path: BIN/test-sink\n    deploy:\n      machine: gpu-2\n",
+    );
+    let output = secure_cli(&coordinator, &["start", pinned.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("node `detector` asks for machine `gpu-2`, which is not in the cluster; machines of zone `default`: m1 (Ready)"),
+        "{}",
+        text(&output.stderr)
+    );
+    let broken = common::scratch_dataflow("cluster-broken", "nodes:\n  - id: a\n    pth: x\n");
+    let output = secure_cli(&coordinator, &["start", broken.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("dataflow.yml:3:5"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    // The daemon dies (its nodes with it) while a dataflow runs; once it
+    // is back, the dataflow shows Failed with the reason.
+    let output = secure_cli(
+        &coordinator,
+        &["start", slow.to_str().unwrap(), "--name", "orphan"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    wait_for_dataflow(&coordinator, "orphan", "Running");
+    let _ = machine.0.kill();
+    let _ = machine.0.wait();
+    wait_for_state(&coordinator, "default", "m1", "NotReady");
+    machine = Daemon(daemon(&coordinator, "m1", "default", None).spawn().unwrap());
+    wait_for_dataflow(&coordinator, "orphan", "Failed");
+    let described = secure_cli(&coordinator, &["describe", "dataflow", "orphan"]);
+    assert!(
+        text(&described.stdout).contains("restarted, and the nodes ended with it"),
+        "{}",
+        text(&described.stdout)
+    );
+
+    drop(machine);
+    drop(coordinator);
+    for file in [file, slow, pinned, broken] {
+        std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -2,16 +2,20 @@
 //! cluster with a join token: it makes the machine's key (which never
 //! leaves the machine), has the coordinator sign its certificate, and
 //! reports the machine's inventory. Then, and on every later start, it
-//! connects to the coordinator's control plane over zenoh (mutual TLS)
-//! and holds the machine's presence there while it runs.
+//! connects to the coordinator's control plane over zenoh (mutual TLS),
+//! holds the machine's presence there while it runs, and carries out the
+//! coordinator's commands: it runs dataflows (see [`runs`]).
 
 pub mod inventory;
+mod runs;
+
+pub use runs::DEFAULT_GRACE;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dora_core::protocol::cluster::{self, JoinAnswer, JoinRequest};
+use dora_core::protocol::cluster::{self, Command, CommandAnswer, JoinAnswer, JoinRequest};
 use eyre::{bail, eyre, WrapErr};
 use hyper::Method;
 use rcgen::{CertificateParams, DnType, KeyPair};
@@ -194,6 +198,13 @@ async fn serve(options: &DaemonOptions, joined: &Joined) -> eyre::Result<()> {
             }
         }
     };
+    // Commands are taken before the machine is announced: the
+    // coordinator asks what runs here as soon as it sees the machine.
+    let runs = runs::Runs::new(session.clone(), &joined.zone, &joined.machine);
+    let commands = session
+        .declare_queryable(cluster::command_key(&joined.zone, &joined.machine))
+        .await
+        .map_err(|e| eyre!("cannot take commands: {e}"))?;
     let presence = session
         .liveliness()
         .declare_token(cluster::presence_key(&joined.zone, &joined.machine))
@@ -214,7 +225,41 @@ async fn serve(options: &DaemonOptions, joined: &Joined) -> eyre::Result<()> {
         "machine `{}` of zone `{}` connected to the control plane at {endpoints}",
         joined.machine, joined.zone
     );
-    shutdown().await;
+    let stop = shutdown();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            query = commands.recv_async() => {
+                let Ok(query) = query else { break };
+                let answer = match query.payload().map(|p| serde_json::from_slice::<Command>(&p.to_bytes())) {
+                    Some(Ok(command)) => {
+                        let runs = runs.clone();
+                        tokio::task::spawn_blocking(move || runs.handle(command))
+                            .await
+                            .unwrap_or_else(|e| CommandAnswer::Refused { reason: e.to_string() })
+                    }
+                    Some(Err(error)) => CommandAnswer::Refused {
+                        reason: format!("a command this daemon does not understand ({error}); run the same dora version on the machine and the coordinator"),
+                    },
+                    None => CommandAnswer::Refused { reason: "a command without a payload".to_owned() },
+                };
+                let payload = serde_json::to_vec(&answer)?;
+                if let Err(error) = query.reply(query.key_expr().clone(), payload).await {
+                    eprintln!("cannot answer the coordinator: {error}");
+                }
+            }
+            _ = &mut stop => break,
+        }
+    }
+    drop(commands);
+    // Every dataflow is stopped the orderly way, its summary sent, before
+    // the machine leaves.
+    let stopping = runs.clone();
+    tokio::task::spawn_blocking(move || {
+        stopping.stop_all(runs::DEFAULT_GRACE + Duration::from_secs(5))
+    })
+    .await
+    .map_err(|e| eyre!(e))?;
     drop(simulated);
     drop(presence);
     session

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json_};
 
 use super::auth::{self, Caller};
+use super::dataflows;
 use super::error::ApiError;
 use super::keys;
 use super::store::{self, AuditRecord, Change, Outcome, Token, Write};
@@ -40,10 +41,13 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/join", post(join))
+        .route("/api/v1/dataflows/{name}/start", post(dataflows::start))
+        .route("/api/v1/dataflows/{name}/stop", post(dataflows::stop))
+        .route("/api/v1/dataflows/{name}/logs", get(dataflows::logs))
         .fallback(|| async {
             ApiError::not_found(
                 "no such API path",
-                "the API lives under /api/v1/: apply, resources/KIND[/NAME], tokens, events, whoami",
+                "the API lives under /api/v1/: apply, resources/KIND[/NAME], dataflows/NAME/{start,stop,logs}, tokens, events, whoami",
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -51,7 +55,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// Runs `work` on the blocking pool: the store's calls wait for the disk.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     shared: &Arc<Shared>,
     work: impl FnOnce(&Shared) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -62,7 +66,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The caller of a request, from its bearer token.
-async fn caller(shared: &Arc<Shared>, headers: &HeaderMap) -> Result<Caller, ApiError> {
+pub(super) async fn caller(shared: &Arc<Shared>, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let header = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().map(str::to_owned))
@@ -76,7 +80,7 @@ async fn caller(shared: &Arc<Shared>, headers: &HeaderMap) -> Result<Caller, Api
 
 /// Where a request looks: `?zone=` and `?workspace=`.
 #[derive(Debug, Default, Deserialize)]
-struct Place {
+pub(super) struct Place {
     zone: Option<String>,
     workspace: Option<String>,
     /// For a list: stream the changes that follow (`?watch=1`).
@@ -250,7 +254,7 @@ fn placed_write(
     ))
 }
 
-fn invalid(diagnostics: &[Diagnostic]) -> ApiError {
+pub(super) fn invalid(diagnostics: &[Diagnostic]) -> ApiError {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let first = diagnostics
         .iter()
@@ -277,7 +281,11 @@ fn invalid(diagnostics: &[Diagnostic]) -> ApiError {
 }
 
 /// The zone and workspace a read or delete of `kind` looks in.
-fn read_place(kind: Kind, place: &Place, caller: &Caller) -> (Option<String>, Option<String>) {
+pub(super) fn read_place(
+    kind: Kind,
+    place: &Place,
+    caller: &Caller,
+) -> (Option<String>, Option<String>) {
     let workspace = place
         .workspace
         .as_deref()
@@ -319,7 +327,12 @@ async fn get_one(
     }
 }
 
-fn missing(kind: Kind, name: &str, zone: Option<&str>, workspace: Option<&str>) -> ApiError {
+pub(super) fn missing(
+    kind: Kind,
+    name: &str,
+    zone: Option<&str>,
+    workspace: Option<&str>,
+) -> ApiError {
     let place = match (zone, workspace) {
         (Some(z), Some(w)) => format!(" in zone `{z}`, workspace `{w}`"),
         (Some(z), None) => format!(" in zone `{z}`"),

@@ -9,6 +9,7 @@
 mod age;
 mod api;
 mod auth;
+mod dataflows;
 mod error;
 mod keys;
 mod presence;
@@ -65,6 +66,10 @@ pub struct Shared {
     pki: tls::Pki,
     /// Where daemons reach the control plane, as zenoh endpoints.
     endpoints: Vec<String>,
+    /// The control plane's session, once open.
+    control: std::sync::OnceLock<zenoh::Session>,
+    /// The dataflows' runs and logs.
+    dataflows: dataflows::Dataflows,
 }
 
 impl Shared {
@@ -119,7 +124,10 @@ pub fn serve(options: ServerOptions) -> eyre::Result<()> {
     };
     let endpoints = vec![format!("{scheme}/{host}")];
     let (changes, _) = broadcast::channel(WATCH_BACKLOG);
+    let dataflows = dataflows::Dataflows::load(&options.state_dir, &store)?;
     let shared = Arc::new(Shared {
+        control: std::sync::OnceLock::new(),
+        dataflows,
         store,
         changes,
         write_order: Mutex::new(()),
@@ -140,6 +148,8 @@ async fn run(shared: Arc<Shared>, options: ServerOptions) -> eyre::Result<()> {
     let local = tcp.local_addr()?;
     let control = control_config(&shared.pki, &options)?;
     let session = presence::open(control, options.control_listen).await?;
+    let _ = shared.control.set(session.clone());
+    let reports = tokio::spawn(dataflows::follow_reports(shared.clone(), session.clone()));
     let presence = tokio::spawn(presence::run(shared.clone(), session));
     let state = options.state_dir.display();
     let tls = match &options.tls {
@@ -178,6 +188,7 @@ async fn run(shared: Arc<Shared>, options: ServerOptions) -> eyre::Result<()> {
         }
     }
     presence.abort();
+    reports.abort();
     eprintln!("coordinator stopped");
     Ok(())
 }

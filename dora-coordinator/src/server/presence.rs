@@ -54,10 +54,17 @@ async fn watch(shared: Arc<Shared>, session: zenoh::Session) -> eyre::Result<()>
         };
         let ready = sample.kind() == SampleKind::Put;
         let key = keys::key(Kind::Node, Some(zone), None, machine);
-        let shared = shared.clone();
-        tokio::task::spawn_blocking(move || set_ready(&shared, &key, ready))
+        let store = shared.clone();
+        tokio::task::spawn_blocking(move || set_ready(&store, &key, ready))
             .await
             .map_err(|e| eyre!(e))??;
+        if ready {
+            // What it ran while the coordinator could not hear it.
+            let (shared, zone, machine) = (shared.clone(), zone.to_owned(), machine.to_owned());
+            tokio::spawn(
+                async move { super::dataflows::reconcile(&shared, &zone, &machine).await },
+            );
+        }
     }
     Ok(())
 }

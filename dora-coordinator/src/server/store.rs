@@ -442,6 +442,13 @@ impl Store {
         Ok(Some(change))
     }
 
+    /// Records `audit`, an action that changed no resource (a stop).
+    pub fn audit(&self, audit: AuditRecord) -> Result<(), StoreError> {
+        let tx = db(self.db.begin_write())?;
+        self.record(&tx, &[], audit)?;
+        db(tx.commit())
+    }
+
     /// The changes after revision `after`, oldest first; `None` when some
     /// of them are no longer kept.
     pub fn changes_since(&self, after: u64) -> Result<Option<Vec<Change>>, StoreError> {

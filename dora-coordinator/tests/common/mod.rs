@@ -34,7 +34,7 @@ const NODE_PACKAGES: &[&str] = &[
 /// again: minutes on two cores, which must not count against the time
 /// limit of the run it happens in. Every selection of these packages has
 /// the same features, so after this their builds have nothing to do.
-fn build_nodes_once() {
+pub fn build_nodes_once() {
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
         let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));

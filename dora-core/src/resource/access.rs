@@ -64,4 +64,10 @@ pub enum Verb {
     Describe,
     Apply,
     Delete,
+    /// Start a dataflow (`dora start`).
+    Start,
+    /// Stop a dataflow (`dora stop`).
+    Stop,
+    /// Read what a dataflow's nodes print (`dora logs`).
+    Logs,
 }

@@ -18,11 +18,13 @@ use crate::client::Answer;
 use crate::server::{self, ServerOptions, Tls};
 
 mod context;
+mod dataflow;
 mod resources;
 mod token;
 mod up;
 
 pub use context::{config, login};
+pub use dataflow::{list, logs, start, stop};
 pub use resources::{apply, delete, describe, get};
 pub use token::token;
 pub use up::{down, up, DownArgs, UpArgs};

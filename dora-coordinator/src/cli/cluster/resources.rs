@@ -167,6 +167,9 @@ pub(super) fn row(object: &Json) -> Vec<String> {
     let age = status["createdAt"]
         .as_u64()
         .map_or("-".to_owned(), server::age);
+    if object["kind"] == "Dataflow" {
+        return super::dataflow::row(object);
+    }
     if object["kind"] == "Node" {
         let inventory = &status["inventory"];
         let gpus = inventory["gpus"].as_array().cloned().unwrap_or_default();
@@ -197,7 +200,9 @@ pub(super) fn row(object: &Json) -> Vec<String> {
 }
 
 pub(super) fn headers(object: Option<&Json>) -> Vec<&'static str> {
-    if object.is_some_and(|o| o["kind"] == "Node") {
+    if object.is_some_and(|o| o["kind"] == "Dataflow") {
+        super::dataflow::HEADERS.to_vec()
+    } else if object.is_some_and(|o| o["kind"] == "Node") {
         vec!["NAME", "ZONE", "STATE", "CPUS", "GPUS", "VERSION", "AGE"]
     } else {
         vec!["NAME", "ZONE", "WORKSPACE", "VERSION", "AGE"]
@@ -394,20 +399,22 @@ pub fn describe(
     let text = |v: &Json| v.as_str().unwrap_or("-").to_owned();
     let when = |v: &Json| v.as_u64().map_or("-".to_owned(), server::ago);
     let mut out = String::new();
-    let mut line = |label: &str, value: String| out += &format!("{label:<11}{value}\n");
-    line("Name:", text(&metadata["name"]));
-    line("Kind:", text(&object["kind"]));
+    let line =
+        |out: &mut String, label: &str, value: String| *out += &format!("{label:<11}{value}\n");
+    line(&mut out, "Name:", text(&metadata["name"]));
+    line(&mut out, "Kind:", text(&object["kind"]));
     if metadata["zone"].is_string() {
-        line("Zone:", text(&metadata["zone"]));
+        line(&mut out, "Zone:", text(&metadata["zone"]));
     }
     if metadata["workspace"].is_string() {
-        line("Workspace:", text(&metadata["workspace"]));
+        line(&mut out, "Workspace:", text(&metadata["workspace"]));
     }
-    line("Version:", text(&metadata["resourceVersion"]));
-    line("Created:", when(&status["createdAt"]));
-    line("Changed:", when(&status["updatedAt"]));
+    line(&mut out, "Version:", text(&metadata["resourceVersion"]));
+    line(&mut out, "Created:", when(&status["createdAt"]));
+    line(&mut out, "Changed:", when(&status["updatedAt"]));
     if object["kind"] == "Node" {
         line(
+            &mut out,
             "State:",
             format!(
                 "{} (since {})",
@@ -426,9 +433,10 @@ pub fn describe(
             })
             .filter(|l| !l.is_empty())
             .unwrap_or_else(|| "none".to_owned());
-        line("Labels:", labels);
+        line(&mut out, "Labels:", labels);
         let inventory = &status["inventory"];
         line(
+            &mut out,
             "CPUs:",
             format!(
                 "{} ({})",
@@ -437,11 +445,12 @@ pub fn describe(
             ),
         );
         line(
+            &mut out,
             "Memory:",
             gib(inventory["memoryBytes"].as_u64().unwrap_or(0)),
         );
         let gpus = inventory["gpus"].as_array().cloned().unwrap_or_default();
-        line("GPUs:", gpus.len().to_string());
+        line(&mut out, "GPUs:", gpus.len().to_string());
         for gpu in &gpus {
             let simulated = if gpu["simulated"] == true {
                 ", simulated"
@@ -455,7 +464,85 @@ pub fn describe(
                 gib(gpu["memoryBytes"].as_u64().unwrap_or(0))
             );
         }
-        out += "Running:   nothing (workloads and dataflows are not placed yet)\n";
+        // Those of the workspace asked for (or the caller's default).
+        let in_zone = Place {
+            zone: metadata["zone"].as_str().map(str::to_owned),
+            workspace: place.workspace.clone(),
+        };
+        let dataflows = ok(client.call(
+            Method::GET,
+            &format!("/api/v1/resources/dataflow{}", query(&in_zone, &[])),
+            None,
+        )?);
+        let here: Vec<String> = match &dataflows {
+            Ok(body) => body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| {
+                    d["status"]["machine"] == metadata["name"]
+                        && matches!(
+                            d["status"]["state"].as_str(),
+                            Some("Starting" | "Running" | "Stopping")
+                        )
+                })
+                .map(|d| {
+                    format!(
+                        "dataflow {} ({} nodes, {})",
+                        text(&d["metadata"]["name"]),
+                        d["status"]["nodes"].as_u64().unwrap_or(0),
+                        text(&d["status"]["state"])
+                    )
+                })
+                .collect(),
+            Err(error) => vec![format!("not shown ({error})")],
+        };
+        line(
+            &mut out,
+            "Running:",
+            if here.is_empty() {
+                "nothing".to_owned()
+            } else {
+                here.join(", ")
+            },
+        );
+    }
+    if object["kind"] == "Dataflow" && status["id"].is_string() {
+        line(
+            &mut out,
+            "State:",
+            format!(
+                "{} (since {})",
+                text(&status["state"]),
+                when(&status["since"])
+            ),
+        );
+        line(&mut out, "Run:", text(&status["id"]));
+        line(&mut out, "Machine:", text(&status["machine"]));
+        line(&mut out, "Folder:", text(&status["folder"]));
+        if let Some(reason) = status["reason"].as_str() {
+            line(
+                &mut out,
+                "Reason:",
+                reason.lines().next().unwrap_or_default().to_owned(),
+            );
+        }
+        out += "Nodes:\n";
+        let empty = serde_json::Map::new();
+        let placement = status["placement"].as_object().unwrap_or(&empty);
+        let ended = status["ended"].as_object().unwrap_or(&empty);
+        for (node, why) in placement {
+            let state = match ended.get(node) {
+                Some(end) => text(&end["status"]),
+                None if status["state"] == "Running" => "running".to_owned(),
+                None => "-".to_owned(),
+            };
+            out += &format!(
+                "  {node}: on {} because {}; {state}\n",
+                text(&status["machine"]),
+                why.as_str().unwrap_or_default()
+            );
+        }
     }
     out += "Spec:\n";
     for spec_line in to_yaml(&object["spec"]).lines() {

@@ -1,0 +1,230 @@
+//! The dataflows a machine runs for the cluster. Each runs on a thread of
+//! its own through the same supervisor as `dora run`, with its output
+//! going to the coordinator as reports instead of to a terminal.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use dora_core::protocol::cluster::{self, Command, CommandAnswer, DataflowReport};
+use zenoh::qos::CongestionControl;
+use zenoh::Wait;
+
+use crate::run::{self, Out, RunOptions};
+
+/// How many reports may wait to be sent before nodes wait on their output.
+const REPORT_BACKLOG: usize = 4096;
+
+/// How many ended dataflows' last reports a daemon keeps, for a
+/// coordinator that was away when they ended.
+const KEEP_ENDED: usize = 1000;
+
+/// How long nodes have after `Stop` when the request names no grace.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// One dataflow this machine runs.
+struct Running {
+    stop: Arc<AtomicBool>,
+    grace_ms: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct State {
+    running: BTreeMap<String, Running>,
+    /// The last report of each dataflow that has ended, oldest first.
+    ended: VecDeque<(String, DataflowReport)>,
+}
+
+/// The machine's dataflows, and where their reports go.
+pub struct Runs {
+    session: zenoh::Session,
+    zone: String,
+    machine: String,
+    state: Mutex<State>,
+}
+
+impl Runs {
+    pub fn new(session: zenoh::Session, zone: &str, machine: &str) -> Arc<Runs> {
+        Arc::new(Runs {
+            session,
+            zone: zone.to_owned(),
+            machine: machine.to_owned(),
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Carries out `command`.
+    pub fn handle(self: &Arc<Self>, command: Command) -> CommandAnswer {
+        match command {
+            Command::Start {
+                dataflow,
+                name,
+                source,
+                file,
+                folder,
+            } => self.start(dataflow, name, source, file, folder),
+            Command::Stop { dataflow, grace_ms } => {
+                let state = self.state();
+                match state.running.get(&dataflow) {
+                    Some(running) => {
+                        running.grace_ms.store(grace_ms, Ordering::Relaxed);
+                        running.stop.store(true, Ordering::Relaxed);
+                        CommandAnswer::Done
+                    }
+                    None => CommandAnswer::Refused {
+                        reason: format!(
+                            "dataflow {dataflow} does not run on machine `{}`",
+                            self.machine
+                        ),
+                    },
+                }
+            }
+            Command::List => {
+                let state = self.state();
+                CommandAnswer::Running {
+                    dataflows: state.running.keys().cloned().collect(),
+                    ended: state.ended.iter().cloned().collect(),
+                }
+            }
+        }
+    }
+
+    fn start(
+        self: &Arc<Self>,
+        dataflow: String,
+        name: String,
+        source: String,
+        file: String,
+        folder: String,
+    ) -> CommandAnswer {
+        let mut state = self.state();
+        if state.running.contains_key(&dataflow) {
+            return CommandAnswer::Refused {
+                reason: format!("dataflow {dataflow} already runs here"),
+            };
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let grace_ms = Arc::new(AtomicU64::new(0));
+        let (reports, queue) = mpsc::sync_channel(REPORT_BACKLOG);
+        let key = cluster::report_key(&self.zone, &self.machine, &dataflow);
+        let forward = {
+            let session = self.session.clone();
+            move || forward(&session, &key, queue)
+        };
+        let run = {
+            let (runs, id, stop, grace_ms) = (
+                self.clone(),
+                dataflow.clone(),
+                stop.clone(),
+                grace_ms.clone(),
+            );
+            move || {
+                let out = Out::Forward(reports);
+                let last = run_one(&source, &file, &folder, &stop, grace_ms, &out);
+                out.report(last.clone());
+                let mut state = runs.state();
+                state.running.remove(&id);
+                state.ended.push_back((id, last));
+                if state.ended.len() > KEEP_ENDED {
+                    state.ended.pop_front();
+                }
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("dora-report-{name}"))
+            .spawn(forward)
+            .and_then(|_| {
+                std::thread::Builder::new()
+                    .name(format!("dora-run-{name}"))
+                    .spawn(run)
+            });
+        if let Err(error) = spawned {
+            return CommandAnswer::Refused {
+                reason: format!("cannot start a thread for the dataflow: {error}"),
+            };
+        }
+        state.running.insert(dataflow, Running { stop, grace_ms });
+        CommandAnswer::Done
+    }
+
+    /// Asks every dataflow to stop, and waits up to `patience` for them to
+    /// end (their last reports sent).
+    pub fn stop_all(&self, patience: Duration) {
+        for running in self.state().running.values() {
+            running.stop.store(true, Ordering::Relaxed);
+        }
+        let deadline = std::time::Instant::now() + patience;
+        while !self.state().running.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Checks, builds and runs one dataflow; its last report.
+fn run_one(
+    source: &str,
+    file: &str,
+    folder: &str,
+    stop: &AtomicBool,
+    grace_ms: Arc<AtomicU64>,
+    out: &Out,
+) -> DataflowReport {
+    let dir = PathBuf::from(folder);
+    if !dir.is_dir() {
+        return DataflowReport::Failed {
+            error: format!(
+                "the dataflow's folder {folder} is not on this machine; every machine that runs its nodes needs it at the same path"
+            ),
+        };
+    }
+    let dataflow = match run::check_for_machine(source, file.as_ref(), &dir) {
+        Ok(dataflow) => dataflow,
+        Err(errors) => return DataflowReport::Failed { error: errors },
+    };
+    if let Err(error) = run::build(&dataflow, &dir, stop, out) {
+        return DataflowReport::Failed {
+            error: format!("{error:#}"),
+        };
+    }
+    let options = RunOptions {
+        grace: DEFAULT_GRACE,
+        stop_after: None,
+        grace_at_stop: Some(grace_ms),
+    };
+    match run::execute(&dataflow, &dir, &options, stop, out) {
+        Ok(outcome) => DataflowReport::Ended {
+            failed: outcome.failed,
+            summary: anstream::adapter::strip_str(&outcome.summary).to_string(),
+        },
+        Err(error) => DataflowReport::Failed {
+            error: format!("{error:#}"),
+        },
+    }
+}
+
+/// Sends a dataflow's reports to the coordinator, in order, until every
+/// sender is gone. Puts wait when the link is congested rather than drop.
+fn forward(session: &zenoh::Session, key: &str, queue: mpsc::Receiver<DataflowReport>) {
+    let mut said = false;
+    for report in queue {
+        let Ok(payload) = serde_json::to_vec(&report) else {
+            continue;
+        };
+        let sent = session
+            .put(key, payload)
+            .congestion_control(CongestionControl::Block)
+            .wait();
+        if let Err(error) = sent {
+            if !said {
+                eprintln!("cannot send the reports of {key} to the coordinator: {error}");
+                said = true;
+            }
+        }
+    }
+}
