@@ -36,7 +36,8 @@ use serde::{Deserialize, Serialize};
 
 pub use connections::{Connection, Receiver};
 pub use input::{
-    Input, InputSource, InputSourceError, OutputRef, QueuePolicy, TimerInterval, DEFAULT_QUEUE_SIZE,
+    Hertz, Input, InputSource, InputSourceError, OutputRef, QueuePolicy, TimerInterval,
+    DEFAULT_QUEUE_SIZE, MAX_TIMER_HZ,
 };
 pub use node::{Args, Deploy, Driver, EnvValue, Node, RestartPolicy};
 pub use operator::{Operator, OperatorSource};
