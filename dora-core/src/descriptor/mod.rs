@@ -27,8 +27,11 @@ mod connections;
 mod input;
 mod node;
 mod operator;
+mod single_operator;
 mod validate;
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -41,8 +44,10 @@ pub use input::{
 };
 pub use node::{Args, Deploy, Driver, EnvValue, Node, RestartPolicy};
 pub use operator::{Operator, OperatorSource};
+pub use single_operator::SINGLE_OPERATOR_DEFAULT_ID;
 
 use crate::diagnostic::{self, Diagnostic};
+use crate::id::{NodeId, OperatorId};
 use crate::suggest::did_you_mean;
 use crate::yaml::{self, from_value_partial, Value, ValueKind};
 
@@ -149,11 +154,38 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
         );
     }
 
+    // A node written with `operator:` is read as the runtime node it stands
+    // for; its tree is rewritten first, keeping every position.
+    let mut single = HashMap::new();
+    let trees: Vec<Cow<'_, Value>> = node_values
+        .iter()
+        .map(|value| match single_operator::expand(value) {
+            None => Cow::Borrowed(value),
+            Some((expanded, error)) => {
+                diagnostics.extend(error);
+                let operator_id = expanded
+                    .get("operators")
+                    .and_then(|list| list.item(0))
+                    .and_then(|operator| operator.get("id"))
+                    .and_then(Value::as_str);
+                if let (Some(node), Some(operator), true) = (
+                    value.get("id").and_then(Value::as_str),
+                    operator_id,
+                    value.get("operators").is_none(),
+                ) {
+                    single.insert(NodeId::from(node), OperatorId::from(operator));
+                }
+                Cow::Owned(expanded)
+            }
+        })
+        .collect();
+
     // Each node is read on its own, so that a mistake in one node does not
     // hide the mistakes of the others.
     let mut parsed = Vec::new();
     let mut unreadable = Vec::new();
-    for value in node_values {
+    for value in &trees {
+        let value: &Value = value;
         let (node, errors) = from_value_partial::<Node>(value);
         diagnostics.extend(errors.into_iter().map(Diagnostic::from));
         match node {
@@ -161,7 +193,13 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
             None => unreadable.extend(value.get("id").and_then(Value::as_str).map(str::to_owned)),
         }
     }
-    diagnostics.extend(validate::validate(&parsed, &unreadable, base_dir));
+    let mut nodes: Vec<Node> = parsed.iter().map(|(node, _)| node.clone()).collect();
+    single_operator::qualify_sources(&mut nodes, &single);
+    let parsed: Vec<(Node, &Value)> = nodes
+        .into_iter()
+        .zip(parsed.iter().map(|(_, tree)| *tree))
+        .collect();
+    diagnostics.extend(validate::validate(&parsed, &unreadable, &single, base_dir));
     diagnostic::sort(&mut diagnostics);
     let complete = parsed.len() == node_values.len();
     let dataflow = complete.then(|| Dataflow {

@@ -9,22 +9,27 @@ use std::path::Path;
 
 use super::{Driver, Input, InputSource, Node, OutputRef, RestartPolicy};
 use crate::diagnostic::Diagnostic;
-use crate::id::{id_problem, DataId, MAX_ID_LEN};
+use crate::id::{id_problem, DataId, NodeId, OperatorId, MAX_ID_LEN};
 use crate::suggest::did_you_mean;
 use crate::yaml::{Position, Value, ValueKind};
 
 /// Validates the nodes that could be read. `unreadable` holds the ids of
 /// nodes that could not be read (their errors are already reported), so
 /// that inputs naming them are not reported a second time.
+///
+/// `single` holds the nodes written with `operator:` (and read as runtime
+/// nodes with one operator), so that messages name the key as written.
 pub(super) fn validate(
     nodes: &[(Node, &Value)],
     unreadable: &[String],
+    single: &HashMap<NodeId, OperatorId>,
     base_dir: Option<&Path>,
 ) -> Vec<Diagnostic> {
     let mut check = Checker {
         diagnostics: Vec::new(),
         nodes: HashMap::new(),
         unreadable: unreadable.iter().map(String::as_str).collect(),
+        single,
     };
     check.ids(nodes);
     for (node, tree) in nodes {
@@ -41,6 +46,7 @@ struct Checker<'a> {
     /// Nodes by id (the first one, when an id is repeated).
     nodes: HashMap<&'a str, &'a Node>,
     unreadable: HashSet<&'a str>,
+    single: &'a HashMap<NodeId, OperatorId>,
 }
 
 fn quoted_list<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
@@ -144,10 +150,15 @@ impl<'a> Checker<'a> {
     /// A node runs exactly one thing: a program, operators, or an image.
     fn program(&mut self, node: &Node, tree: &Value, base_dir: Option<&Path>) {
         let id = &node.id;
+        let operators_key = if self.single.contains_key(id) {
+            "operator"
+        } else {
+            "operators"
+        };
         match (&node.path, node.is_runtime()) {
             (Some(_), true) => self.error(
                 tree.key_position("operators"),
-                format!("node `{id}` has both `path` and `operators`"),
+                format!("node `{id}` has both `path` and `{operators_key}`"),
                 "a node runs either one program (`path`) or operators; split it into two nodes",
             ),
             (None, false) if node.image.is_none() => self.error(
