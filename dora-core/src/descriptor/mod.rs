@@ -28,10 +28,11 @@ mod input;
 mod node;
 mod operator;
 mod single_operator;
+mod unsupported;
 mod validate;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -154,30 +155,13 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
         );
     }
 
-    // A node written with `operator:` is read as the runtime node it stands
-    // for; its tree is rewritten first, keeping every position.
-    let mut single = HashMap::new();
+    // Keys of dora-rs that this dora refuses are reported and taken out, and
+    // a node written with `operator:` is read as the runtime node it stands
+    // for; the trees are rewritten first, keeping every position.
+    let mut written = Written::default();
     let trees: Vec<Cow<'_, Value>> = node_values
         .iter()
-        .map(|value| match single_operator::expand(value) {
-            None => Cow::Borrowed(value),
-            Some((expanded, error)) => {
-                diagnostics.extend(error);
-                let operator_id = expanded
-                    .get("operators")
-                    .and_then(|list| list.item(0))
-                    .and_then(|operator| operator.get("id"))
-                    .and_then(Value::as_str);
-                if let (Some(node), Some(operator), true) = (
-                    value.get("id").and_then(Value::as_str),
-                    operator_id,
-                    value.get("operators").is_none(),
-                ) {
-                    single.insert(NodeId::from(node), OperatorId::from(operator));
-                }
-                Cow::Owned(expanded)
-            }
-        })
+        .map(|value| rewrite(value, &mut written, &mut diagnostics))
         .collect();
 
     // Each node is read on its own, so that a mistake in one node does not
@@ -194,16 +178,68 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
         }
     }
     let mut nodes: Vec<Node> = parsed.iter().map(|(node, _)| node.clone()).collect();
-    single_operator::qualify_sources(&mut nodes, &single);
+    single_operator::qualify_sources(&mut nodes, &written.single);
     let parsed: Vec<(Node, &Value)> = nodes
         .into_iter()
         .zip(parsed.iter().map(|(_, tree)| *tree))
         .collect();
-    diagnostics.extend(validate::validate(&parsed, &unreadable, &single, base_dir));
+    diagnostics.extend(validate::validate(&parsed, &unreadable, &written, base_dir));
     diagnostic::sort(&mut diagnostics);
     let complete = parsed.len() == node_values.len();
     let dataflow = complete.then(|| Dataflow {
         nodes: parsed.into_iter().map(|(node, _)| node).collect(),
     });
     (dataflow, diagnostics)
+}
+
+/// What the nodes' trees said before they were rewritten to be read.
+#[derive(Debug, Default)]
+struct Written {
+    /// Nodes written with `operator:`, and the id of that operator.
+    single: HashMap<NodeId, OperatorId>,
+    /// Nodes without a program whose unknown or refused key, reported on
+    /// its own, already explains why.
+    no_program_explained: HashSet<NodeId>,
+}
+
+/// The tree of one node as it is read: without the keys refused by
+/// [`unsupported::refuse`], and with `operator:` expanded.
+fn rewrite<'a>(
+    value: &'a Value,
+    written: &mut Written,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Cow<'a, Value> {
+    let id = value.get("id").and_then(Value::as_str).map(NodeId::from);
+    if let (Some(id), ValueKind::Mapping(entries)) = (&id, &value.kind) {
+        let accepted = yaml::struct_keys::<Node>();
+        let explained = entries
+            .iter()
+            .filter_map(|(key, _)| key.as_str())
+            .any(|key| {
+                key != "operator"
+                    && !accepted.contains(&key)
+                    && unsupported::explains_no_program(key)
+            });
+        if explained {
+            written.no_program_explained.insert(id.clone());
+        }
+    }
+    let mut tree = Cow::Borrowed(value);
+    if let Some((kept, errors)) = unsupported::refuse(&tree) {
+        diagnostics.extend(errors);
+        tree = Cow::Owned(kept);
+    }
+    if let Some((expanded, error)) = single_operator::expand(&tree) {
+        diagnostics.extend(error);
+        let operator = expanded
+            .get("operators")
+            .and_then(|list| list.item(0))
+            .and_then(|operator| operator.get("id"))
+            .and_then(Value::as_str);
+        if let (Some(id), Some(operator), None) = (id, operator, value.get("operators")) {
+            written.single.insert(id, OperatorId::from(operator));
+        }
+        tree = Cow::Owned(expanded);
+    }
+    tree
 }
