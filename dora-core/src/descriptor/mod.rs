@@ -28,6 +28,7 @@ mod input;
 mod node;
 mod operator;
 mod single_operator;
+mod types;
 mod unsupported;
 mod validate;
 
@@ -46,6 +47,7 @@ pub use input::{
 pub use node::{Args, Deploy, Driver, EnvValue, Node, RestartPolicy};
 pub use operator::{Operator, OperatorSource};
 pub use single_operator::SINGLE_OPERATOR_DEFAULT_ID;
+pub use types::{TypeName, TypeNameError};
 
 use crate::diagnostic::{self, Diagnostic};
 use crate::id::{NodeId, OperatorId};
@@ -184,6 +186,7 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
         .zip(parsed.iter().map(|(_, tree)| *tree))
         .collect();
     diagnostics.extend(validate::validate(&parsed, &unreadable, &written, base_dir));
+    diagnostics.extend(types::check(&parsed));
     diagnostic::sort(&mut diagnostics);
     let complete = parsed.len() == node_values.len();
     let dataflow = complete.then(|| Dataflow {
