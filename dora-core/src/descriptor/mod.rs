@@ -179,12 +179,7 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
             None => unreadable.extend(value.get("id").and_then(Value::as_str).map(str::to_owned)),
         }
     }
-    let mut nodes: Vec<Node> = parsed.iter().map(|(node, _)| node.clone()).collect();
-    single_operator::qualify_sources(&mut nodes, &written.single);
-    let parsed: Vec<(Node, &Value)> = nodes
-        .into_iter()
-        .zip(parsed.iter().map(|(_, tree)| *tree))
-        .collect();
+    single_operator::qualify_sources(parsed.iter_mut().map(|(node, _)| node), &written.single);
     diagnostics.extend(validate::validate(&parsed, &unreadable, &written, base_dir));
     diagnostics.extend(types::check(&parsed));
     diagnostic::sort(&mut diagnostics);

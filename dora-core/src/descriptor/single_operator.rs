@@ -109,7 +109,10 @@ fn scalar(text: &str, position: crate::yaml::Position) -> Value {
 /// Every source `node/output` that names a node written with `operator:`
 /// becomes `node/<operator>/output`, the way its outputs are named once it
 /// is a runtime node. `single` maps those nodes to their operator's id.
-pub(super) fn qualify_sources(nodes: &mut [Node], single: &HashMap<NodeId, OperatorId>) {
+pub(super) fn qualify_sources<'a>(
+    nodes: impl IntoIterator<Item = &'a mut Node>,
+    single: &HashMap<NodeId, OperatorId>,
+) {
     if single.is_empty() {
         return;
     }
