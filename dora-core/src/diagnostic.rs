@@ -36,6 +36,16 @@ pub struct Diagnostic {
     pub message: String,
     /// What to do about it.
     pub hint: Option<String>,
+    /// Other places the finding is about, each with what is there: the
+    /// output an input disagrees with, say.
+    pub notes: Vec<Note>,
+}
+
+/// A second place that a [`Diagnostic`] is about, shown under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub position: Position,
+    pub message: String,
 }
 
 impl Diagnostic {
@@ -45,6 +55,7 @@ impl Diagnostic {
             position: position.into(),
             message: message.into(),
             hint: None,
+            notes: Vec::new(),
         }
     }
 
@@ -60,6 +71,15 @@ impl Diagnostic {
         self
     }
 
+    /// Adds a second place the finding is about, with what is there.
+    pub fn with_note(mut self, position: Position, message: impl Into<String>) -> Self {
+        self.notes.push(Note {
+            position,
+            message: message.into(),
+        });
+        self
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -72,6 +92,7 @@ impl From<DeError> for Diagnostic {
             position: error.position,
             message: error.message,
             hint: error.hint,
+            notes: Vec::new(),
         }
     }
 }
@@ -116,25 +137,62 @@ pub fn render(path: &str, source: &str, diagnostics: &[Diagnostic], color: bool)
             write_hint(&mut out, diagnostic, &paint, "");
             continue;
         };
-        let number = position.line.to_string();
-        let gutter = " ".repeat(number.len());
-        let _ = writeln!(out, "{gutter}{} {path}:{position}", paint("1;34", "-->"));
-        if let Some(line) = lines.get(position.line.wrapping_sub(1)) {
-            let bar = paint("1;34", "|");
-            let (shown, column) = window(line, position.column);
-            let _ = writeln!(out, "{gutter} {bar}");
-            let _ = writeln!(out, "{} {bar} {shown}", paint("1;34", &number));
-            // Keep tabs so that the caret lines up with the text above it.
-            let pad: String = shown
-                .chars()
-                .take(column.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            let _ = writeln!(out, "{gutter} {bar} {pad}{}", paint(code, "^"));
+        // One gutter for every place shown, so that the bars line up.
+        let widest = diagnostic
+            .notes
+            .iter()
+            .map(|note| note.position.line)
+            .fold(position.line, usize::max);
+        let gutter = " ".repeat(widest.to_string().len());
+        write_place(&mut out, path, &lines, position, code, &gutter, &paint);
+        for note in &diagnostic.notes {
+            let _ = writeln!(
+                out,
+                "{}{}",
+                paint("1;36", "note"),
+                paint("1", &format!(": {}", note.message))
+            );
+            write_place(
+                &mut out,
+                path,
+                &lines,
+                note.position,
+                "1;36",
+                &gutter,
+                &paint,
+            );
         }
         write_hint(&mut out, diagnostic, &paint, &gutter);
     }
     out
+}
+
+/// Writes `--> file:line:col`, the line and a caret under the column;
+/// `gutter` is at least as wide as the line number.
+fn write_place(
+    out: &mut String,
+    path: &str,
+    lines: &[&str],
+    position: Position,
+    code: &str,
+    gutter: &str,
+    paint: &dyn Fn(&str, &str) -> String,
+) {
+    let number = format!("{:>width$}", position.line, width = gutter.len());
+    let _ = writeln!(out, "{gutter}{} {path}:{position}", paint("1;34", "-->"));
+    if let Some(line) = lines.get(position.line.wrapping_sub(1)) {
+        let bar = paint("1;34", "|");
+        let (shown, column) = window(line, position.column);
+        let _ = writeln!(out, "{gutter} {bar}");
+        let _ = writeln!(out, "{} {bar} {shown}", paint("1;34", &number));
+        // Keep tabs so that the caret lines up with the text above it.
+        let pad: String = shown
+            .chars()
+            .take(column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let _ = writeln!(out, "{gutter} {bar} {pad}{}", paint(code, "^"));
+    }
 }
 
 /// The widest line shown whole; a longer one is cut around the column.
@@ -182,6 +240,36 @@ fn write_hint(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_note_shows_its_own_place_under_the_first() {
+        let source = format!("a: 1\n{}b: 2\n", "\n".repeat(8));
+        let error = Diagnostic::error(
+            Position {
+                line: 10,
+                column: 4,
+            },
+            "b disagrees",
+        )
+        .with_note(Position { line: 1, column: 4 }, "with a, here")
+        .with_hint("make them agree");
+        let text = render("f.yml", &source, &[error], false);
+        assert_eq!(
+            text,
+            "error: b disagrees
+  --> f.yml:10:4
+   |
+10 | b: 2
+   |    ^
+note: with a, here
+  --> f.yml:1:4
+   |
+ 1 | a: 1
+   |    ^
+   = help: make them agree
+"
+        );
+    }
 
     #[test]
     fn long_lines_are_cut_around_the_column() {

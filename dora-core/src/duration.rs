@@ -1,4 +1,5 @@
-//! Durations as people write them in YAML: `5ms`, `1.5s`, `250us`, `2m`.
+//! Durations as people write them in YAML: `5ms`, `1.5s`, `250us`, `2m`, or
+//! a bare number of seconds (`1.5`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -107,10 +108,49 @@ impl fmt::Display for Duration {
     }
 }
 
+/// In a file, a duration is text with a unit (`5ms`, `1.5s`) or a bare
+/// number of seconds (`restart_delay: 1.5`), the form dataflows written for
+/// dora-rs use.
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(de::Error::custom)
+        struct DurationVisitor;
+
+        impl de::Visitor<'_> for DurationVisitor {
+            type Value = Duration;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as `5ms` or `1.5s`, or a number of seconds")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
+                text.parse().map_err(|_| {
+                    E::custom(format!("`{text}` is not a duration; write a number and a unit (ns, us, ms, s, m or h), like `5ms` or `1.5s`, or a bare number of seconds"))
+                })
+            }
+
+            fn visit_u64<E: de::Error>(self, secs: u64) -> Result<Duration, E> {
+                Ok(Duration::from_secs(secs))
+            }
+
+            fn visit_i64<E: de::Error>(self, secs: i64) -> Result<Duration, E> {
+                self.visit_f64(secs as f64)
+            }
+
+            fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Duration, E> {
+                if secs < 0.0 {
+                    return Err(E::custom(format!(
+                        "{secs} seconds is a negative duration; use 0 or more seconds"
+                    )));
+                }
+                std::time::Duration::try_from_secs_f64(secs)
+                    .map(Duration)
+                    .map_err(|_| {
+                        E::custom(format!("{secs} seconds is too long a duration; use a duration of at most a few days, like `1h`"))
+                    })
+            }
+        }
+
+        deserializer.deserialize_any(DurationVisitor)
     }
 }
 
@@ -127,10 +167,15 @@ impl JsonSchema for Duration {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "type": "string",
-            "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*(ns|us|µs|ms|s|m|h)\s*$",
-            "description": "A number and a unit (ns, us, ms, s, m, h), like `5ms` or `1.5s`.",
-            "examples": ["5ms", "1.5s", "250us"]
+            "description": "A number and a unit (ns, us, ms, s, m, h), like `5ms` or `1.5s`, or a bare number of seconds.",
+            "anyOf": [
+                {
+                    "type": "string",
+                    "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*(ns|us|µs|ms|s|m|h)\s*$"
+                },
+                { "type": "number", "minimum": 0 }
+            ],
+            "examples": ["5ms", "1.5s", "250us", 2]
         })
     }
 }
@@ -159,6 +204,36 @@ mod tests {
         for text in ["", "5", "ms", "5 parsecs", "-1s", "1.2.3s"] {
             assert!(text.parse::<Duration>().is_err(), "{text:?} was accepted");
         }
+    }
+
+    fn from_yaml(text: &str) -> Result<Duration, String> {
+        let document = crate::yaml::parse(text).unwrap();
+        crate::yaml::from_value::<Duration>(&document[0]).map_err(|errors| {
+            format!(
+                "{}; {}",
+                errors[0].message,
+                errors[0].hint.clone().unwrap_or_default()
+            )
+        })
+    }
+
+    #[test]
+    fn bare_numbers_in_a_file_are_seconds() {
+        assert_eq!(from_yaml("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(from_yaml("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(from_yaml("0"), Ok(Duration::from_secs(0)));
+        assert_eq!(from_yaml("250ms"), Ok(Duration::from_millis(250)));
+        // A quoted number is text, and text needs a unit.
+        let quoted = from_yaml("'2'").unwrap_err();
+        assert!(quoted.contains("or a bare number of seconds"), "{quoted}");
+    }
+
+    #[test]
+    fn bare_numbers_that_are_no_duration_are_refused() {
+        assert!(from_yaml("-1").unwrap_err().contains("negative duration"));
+        assert!(from_yaml("-0.5").unwrap_err().contains("negative duration"));
+        assert!(from_yaml("1e300").unwrap_err().contains("too long"));
+        assert!(from_yaml(".nan").unwrap_err().contains("is not a duration"));
     }
 
     #[test]

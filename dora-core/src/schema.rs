@@ -11,9 +11,47 @@ use crate::resource::{
 
 /// The JSON Schema of a dataflow file.
 pub fn dataflow() -> Schema {
-    SchemaSettings::draft07()
+    let mut schema = SchemaSettings::draft07()
         .into_generator()
-        .into_root_schema_for::<Dataflow>()
+        .into_root_schema_for::<Dataflow>();
+    add_single_operator(&mut schema);
+    schema
+}
+
+/// `operator:` is read by rewriting the YAML into `operators:` (see
+/// `descriptor::single_operator`), so no field of `Node` carries it: it is
+/// added here, as an operator whose `id` may be left out.
+fn add_single_operator(schema: &mut Schema) {
+    let Some(operator) = schema.pointer("/definitions/Operator").cloned() else {
+        return;
+    };
+    let mut single = operator;
+    if let Some(required) = single.get_mut("required").and_then(|r| r.as_array_mut()) {
+        required.retain(|key| key != "id");
+    }
+    if let Some(description) = single.get_mut("description") {
+        *description = serde_json::Value::from(
+            "The one operator of a node written with `operator:`; its id is `op` unless `id` says otherwise.",
+        );
+    }
+    if let Some(definitions) = schema
+        .get_mut("definitions")
+        .and_then(|d| d.as_object_mut())
+    {
+        definitions.insert("SingleOperator".to_owned(), single);
+    }
+    if let Some(properties) = schema
+        .pointer_mut("/definitions/Node/properties")
+        .and_then(|p| p.as_object_mut())
+    {
+        properties.insert(
+            "operator".to_owned(),
+            serde_json::json!({
+                "description": "Makes this a runtime node with this one operator: a shorthand for `operators:` with one entry. Other nodes name its outputs `id/output`.",
+                "$ref": "#/definitions/SingleOperator"
+            }),
+        );
+    }
 }
 
 /// The JSON Schema of one cluster resource: one branch per kind.
@@ -55,4 +93,43 @@ pub fn resource() -> Schema {
         "oneOf": branches,
         "definitions": definitions
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The good corpus file that uses every node key, and the keys the
+    /// schema describes, agree.
+    #[test]
+    fn the_schema_describes_every_key_a_node_can_have() {
+        let schema = serde_json::to_value(super::dataflow()).unwrap();
+        let documented: BTreeSet<&str> = schema["definitions"]["Node"]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let every_key = include_str!("../tests/corpus/good/every-node-key.yml");
+        let used: BTreeSet<&str> = every_key
+            .lines()
+            .filter_map(|l| l.strip_prefix("  - ").or_else(|| l.strip_prefix("    ")))
+            .filter(|l| !l.starts_with(' '))
+            .filter_map(|l| l.split_once(':').map(|(k, _)| k))
+            .collect();
+        assert_eq!(used, documented);
+    }
+
+    #[test]
+    fn a_single_operator_needs_no_id() {
+        let schema = serde_json::to_value(super::dataflow()).unwrap();
+        let single = &schema["definitions"]["SingleOperator"];
+        assert!(single["properties"]["python"].is_object());
+        let required = single["required"].as_array().cloned().unwrap_or_default();
+        assert!(!required.iter().any(|key| key == "id"), "{required:?}");
+        assert_eq!(
+            schema["definitions"]["Node"]["properties"]["operator"]["$ref"],
+            "#/definitions/SingleOperator"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The documented defaults, as users rely on them.
 
 use dora_core::descriptor::{
-    Dataflow, Driver, InputSource, QueuePolicy, RestartPolicy, TimerInterval,
+    Dataflow, Driver, Hertz, InputSource, QueuePolicy, RestartPolicy, TimerInterval,
 };
 use dora_core::resource::{
     Affinity, NetworkMode, Protocol, PullPolicy, Resource, Spec, WorkloadRestartPolicy,
@@ -29,7 +29,7 @@ fn a_node_with_only_id_and_path_gets_every_default() {
     );
     assert_eq!(
         b.inputs["t"].source,
-        InputSource::Timer(TimerInterval::Hz(10))
+        InputSource::Timer(TimerInterval::Hz(Hertz::new(10.0).unwrap()))
     );
 }
 

@@ -7,6 +7,7 @@
 //!   image: camera/image              # node/output
 //!   boxes: detector/yolo/boxes       # node/operator/output
 //!   tick: dora/timer/millis/100      # a timer made inside the receiving node
+//!   slow: dora/timer/hz/0.5          # a rate in ticks per second, maybe fractional
 //! ```
 //!
 //! Long form, with the queue and, for operators, a deadline:
@@ -66,7 +67,8 @@ impl Input {
 #[schemars(rename = "InputLongForm")]
 struct LongInput {
     /// `node/output`, `node/operator/output`, or a timer:
-    /// `dora/timer/millis/N`, `dora/timer/secs/N`, `dora/timer/hz/N`.
+    /// `dora/timer/millis/N`, `dora/timer/secs/N`, `dora/timer/hz/N` (N may
+    /// be fractional for `hz`).
     source: InputSource,
     /// How many messages wait at most (default 10, at least 1).
     #[serde(default = "default_queue_size")]
@@ -170,20 +172,80 @@ impl fmt::Display for OutputRef {
 pub enum TimerInterval {
     Millis(u64),
     Secs(u64),
-    Hz(u64),
+    /// Ticks per second; may be fractional (`dora/timer/hz/0.5` ticks every
+    /// two seconds).
+    Hz(Hertz),
 }
 
 impl TimerInterval {
     /// The time between two ticks; `None` for a zero interval or frequency.
     pub fn period(self) -> Option<std::time::Duration> {
         match self {
-            TimerInterval::Millis(0) | TimerInterval::Secs(0) | TimerInterval::Hz(0) => None,
+            TimerInterval::Millis(0) | TimerInterval::Secs(0) => None,
             TimerInterval::Millis(n) => Some(std::time::Duration::from_millis(n)),
             TimerInterval::Secs(n) => Some(std::time::Duration::from_secs(n)),
-            TimerInterval::Hz(n) => {
-                Some(std::time::Duration::from_secs(1) / u32::try_from(n).ok()?)
-            }
+            TimerInterval::Hz(rate) => rate.period(),
         }
+    }
+}
+
+/// The highest timer rate: one tick per microsecond. A node that must act
+/// faster than this is better served by a loop than by a timer.
+pub const MAX_TIMER_HZ: f64 = 1_000_000.0;
+
+/// A timer rate in ticks per second: a finite number from 0 (a timer that
+/// never ticks, which the checks refuse) to [`MAX_TIMER_HZ`], slow enough
+/// rates included as long as their period can be represented.
+///
+/// ```
+/// use dora_core::descriptor::Hertz;
+///
+/// let rate = Hertz::new(0.5).unwrap();
+/// assert_eq!(rate.period(), Some(std::time::Duration::from_secs(2)));
+/// assert!(Hertz::new(f64::NAN).is_none());
+/// assert!(Hertz::new(-1.0).is_none());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hertz(f64);
+
+impl Hertz {
+    /// The rate, or `None` when it is negative, not a finite number, above
+    /// [`MAX_TIMER_HZ`], or so low that its period cannot be represented.
+    pub fn new(rate: f64) -> Option<Hertz> {
+        let valid = (0.0..=MAX_TIMER_HZ).contains(&rate)
+            && (rate == 0.0 || std::time::Duration::try_from_secs_f64(1.0 / rate).is_ok());
+        // `-0.0` would print as `-0`; it is the same rate as `0`.
+        valid.then_some(Hertz(rate.abs()))
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+
+    /// The time between two ticks; `None` for a rate of 0.
+    pub fn period(self) -> Option<std::time::Duration> {
+        if self.0 == 0.0 {
+            return None;
+        }
+        std::time::Duration::try_from_secs_f64(1.0 / self.0)
+            .ok()
+            .filter(|period| !period.is_zero())
+    }
+}
+
+// A `Hertz` is never NaN, so comparing and hashing its bits is an equivalence.
+impl Eq for Hertz {}
+
+impl std::hash::Hash for Hertz {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
+
+/// The shortest text that reads back as the same rate: `30`, `0.5`.
+impl fmt::Display for Hertz {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
     }
 }
 
@@ -218,10 +280,11 @@ impl FromStr for InputSource {
     type Err = InputSourceError;
 
     /// ```
-    /// use dora_core::descriptor::{InputSource, TimerInterval};
+    /// use dora_core::descriptor::InputSource;
     ///
-    /// let timer: InputSource = "dora/timer/hz/30".parse().unwrap();
-    /// assert_eq!(timer, InputSource::Timer(TimerInterval::Hz(30)));
+    /// let timer: InputSource = "dora/timer/hz/0.5".parse().unwrap();
+    /// let InputSource::Timer(timer) = timer else { unreachable!() };
+    /// assert_eq!(timer.period(), Some(std::time::Duration::from_secs(2)));
     /// assert!("camera".parse::<InputSource>().is_err());
     /// ```
     fn from_str(text: &str) -> Result<Self, Self::Err> {
@@ -271,17 +334,50 @@ fn parse_timer(text: &str, parts: &[&str]) -> Result<TimerInterval, String> {
             "`{text}`: `dora` is reserved for dora's own sources, and `{kind}` is not one of them; {usage}"
         ));
     }
-    let value: u64 = value
-        .parse()
-        .map_err(|_| format!("`{value}` in `{text}` is not a whole number; {usage}"))?;
+    let whole = || {
+        value
+            .parse::<u64>()
+            .map_err(|_| format!("`{value}` in `{text}` is not a whole number; {usage}"))
+    };
     match *unit {
-        "millis" => Ok(TimerInterval::Millis(value)),
-        "secs" => Ok(TimerInterval::Secs(value)),
-        "hz" => Ok(TimerInterval::Hz(value)),
+        "millis" => Ok(TimerInterval::Millis(whole()?)),
+        "secs" => Ok(TimerInterval::Secs(whole()?)),
+        "hz" => parse_rate(text, value).map(TimerInterval::Hz),
         other => Err(format!(
             "`{other}` in `{text}` is not a timer unit; {usage}"
         )),
     }
+}
+
+/// The `N` of `dora/timer/hz/N`: ticks per second, written as a decimal
+/// number (`30`, `0.5`).
+fn parse_rate(text: &str, value: &str) -> Result<Hertz, String> {
+    let example = "like `dora/timer/hz/30`, or `dora/timer/hz/0.5` for one tick every two seconds";
+    let decimal = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+        && value.chars().any(|c| c.is_ascii_digit());
+    let rate = value
+        .parse::<f64>()
+        .ok()
+        .filter(|rate| decimal && rate.is_finite())
+        .ok_or_else(|| {
+            format!("`{value}` in `{text}` is not a number; write the ticks per second as a decimal number, {example}")
+        })?;
+    if rate < 0.0 || value.starts_with('-') {
+        return Err(format!(
+            "`{text}` has a negative rate; write a positive number of ticks per second, {example}"
+        ));
+    }
+    if rate > MAX_TIMER_HZ {
+        return Err(format!(
+            "`{text}` ticks faster than a timer can (at most {MAX_TIMER_HZ} times per second); use a lower rate, or send from a loop in the node"
+        ));
+    }
+    Hertz::new(rate).ok_or_else(|| {
+        format!("`{text}` ticks so rarely that its period cannot be represented; use `dora/timer/secs/N` for long periods")
+    })
 }
 
 impl<'de> Deserialize<'de> for InputSource {
@@ -305,7 +401,7 @@ impl JsonSchema for InputSource {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "description": "`node/output`, `node/operator/output`, or a timer: `dora/timer/millis/N`, `dora/timer/secs/N`, `dora/timer/hz/N`.",
+            "description": "`node/output`, `node/operator/output`, or a timer: `dora/timer/millis/N`, `dora/timer/secs/N`, `dora/timer/hz/N` (N may be fractional for `hz`).",
             "pattern": r"^[^/\s]+/[^/\s]+(/[^/\s]+)?$",
             "examples": ["camera/image", "runtime/detector/boxes", "dora/timer/millis/100"]
         })
@@ -345,9 +441,53 @@ mod tests {
     #[test]
     fn timer_periods() {
         assert_eq!(
-            TimerInterval::Hz(4).period(),
+            TimerInterval::Hz(Hertz::new(4.0).unwrap()).period(),
             Some(std::time::Duration::from_millis(250))
         );
         assert_eq!(TimerInterval::Millis(0).period(), None);
+        assert_eq!(TimerInterval::Hz(Hertz::new(0.0).unwrap()).period(), None);
+    }
+
+    #[test]
+    fn fractional_rates_tick_and_read_back() {
+        for (text, period) in [
+            ("dora/timer/hz/0.5", std::time::Duration::from_secs(2)),
+            ("dora/timer/hz/2.5", std::time::Duration::from_millis(400)),
+            ("dora/timer/hz/30", std::time::Duration::from_secs(1) / 30),
+            ("dora/timer/hz/1000000", std::time::Duration::from_micros(1)),
+        ] {
+            let source: InputSource = text.parse().unwrap();
+            assert_eq!(source.to_string(), text);
+            let InputSource::Timer(timer) = source else {
+                panic!("{text} is not a timer")
+            };
+            assert_eq!(timer.period(), Some(period), "{text}");
+        }
+    }
+
+    #[test]
+    fn rates_that_cannot_tick_are_refused_with_a_reason() {
+        let message = |text: &str| text.parse::<InputSource>().unwrap_err().to_string();
+        for text in [
+            "dora/timer/hz/NaN",
+            "dora/timer/hz/inf",
+            "dora/timer/hz/1e3",
+            "dora/timer/hz/",
+            "dora/timer/hz/.",
+        ] {
+            assert!(
+                message(text).contains("is not a number"),
+                "{text}: {}",
+                message(text)
+            );
+        }
+        assert!(message("dora/timer/hz/-2").contains("negative rate"));
+        assert!(message("dora/timer/hz/-0.5").contains("negative rate"));
+        assert!(message("dora/timer/hz/1000001").contains("faster than a timer can"));
+        assert!(message("dora/timer/hz/0.0000000000000000000000000001")
+            .contains("cannot be represented"));
+        // Zero reads, and the dataflow check refuses it at its place ("never
+        // ticks"), as it does `dora/timer/millis/0`.
+        assert!("dora/timer/hz/0".parse::<InputSource>().is_ok());
     }
 }

@@ -27,8 +27,13 @@ mod connections;
 mod input;
 mod node;
 mod operator;
+mod single_operator;
+mod types;
+mod unsupported;
 mod validate;
 
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -36,12 +41,16 @@ use serde::{Deserialize, Serialize};
 
 pub use connections::{Connection, Receiver};
 pub use input::{
-    Input, InputSource, InputSourceError, OutputRef, QueuePolicy, TimerInterval, DEFAULT_QUEUE_SIZE,
+    Hertz, Input, InputSource, InputSourceError, OutputRef, QueuePolicy, TimerInterval,
+    DEFAULT_QUEUE_SIZE, MAX_TIMER_HZ,
 };
 pub use node::{Args, Deploy, Driver, EnvValue, Node, RestartPolicy};
 pub use operator::{Operator, OperatorSource};
+pub use single_operator::SINGLE_OPERATOR_DEFAULT_ID;
+pub use types::{TypeName, TypeNameError};
 
 use crate::diagnostic::{self, Diagnostic};
+use crate::id::{NodeId, OperatorId};
 use crate::suggest::did_you_mean;
 use crate::yaml::{self, from_value_partial, Value, ValueKind};
 
@@ -148,11 +157,21 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
         );
     }
 
+    // Keys of dora-rs that this dora refuses are reported and taken out, and
+    // a node written with `operator:` is read as the runtime node it stands
+    // for; the trees are rewritten first, keeping every position.
+    let mut written = Written::default();
+    let trees: Vec<Cow<'_, Value>> = node_values
+        .iter()
+        .map(|value| rewrite(value, &mut written, &mut diagnostics))
+        .collect();
+
     // Each node is read on its own, so that a mistake in one node does not
     // hide the mistakes of the others.
     let mut parsed = Vec::new();
     let mut unreadable = Vec::new();
-    for value in node_values {
+    for value in &trees {
+        let value: &Value = value;
         let (node, errors) = from_value_partial::<Node>(value);
         diagnostics.extend(errors.into_iter().map(Diagnostic::from));
         match node {
@@ -160,11 +179,65 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
             None => unreadable.extend(value.get("id").and_then(Value::as_str).map(str::to_owned)),
         }
     }
-    diagnostics.extend(validate::validate(&parsed, &unreadable, base_dir));
+    single_operator::qualify_sources(parsed.iter_mut().map(|(node, _)| node), &written.single);
+    diagnostics.extend(validate::validate(&parsed, &unreadable, &written, base_dir));
+    diagnostics.extend(types::check(&parsed));
     diagnostic::sort(&mut diagnostics);
     let complete = parsed.len() == node_values.len();
     let dataflow = complete.then(|| Dataflow {
         nodes: parsed.into_iter().map(|(node, _)| node).collect(),
     });
     (dataflow, diagnostics)
+}
+
+/// What the nodes' trees said before they were rewritten to be read.
+#[derive(Debug, Default)]
+struct Written {
+    /// Nodes written with `operator:`, and the id of that operator.
+    single: HashMap<NodeId, OperatorId>,
+    /// Nodes without a program whose unknown or refused key, reported on
+    /// its own, already explains why.
+    no_program_explained: HashSet<NodeId>,
+}
+
+/// The tree of one node as it is read: without the keys refused by
+/// [`unsupported::refuse`], and with `operator:` expanded.
+fn rewrite<'a>(
+    value: &'a Value,
+    written: &mut Written,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Cow<'a, Value> {
+    let id = value.get("id").and_then(Value::as_str).map(NodeId::from);
+    if let (Some(id), ValueKind::Mapping(entries)) = (&id, &value.kind) {
+        let accepted = yaml::struct_keys::<Node>();
+        let explained = entries
+            .iter()
+            .filter_map(|(key, _)| key.as_str())
+            .any(|key| {
+                key != "operator"
+                    && !accepted.contains(&key)
+                    && unsupported::explains_no_program(key)
+            });
+        if explained {
+            written.no_program_explained.insert(id.clone());
+        }
+    }
+    let mut tree = Cow::Borrowed(value);
+    if let Some((kept, errors)) = unsupported::refuse(&tree) {
+        diagnostics.extend(errors);
+        tree = Cow::Owned(kept);
+    }
+    if let Some((expanded, error)) = single_operator::expand(&tree) {
+        diagnostics.extend(error);
+        let operator = expanded
+            .get("operators")
+            .and_then(|list| list.item(0))
+            .and_then(|operator| operator.get("id"))
+            .and_then(Value::as_str);
+        if let (Some(id), Some(operator), None) = (id, operator, value.get("operators")) {
+            written.single.insert(id, OperatorId::from(operator));
+        }
+        tree = Cow::Owned(expanded);
+    }
+    tree
 }

@@ -9,6 +9,7 @@
 //!   inputs:
 //!     tick: dora/timer/hz/30
 //!   outputs: [image]
+//!   output_types: { image: std/media/v1/Image }
 //!   restart_policy: on-failure
 //!   cpu_affinity: [2, 3]
 //!   deploy: { machine: robot-1 }
@@ -24,6 +25,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::input::Input;
 use super::operator::Operator;
+use super::types::TypeName;
 use crate::id::{DataId, NodeId};
 use crate::selector::Selectors;
 use crate::Duration;
@@ -58,6 +60,14 @@ pub struct Node {
     /// The ids of the outputs the node sends.
     #[serde(default)]
     pub outputs: Vec<DataId>,
+    /// The types of some inputs, by input id (`image: std/media/v1/Image`):
+    /// `dora check` refuses an input whose source declares another type.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub input_types: BTreeMap<DataId, TypeName>,
+    /// The types of some outputs, by output id. Outputs without one are
+    /// not checked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub output_types: BTreeMap<DataId, TypeName>,
     /// Makes this a runtime node that hosts these operators.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operators: Vec<Operator>,

@@ -17,6 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::input::Input;
+use super::types::TypeName;
 use crate::id::{DataId, OperatorId};
 
 /// One operator of a runtime node. Exactly one of `shared-library`,
@@ -54,6 +55,12 @@ pub struct Operator {
     /// The ids of the outputs the operator sends.
     #[serde(default)]
     pub outputs: Vec<DataId>,
+    /// The types of some inputs, by input id (`image: std/media/v1/Image`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub input_types: BTreeMap<DataId, TypeName>,
+    /// The types of some outputs, by output id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub output_types: BTreeMap<DataId, TypeName>,
     /// When several events are ready, operators with a higher priority run
     /// first (default 0).
     #[serde(default)]

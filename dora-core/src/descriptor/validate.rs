@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use super::{Driver, Input, InputSource, Node, OutputRef, RestartPolicy};
+use super::{Driver, Input, InputSource, Node, OutputRef, RestartPolicy, Written};
 use crate::diagnostic::Diagnostic;
 use crate::id::{id_problem, DataId, MAX_ID_LEN};
 use crate::suggest::did_you_mean;
@@ -16,15 +16,20 @@ use crate::yaml::{Position, Value, ValueKind};
 /// Validates the nodes that could be read. `unreadable` holds the ids of
 /// nodes that could not be read (their errors are already reported), so
 /// that inputs naming them are not reported a second time.
+///
+/// `written` says what the trees held before they were rewritten to be
+/// read, so that messages name keys as written and are not repeated.
 pub(super) fn validate(
     nodes: &[(Node, &Value)],
     unreadable: &[String],
+    written: &Written,
     base_dir: Option<&Path>,
 ) -> Vec<Diagnostic> {
     let mut check = Checker {
         diagnostics: Vec::new(),
         nodes: HashMap::new(),
         unreadable: unreadable.iter().map(String::as_str).collect(),
+        written,
     };
     check.ids(nodes);
     for (node, tree) in nodes {
@@ -41,6 +46,7 @@ struct Checker<'a> {
     /// Nodes by id (the first one, when an id is repeated).
     nodes: HashMap<&'a str, &'a Node>,
     unreadable: HashSet<&'a str>,
+    written: &'a Written,
 }
 
 fn quoted_list<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
@@ -144,17 +150,28 @@ impl<'a> Checker<'a> {
     /// A node runs exactly one thing: a program, operators, or an image.
     fn program(&mut self, node: &Node, tree: &Value, base_dir: Option<&Path>) {
         let id = &node.id;
+        let operators_key = if self.written.single.contains_key(id) {
+            "operator"
+        } else {
+            "operators"
+        };
         match (&node.path, node.is_runtime()) {
             (Some(_), true) => self.error(
                 tree.key_position("operators"),
-                format!("node `{id}` has both `path` and `operators`"),
+                format!("node `{id}` has both `path` and `{operators_key}`"),
                 "a node runs either one program (`path`) or operators; split it into two nodes",
             ),
-            (None, false) if node.image.is_none() => self.error(
-                tree.position,
-                format!("node `{id}` has nothing to run: it has neither `path` nor `operators`"),
-                "add `path:` with the program to run, or `operators:` to make it a runtime node",
-            ),
+            // An unknown key reported on its own may already say why (a
+            // misspelt `path`, a `hub:` package): one error is enough.
+            (None, false)
+                if node.image.is_none() && !self.written.no_program_explained.contains(id) =>
+            {
+                self.error(
+                    tree.position,
+                    format!("node `{id}` has nothing to run: it has neither `path` nor `operators`"),
+                    "add `path:` with the program to run, or `operators:` to make it a runtime node",
+                );
+            }
             _ => {}
         }
         if node.is_runtime() && tree.get("args").is_some() {

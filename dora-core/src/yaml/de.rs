@@ -225,6 +225,58 @@ pub fn from_value_partial<T: DeserializeOwned>(value: &Value) -> (Option<T>, Vec
     (None, errors)
 }
 
+/// The keys a struct accepts when it is read from a mapping, as its serde
+/// derive names them (with renames): `[]` for a type that is not read as a
+/// struct. Used to tell a node's unknown keys apart without repeating the
+/// list of its fields.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct Point { x: u32, #[serde(rename = "why")] y: u32 }
+///
+/// assert_eq!(dora_core::yaml::struct_keys::<Point>(), ["x", "why"]);
+/// ```
+pub fn struct_keys<T: DeserializeOwned>() -> &'static [&'static str] {
+    let found = std::cell::Cell::new(&[][..]);
+    let _ = T::deserialize(KeysOf { found: &found });
+    found.get()
+}
+
+/// A deserializer that only notes the keys of the struct asked for.
+struct KeysOf<'a> {
+    found: &'a std::cell::Cell<&'static [&'static str]>,
+}
+
+impl<'de> de::Deserializer<'de> for KeysOf<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
+        Err(DeError::new(
+            "only the keys of a struct are read here",
+            None,
+        ))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, DeError> {
+        self.found.set(fields);
+        Err(DeError::new(
+            "only the keys of a struct are read here",
+            None,
+        ))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
 /// How many values one read may take out to find the errors after them.
 const MAX_RECOVERIES: usize = 32;
 

@@ -4,5 +4,5 @@
 mod de;
 mod tree;
 
-pub use de::{from_value, from_value_partial, DeError};
+pub use de::{from_value, from_value_partial, struct_keys, DeError};
 pub use tree::{parse, Position, SyntaxError, Value, ValueKind};
