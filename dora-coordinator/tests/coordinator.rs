@@ -1446,8 +1446,44 @@ fn a_dataflow_started_on_the_cluster_runs_on_a_machine_and_its_logs_and_state_ar
         text(&output.stderr)
     );
 
+    // A node that fails is restarted as its policy says; the coordinator
+    // records the restart, the log has the supervisor's line.
+    let flaky = common::scratch_dataflow(
+        "cluster-flaky",
+        "nodes:
+  - id: source
+    path: BIN/test-source
+    args: --count 20
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    args: --fail-after 5
+    restart_policy: on-failure
+    max_restarts: 1
+    restart_delay: 10ms
+    inputs:
+      in: { source: source/out, queue_policy: backpressure }
+",
+    );
+    let output = secure_cli(
+        &coordinator,
+        &["start", flaky.to_str().unwrap(), "--name", "flaky"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    wait_for_dataflow(&coordinator, "flaky", "Failed");
+    let described = text(&secure_cli(&coordinator, &["describe", "dataflow", "flaky"]).stdout);
+    assert!(described.contains("restarted 1 times"), "{described}");
+    let logs = text(&secure_cli(&coordinator, &["logs", "flaky"]).stderr);
+    assert!(
+        logs.contains(
+            "node `sink` failed: exit code 1; restarting it in 0.0s (restart 1 of 1)"
+        ),
+        "{logs}"
+    );
+
     // The daemon dies (its nodes with it) while a dataflow runs; once it
-    // is back, the dataflow shows Failed with the reason.
+    // is back, the dataflow shows Failed with the reason, and the
+    // machine's inventory is what the new daemon found.
     let output = secure_cli(
         &coordinator,
         &["start", slow.to_str().unwrap(), "--name", "orphan"],
@@ -1457,8 +1493,15 @@ fn a_dataflow_started_on_the_cluster_runs_on_a_machine_and_its_logs_and_state_ar
     let _ = machine.0.kill();
     let _ = machine.0.wait();
     wait_for_state(&coordinator, "default", "m1", "NotReady");
+    std::fs::write(
+        coordinator.dir.join("gpus.yml"),
+        "gpus:\n  - { uuid: GPU-sim-0, productName: H100, memoryBytes: 1024 }\n",
+    )
+    .unwrap();
     machine = Daemon(daemon(&coordinator, "m1", "default", None).spawn().unwrap());
     wait_for_dataflow(&coordinator, "orphan", "Failed");
+    let listed = text(&secure_cli(&coordinator, &["get", "machines"]).stdout);
+    assert!(listed.contains("1 (1 simulated)"), "{listed}");
     let described = secure_cli(&coordinator, &["describe", "dataflow", "orphan"]);
     assert!(
         text(&described.stdout).contains("restarted, and the nodes ended with it"),
@@ -1468,7 +1511,7 @@ fn a_dataflow_started_on_the_cluster_runs_on_a_machine_and_its_logs_and_state_ar
 
     drop(machine);
     drop(coordinator);
-    for file in [file, slow, pinned, broken] {
+    for file in [file, slow, pinned, broken, flaky] {
         std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
     }
     std::fs::remove_dir_all(&dir).unwrap();

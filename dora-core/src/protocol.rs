@@ -211,6 +211,8 @@ pub mod cluster {
         Stop { dataflow: String, grace_ms: u64 },
         /// Which dataflows run here.
         List,
+        /// What the machine has (as its daemon found at its start).
+        Inventory,
     }
 
     /// A daemon's answer to a [`Command`].
@@ -223,6 +225,10 @@ pub mod cluster {
         Running {
             dataflows: Vec<String>,
             ended: std::collections::BTreeMap<String, DataflowReport>,
+        },
+        /// What the machine has.
+        Inventory {
+            inventory: Inventory,
         },
         Refused {
             reason: String,
@@ -242,8 +248,15 @@ pub mod cluster {
             stderr: bool,
             text: String,
         },
-        /// What the launcher says: builds, restarts, warnings.
+        /// What the launcher says: builds, warnings.
         Said { text: String },
+        /// A decision of the supervisor about node `node`, with the line a
+        /// person reads.
+        Event {
+            node: String,
+            event: RunEventKind,
+            text: String,
+        },
         /// A node has ended for good.
         NodeEnded {
             node: String,
@@ -254,6 +267,23 @@ pub mod cluster {
         Ended { failed: bool, summary: String },
         /// It could not be built or started.
         Failed { error: String },
+    }
+
+    /// What the supervisor decided about a node.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", tag = "kind")]
+    pub enum RunEventKind {
+        /// Its process ended; it starts again after `delay_ms`.
+        #[serde(rename_all = "camelCase")]
+        Restarting {
+            restart: u32,
+            max_restarts: u32,
+            delay_ms: u64,
+        },
+        /// Operators of this runtime node failed for good; it ended.
+        OperatorsFailed { operators: Vec<String> },
+        /// It could not be started again.
+        RestartFailed,
     }
 
     /// What a machine has to run work: its CPUs, memory and GPUs.

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dora_core::protocol::cluster::{self, Command, CommandAnswer, JoinAnswer, JoinRequest};
+use dora_core::protocol::cluster::{
+    self, Command, CommandAnswer, Inventory, JoinAnswer, JoinRequest,
+};
 use eyre::{bail, eyre, WrapErr};
 use hyper::Method;
 use rcgen::{CertificateParams, DnType, KeyPair};
@@ -62,12 +64,13 @@ pub fn run(options: DaemonOptions) -> eyre::Result<()> {
             options.state_dir.display()
         )
     })?;
-    let joined = join_once(&options)?;
+    let inventory = inventory::collect(&inventory::Nvml, options.inventory.as_deref())?;
+    let joined = join_once(&options, &inventory)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .wrap_err("cannot start the daemon's runtime")?;
-    runtime.block_on(serve(&options, &joined))
+    runtime.block_on(serve(&options, &joined, inventory))
 }
 
 fn joined_file(dir: &Path) -> PathBuf {
@@ -75,7 +78,7 @@ fn joined_file(dir: &Path) -> PathBuf {
 }
 
 /// Joins unless this machine already has (with this name and zone).
-fn join_once(options: &DaemonOptions) -> eyre::Result<Joined> {
+fn join_once(options: &DaemonOptions, inventory: &Inventory) -> eyre::Result<Joined> {
     let file = joined_file(&options.state_dir);
     if let Ok(text) = std::fs::read_to_string(&file) {
         let joined: Joined = serde_json::from_str(&text).wrap_err_with(|| {
@@ -109,14 +112,13 @@ fn join_once(options: &DaemonOptions) -> eyre::Result<Joined> {
         .serialize_request(&key)
         .and_then(|r| r.pem())
         .wrap_err("cannot make the certificate signing request")?;
-    let inventory = inventory::collect(&inventory::Nvml, options.inventory.as_deref())?;
     let request = JoinRequest {
         version: cluster::VERSION,
         machine: options.machine.clone(),
         zone: options.zone.clone(),
         labels: options.labels.clone(),
         csr,
-        inventory,
+        inventory: inventory.clone(),
     };
     let client = Client::new(&options.coordinator, token, options.ca.clone())?;
     let answer = client.call(
@@ -163,7 +165,7 @@ fn join_once(options: &DaemonOptions) -> eyre::Result<Joined> {
     Ok(joined)
 }
 
-async fn serve(options: &DaemonOptions, joined: &Joined) -> eyre::Result<()> {
+async fn serve(options: &DaemonOptions, joined: &Joined, inventory: Inventory) -> eyre::Result<()> {
     let dir = &options.state_dir;
     let secure = joined.endpoints.iter().all(|e| e.starts_with("tls/"));
     let (ca, cert, key) = (
@@ -200,7 +202,7 @@ async fn serve(options: &DaemonOptions, joined: &Joined) -> eyre::Result<()> {
     };
     // Commands are taken before the machine is announced: the
     // coordinator asks what runs here as soon as it sees the machine.
-    let runs = runs::Runs::new(session.clone(), &joined.zone, &joined.machine);
+    let runs = runs::Runs::new(session.clone(), &joined.zone, &joined.machine, inventory);
     let commands = session
         .declare_queryable(cluster::command_key(&joined.zone, &joined.machine))
         .await

@@ -1,4 +1,5 @@
-//! The dataflows a machine runs for the cluster. Each runs on a thread of
+//! The commands a machine's daemon carries out, and the dataflows it runs
+//! for the cluster. Each runs on a thread of
 //! its own through the same supervisor as `dora run`, with its output
 //! going to the coordinator as reports instead of to a terminal.
 
@@ -8,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use dora_core::protocol::cluster::{self, Command, CommandAnswer, DataflowReport};
+use dora_core::protocol::cluster::{self, Command, CommandAnswer, DataflowReport, Inventory};
 use zenoh::qos::CongestionControl;
 use zenoh::Wait;
 
@@ -42,15 +43,23 @@ pub struct Runs {
     session: zenoh::Session,
     zone: String,
     machine: String,
+    /// What the machine has, as collected when the daemon started.
+    inventory: Inventory,
     state: Mutex<State>,
 }
 
 impl Runs {
-    pub fn new(session: zenoh::Session, zone: &str, machine: &str) -> Arc<Runs> {
+    pub fn new(
+        session: zenoh::Session,
+        zone: &str,
+        machine: &str,
+        inventory: Inventory,
+    ) -> Arc<Runs> {
         Arc::new(Runs {
             session,
             zone: zone.to_owned(),
             machine: machine.to_owned(),
+            inventory,
             state: Mutex::new(State::default()),
         })
     }
@@ -85,6 +94,9 @@ impl Runs {
                     },
                 }
             }
+            Command::Inventory => CommandAnswer::Inventory {
+                inventory: self.inventory.clone(),
+            },
             Command::List => {
                 let state = self.state();
                 CommandAnswer::Running {

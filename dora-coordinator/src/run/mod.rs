@@ -523,7 +523,7 @@ impl Run<'_> {
             }
         }
         for event in supervisor.take_events() {
-            self.out.say(&event.describe());
+            self.out.event(&event);
         }
     }
 

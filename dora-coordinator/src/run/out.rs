@@ -7,6 +7,7 @@ use std::sync::mpsc::SyncSender;
 use dora_core::protocol::cluster::DataflowReport;
 
 use super::process::{self, prefixed_line, Stream};
+use super::supervisor::RunEvent;
 
 /// The destination of a run's output, events and summary.
 #[derive(Clone)]
@@ -47,6 +48,17 @@ impl Out {
                 let _ = reports.send(DataflowReport::Said {
                     text: anstream::adapter::strip_str(text).to_string(),
                 });
+            }
+        }
+    }
+
+    /// A decision of the supervisor: a line on a terminal, a typed report
+    /// for a coordinator.
+    pub(super) fn event(&self, event: &RunEvent) {
+        match self {
+            Out::Terminal => self.say(&event.describe()),
+            Out::Forward(reports) => {
+                let _ = reports.send(event.report());
             }
         }
     }

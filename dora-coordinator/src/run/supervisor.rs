@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use dora_core::descriptor::{Dataflow, RestartPolicy};
 use dora_core::id::NodeId;
+use dora_core::protocol::cluster::{DataflowReport, RunEventKind};
 
 use super::summary::{Ended, LossCause};
 
@@ -84,6 +85,42 @@ impl RunEvent {
             RunEvent::RestartFailed { node, error } => {
                 format!("cannot restart node `{node}`: {error}")
             }
+        }
+    }
+}
+
+impl RunEvent {
+    /// The event as a coordinator records it.
+    pub fn report(&self) -> DataflowReport {
+        let (node, event) = match self {
+            RunEvent::Restarting {
+                node,
+                delay,
+                restart,
+                max_restarts,
+                ..
+            } => (
+                node,
+                RunEventKind::Restarting {
+                    restart: *restart,
+                    max_restarts: *max_restarts,
+                    delay_ms: delay.as_millis() as u64,
+                },
+            ),
+            RunEvent::OperatorsFailed {
+                node, operators, ..
+            } => (
+                node,
+                RunEventKind::OperatorsFailed {
+                    operators: operators.clone(),
+                },
+            ),
+            RunEvent::RestartFailed { node, .. } => (node, RunEventKind::RestartFailed),
+        };
+        DataflowReport::Event {
+            node: node.to_string(),
+            event,
+            text: self.describe(),
         }
     }
 }

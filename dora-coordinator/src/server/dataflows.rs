@@ -46,11 +46,19 @@ const FOLLOW_POLL: Duration = Duration::from_millis(100);
 /// States in which a dataflow's nodes may run.
 const ACTIVE: [&str; 3] = ["Starting", "Running", "Stopping"];
 
+/// Where a run is recorded, and the machine whose reports it takes.
+#[derive(Debug, Clone)]
+struct RunPlace {
+    key: String,
+    zone: String,
+    machine: String,
+}
+
 /// The dataflows' logs and which run belongs to which resource.
 pub struct Dataflows {
     logs: PathBuf,
-    /// Run id to the store key of its `Dataflow`.
-    runs: Mutex<HashMap<String, String>>,
+    /// Run id to where it is recorded and runs.
+    runs: Mutex<HashMap<String, RunPlace>>,
     /// The log files being written, by run id.
     open: Mutex<HashMap<String, std::fs::File>>,
 }
@@ -63,10 +71,21 @@ impl Dataflows {
         std::fs::create_dir_all(&logs)?;
         let mut runs = HashMap::new();
         for dataflow in store.list(&format!("{}/", Kind::Dataflow))? {
-            if let (Some(id), Some(key)) =
-                (dataflow["status"]["id"].as_str(), object_key(&dataflow))
-            {
-                runs.insert(id.to_owned(), key);
+            let status = &dataflow["status"];
+            if let (Some(id), Some(key), Some(machine)) = (
+                status["id"].as_str(),
+                object_key(&dataflow),
+                status["machine"].as_str(),
+            ) {
+                let zone = dataflow["metadata"]["zone"].as_str().unwrap_or_default();
+                runs.insert(
+                    id.to_owned(),
+                    RunPlace {
+                        key,
+                        zone: zone.to_owned(),
+                        machine: machine.to_owned(),
+                    },
+                );
             }
         }
         Ok(Dataflows {
@@ -113,7 +132,7 @@ impl Dataflows {
             .remove(id);
     }
 
-    fn key_of(&self, id: &str) -> Option<String> {
+    fn place_of(&self, id: &str) -> Option<RunPlace> {
         self.runs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -340,6 +359,7 @@ pub async fn start(
                 "nodes": dataflow.nodes.len(),
                 "running": 0,
                 "ended": {},
+                "restarts": {},
                 "reason": null,
                 "summary": null,
                 "started": store::now(),
@@ -354,7 +374,14 @@ pub async fn start(
                 .runs
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(id.clone(), key.clone());
+                .insert(
+                    id.clone(),
+                    RunPlace {
+                        key: key.clone(),
+                        zone: zone.clone(),
+                        machine: placed.machine.clone(),
+                    },
+                );
             Ok((placed.machine, placed.reasons))
         })
         .await?
@@ -606,7 +633,7 @@ pub async fn follow_reports(shared: Arc<Shared>, session: zenoh::Session) {
         }
     };
     while let Ok(sample) = subscriber.recv_async().await {
-        let Some((_, _, id)) = parse_report_key(sample.key_expr().as_str()) else {
+        let Some((zone, machine, id)) = parse_report_key(sample.key_expr().as_str()) else {
             continue;
         };
         let report: DataflowReport = match serde_json::from_slice(&sample.payload().to_bytes()) {
@@ -616,8 +643,10 @@ pub async fn follow_reports(shared: Arc<Shared>, session: zenoh::Session) {
                 continue;
             }
         };
+        let from = (zone.to_owned(), machine.to_owned());
         let (shared, id) = (shared.clone(), id.to_owned());
-        let handled = tokio::task::spawn_blocking(move || apply_report(&shared, &id, report)).await;
+        let handled =
+            tokio::task::spawn_blocking(move || apply_report(&shared, &from, &id, report)).await;
         if let Ok(Err(error)) = handled {
             eprintln!(
                 "error: a dataflow report was not recorded: {}",
@@ -627,15 +656,41 @@ pub async fn follow_reports(shared: Arc<Shared>, session: zenoh::Session) {
     }
 }
 
-/// Records what a daemon reported of run `id`.
-fn apply_report(shared: &Shared, id: &str, report: DataflowReport) -> Result<(), ApiError> {
-    let Some(key) = shared.dataflows.key_of(id) else {
+/// Records what the daemon of machine `from` (zone, name) reported of
+/// run `id`; a report about a run of another machine is refused.
+fn apply_report(
+    shared: &Shared,
+    from: &(String, String),
+    id: &str,
+    report: DataflowReport,
+) -> Result<(), ApiError> {
+    let Some(place) = shared.dataflows.place_of(id) else {
         return Ok(());
     };
+    if (&place.zone, &place.machine) != (&from.0, &from.1) {
+        eprintln!(
+            "warning: machine `{}` of zone `{}` reported on dataflow run {id}, which runs on `{}`; ignored",
+            from.1, from.0, place.machine
+        );
+        return Ok(());
+    }
+    let key = place.key;
     let logs = &shared.dataflows;
     match report {
         DataflowReport::Line { node, stderr, text } => logs.append(id, &node, stderr, &text),
         DataflowReport::Said { text } => logs.append(id, "", true, &text),
+        DataflowReport::Event { node, event, text } => {
+            logs.append(id, "", true, &text);
+            if let cluster::RunEventKind::Restarting { restart, .. } = event {
+                let current = shared.store.get(&key)?.unwrap_or_default();
+                let mut restarts = current["status"]["restarts"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                restarts.insert(node, json!(restart));
+                set_status(shared, &key, json!({ "restarts": restarts }))?;
+            }
+        }
         DataflowReport::Running { nodes } => {
             set_status(
                 shared,
@@ -697,6 +752,20 @@ fn apply_report(shared: &Shared, id: &str, report: DataflowReport) -> Result<(),
 /// daemon runs: when it comes back (a restart, a cut link, a coordinator
 /// that restarted), reports may have been missed.
 pub async fn reconcile(shared: &Arc<Shared>, zone: &str, machine: &str) {
+    // Its inventory first: a restarted daemon looked at the machine again.
+    if let Ok(CommandAnswer::Inventory { inventory }) =
+        command(shared, zone, machine, &Command::Inventory).await
+    {
+        let key = keys::key(Kind::Node, Some(zone), None, machine);
+        let fields = json!({ "inventory": inventory });
+        let updated = blocking(shared, move |s| set_status(s, &key, fields)).await;
+        if let Err(error) = updated {
+            eprintln!(
+                "error: cannot record the inventory of machine `{machine}`: {}",
+                error.message
+            );
+        }
+    }
     let (running, ended) = match command(shared, zone, machine, &Command::List).await {
         Ok(CommandAnswer::Running { dataflows, ended }) => (dataflows, ended),
         _ => return,
@@ -718,7 +787,7 @@ pub async fn reconcile(shared: &Arc<Shared>, zone: &str, machine: &str) {
             let report = ended.get(id).cloned().unwrap_or_else(|| DataflowReport::Failed {
                 error: format!("the daemon of machine `{machine}` no longer runs it: it restarted, and the nodes ended with it"),
             });
-            apply_report(&shared, id, report)?;
+            apply_report(&shared, &(zone.clone(), machine.clone()), id, report)?;
         }
         Ok(())
     })

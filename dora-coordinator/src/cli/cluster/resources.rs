@@ -532,11 +532,14 @@ pub fn describe(
         let placement = status["placement"].as_object().unwrap_or(&empty);
         let ended = status["ended"].as_object().unwrap_or(&empty);
         for (node, why) in placement {
-            let state = match ended.get(node) {
+            let mut state = match ended.get(node) {
                 Some(end) => text(&end["status"]),
                 None if status["state"] == "Running" => "running".to_owned(),
                 None => "-".to_owned(),
             };
+            if let Some(restarts) = status["restarts"][node].as_u64() {
+                state += &format!(", restarted {restarts} times");
+            }
             out += &format!(
                 "  {node}: on {} because {}; {state}\n",
                 text(&status["machine"]),
