@@ -1475,9 +1475,7 @@ fn a_dataflow_started_on_the_cluster_runs_on_a_machine_and_its_logs_and_state_ar
     assert!(described.contains("restarted 1 times"), "{described}");
     let logs = text(&secure_cli(&coordinator, &["logs", "flaky"]).stderr);
     assert!(
-        logs.contains(
-            "node `sink` failed: exit code 1; restarting it in 0.0s (restart 1 of 1)"
-        ),
+        logs.contains("node `sink` failed: exit code 1; restarting it in 0.0s (restart 1 of 1)"),
         "{logs}"
     );
 
@@ -1514,5 +1512,77 @@ fn a_dataflow_started_on_the_cluster_runs_on_a_machine_and_its_logs_and_state_ar
     for file in [file, slow, pinned, broken, flaky] {
         std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn reports_a_restarted_coordinator_missed_are_counted_and_the_run_still_ends() {
+    common::build_nodes_once();
+    let dir = scratch("missed");
+    let control = free_port();
+    let control_arg = format!("127.0.0.1:{control}");
+    let args = [
+        "--advertise",
+        "localhost",
+        "--control-listen",
+        control_arg.as_str(),
+    ];
+    let mut coordinator = Coordinator::start(&dir, &args);
+    let machine = joined_machine(&coordinator);
+    let file = common::scratch_dataflow(
+        "cluster-chatter",
+        "nodes:\n  - id: chatter\n    path: BIN/test-chatter\n    args: --lines 400 --width 10 --every-ms 10\n",
+    );
+    let output = secure_cli(
+        &coordinator,
+        &["start", file.to_str().unwrap(), "--name", "chatter"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let id = wait_for_dataflow(&coordinator, "chatter", "Running")[1].clone();
+    // Down for a while as the node prints, then back on the same state.
+    std::thread::sleep(Duration::from_millis(500));
+    coordinator.kill();
+    std::thread::sleep(Duration::from_millis(1000));
+    coordinator = Coordinator::start(&dir, &args);
+    wait_for_dataflow(&coordinator, "chatter", "Succeeded");
+
+    // Every report is either in the log or counted as missed.
+    let log = std::fs::read_to_string(dir.join("logs").join(format!("{id}.jsonl"))).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seqs: std::collections::BTreeSet<u64> =
+        lines.iter().filter_map(|l| l["seq"].as_u64()).collect();
+    let missed: u64 = lines
+        .iter()
+        .filter_map(|l| l["text"].as_str())
+        .filter(|t| t.contains("did not reach the coordinator"))
+        .map(|t| t.split_whitespace().next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    let last = *seqs.last().unwrap();
+    assert!(
+        missed > 0,
+        "nothing was missed while the coordinator was down:\n{log}"
+    );
+    assert_eq!(seqs.len() as u64 + missed, last + 1, "{log}");
+    let object = secure_cli(&coordinator, &["get", "dataflow", "chatter", "-o", "json"]);
+    let object: serde_json::Value = serde_json::from_slice(&object.stdout).unwrap();
+    assert_eq!(object["status"]["lostReports"], missed, "{object}");
+    // The node's own log on the machine has all 800 lines.
+    let run_log = std::fs::read_dir(file.parent().unwrap().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("chatter.log"))
+        .next()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(run_log).unwrap().lines().count(),
+        800
+    );
+    eprintln!("{missed} reports missed while the coordinator was down, all counted");
+
+    drop(machine);
+    drop(coordinator);
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }

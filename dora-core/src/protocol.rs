@@ -164,6 +164,27 @@ pub mod cluster {
         assert_eq!(parse_report_key("dora/v1/presence/a/b"), None);
     }
 
+    #[test]
+    fn a_numbered_report_reads_back() {
+        let report = NumberedReport {
+            seq: 7,
+            report: DataflowReport::Line {
+                node: "camera".to_owned(),
+                stderr: true,
+                text: "frame 3".to_owned(),
+            },
+        };
+        let json = serde_json::to_string(&report).unwrap();
+        assert_eq!(
+            json,
+            r#"{"seq":7,"report":"line","node":"camera","stderr":true,"text":"frame 3"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<NumberedReport>(&json).unwrap(),
+            report
+        );
+    }
+
     /// The key of a machine's command queryable: the coordinator sends a
     /// [`Command`] as a query's payload, the daemon answers with a
     /// [`CommandAnswer`].
@@ -224,7 +245,7 @@ pub mod cluster {
         /// report of those that ended lately.
         Running {
             dataflows: Vec<String>,
-            ended: std::collections::BTreeMap<String, DataflowReport>,
+            ended: std::collections::BTreeMap<String, NumberedReport>,
         },
         /// What the machine has.
         Inventory {
@@ -233,6 +254,16 @@ pub mod cluster {
         Refused {
             reason: String,
         },
+    }
+
+    /// A [`DataflowReport`] with its number: a run's reports are numbered
+    /// from 0 in the order they are sent, so the coordinator can count
+    /// any that did not reach it.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct NumberedReport {
+        pub seq: u64,
+        #[serde(flatten)]
+        pub report: DataflowReport,
     }
 
     /// What a daemon tells the coordinator of a dataflow it runs, in order.

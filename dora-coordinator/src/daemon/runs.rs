@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use dora_core::protocol::cluster::{self, Command, CommandAnswer, DataflowReport, Inventory};
+use dora_core::protocol::cluster::{
+    self, Command, CommandAnswer, DataflowReport, Inventory, NumberedReport,
+};
 use zenoh::qos::CongestionControl;
 use zenoh::Wait;
 
@@ -35,7 +37,7 @@ struct Running {
 struct State {
     running: BTreeMap<String, Running>,
     /// The last report of each dataflow that has ended, oldest first.
-    ended: VecDeque<(String, DataflowReport)>,
+    ended: VecDeque<(String, NumberedReport)>,
 }
 
 /// The machine's dataflows, and where their reports go.
@@ -137,12 +139,14 @@ impl Runs {
                 grace_ms.clone(),
             );
             move || {
-                let out = Out::Forward(reports);
+                let out = Out::forward(reports);
                 let last = run_one(&source, &file, &folder, &stop, grace_ms, &out);
-                out.report(last.clone());
+                let last = out.report(last);
                 let mut state = runs.state();
                 state.running.remove(&id);
-                state.ended.push_back((id, last));
+                if let Some(last) = last {
+                    state.ended.push_back((id, last));
+                }
                 if state.ended.len() > KEEP_ENDED {
                     state.ended.pop_front();
                 }
@@ -222,7 +226,7 @@ fn run_one(
 
 /// Sends a dataflow's reports to the coordinator, in order, until every
 /// sender is gone. Puts wait when the link is congested rather than drop.
-fn forward(session: &zenoh::Session, key: &str, queue: mpsc::Receiver<DataflowReport>) {
+fn forward(session: &zenoh::Session, key: &str, queue: mpsc::Receiver<NumberedReport>) {
     let mut said = false;
     for report in queue {
         let Ok(payload) = serde_json::to_vec(&report) else {

@@ -3,8 +3,9 @@
 //! dataflow run on a cluster. Everything else about a run is the same.
 
 use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use dora_core::protocol::cluster::DataflowReport;
+use dora_core::protocol::cluster::{DataflowReport, NumberedReport};
 
 use super::process::{self, prefixed_line, Stream};
 use super::supervisor::RunEvent;
@@ -15,22 +16,35 @@ pub enum Out {
     /// `dora run`: nodes' lines with their coloured id in front, on the
     /// launcher's own stdout and stderr.
     Terminal,
-    /// A daemon: every line and event as a report. The channel is bounded:
-    /// when the coordinator is slow to take them, nodes wait on their
-    /// pipes rather than lines being dropped.
+    /// A daemon: every line and event as a numbered report.
     #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
-    Forward(SyncSender<DataflowReport>),
+    Forward(Arc<Mutex<Reports>>),
+}
+
+/// The reports of one run, numbered in the order they are sent, so that
+/// the coordinator can count any it did not get.
+pub struct Reports {
+    next: u64,
+    /// Bounded: when the coordinator is slow to take them, nodes wait on
+    /// their pipes rather than lines being dropped.
+    sender: SyncSender<NumberedReport>,
 }
 
 impl Out {
+    /// An `Out` whose reports go to `sender`, numbered from 0.
+    #[cfg(feature = "cluster")]
+    pub fn forward(sender: SyncSender<NumberedReport>) -> Out {
+        Out::Forward(Arc::new(Mutex::new(Reports { next: 0, sender })))
+    }
+
     /// A line node `node` printed, with `prefix` in front on a terminal.
     pub(super) fn line(&self, node: &str, prefix: &str, to: Stream, colours: bool, text: &str) {
         match self {
             Out::Terminal => {
                 let _ = to.write_line(&prefixed_line(prefix, text, colours));
             }
-            Out::Forward(reports) => {
-                let _ = reports.send(DataflowReport::Line {
+            Out::Forward(_) => {
+                self.report(DataflowReport::Line {
                     node: node.to_owned(),
                     stderr: matches!(to, Stream::Stderr),
                     text: text.to_owned(),
@@ -39,13 +53,13 @@ impl Out {
         }
     }
 
-    /// Something the launcher says: a build, a restart, a warning.
+    /// Something the launcher says: a build, a warning.
     pub fn say(&self, text: &str) {
         match self {
             Out::Terminal if Stream::Stderr.colours() => process::say(text),
             Out::Terminal => process::say(&anstream::adapter::strip_str(text).to_string()),
-            Out::Forward(reports) => {
-                let _ = reports.send(DataflowReport::Said {
+            Out::Forward(_) => {
+                self.report(DataflowReport::Said {
                     text: anstream::adapter::strip_str(text).to_string(),
                 });
             }
@@ -57,18 +71,28 @@ impl Out {
     pub(super) fn event(&self, event: &RunEvent) {
         match self {
             Out::Terminal => self.say(&event.describe()),
-            Out::Forward(reports) => {
-                let _ = reports.send(event.report());
+            Out::Forward(_) => {
+                self.report(event.report());
             }
         }
     }
 
-    /// A report that only a cluster wants (a terminal shows the same in
-    /// other ways).
-    pub fn report(&self, report: DataflowReport) {
-        if let Out::Forward(reports) = self {
-            let _ = reports.send(report);
-        }
+    /// Sends a report that only a cluster wants (a terminal shows the same
+    /// in other ways); the report as numbered, once sent.
+    pub fn report(&self, report: DataflowReport) -> Option<NumberedReport> {
+        let Out::Forward(reports) = self else {
+            return None;
+        };
+        // Numbered and queued under one lock: reports from several threads
+        // reach the channel in the order of their numbers.
+        let mut reports = reports.lock().unwrap_or_else(PoisonError::into_inner);
+        let numbered = NumberedReport {
+            seq: reports.next,
+            report,
+        };
+        reports.next += 1;
+        reports.sender.send(numbered.clone()).ok()?;
+        Some(numbered)
     }
 
     /// Whether lines to `to` get colours.

@@ -24,7 +24,7 @@ use axum::Json;
 use dora_core::check::{check_source, Content};
 use dora_core::diagnostic::Diagnostic;
 use dora_core::protocol::cluster::{
-    self, parse_report_key, Command, CommandAnswer, DataflowReport, REPORT_ALL,
+    self, parse_report_key, Command, CommandAnswer, DataflowReport, NumberedReport, REPORT_ALL,
 };
 use dora_core::resource::{Kind, Verb};
 use serde::Deserialize;
@@ -61,6 +61,8 @@ pub struct Dataflows {
     runs: Mutex<HashMap<String, RunPlace>>,
     /// The log files being written, by run id.
     open: Mutex<HashMap<String, std::fs::File>>,
+    /// Per run: the number of the next report expected.
+    next: Mutex<HashMap<String, u64>>,
 }
 
 impl Dataflows {
@@ -92,6 +94,7 @@ impl Dataflows {
             logs,
             runs: Mutex::new(runs),
             open: Mutex::new(HashMap::new()),
+            next: Mutex::new(HashMap::new()),
         })
     }
 
@@ -99,8 +102,9 @@ impl Dataflows {
         self.logs.join(format!("{id}.jsonl"))
     }
 
-    /// Appends one line to run `id`'s log.
-    fn append(&self, id: &str, node: &str, stderr: bool, text: &str) {
+    /// Appends one line to run `id`'s log; `seq` is the number of the
+    /// report it came from.
+    fn append(&self, id: &str, seq: Option<u64>, node: &str, stderr: bool, text: &str) {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let file = match open.entry(id.to_owned()) {
             std::collections::hash_map::Entry::Occupied(file) => file.into_mut(),
@@ -122,7 +126,35 @@ impl Dataflows {
         if stderr {
             line["stderr"] = json!(true);
         }
+        if let Some(seq) = seq {
+            line["seq"] = json!(seq);
+        }
         let _ = writeln!(file, "{line}");
+    }
+
+    /// How many reports of run `id` were missed before report `seq`
+    /// (`None` for one already recorded). After a restart of the
+    /// coordinator the count goes on from the last report in the log.
+    fn missed_before(&self, id: &str, seq: u64) -> Option<u64> {
+        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        let expected = *next
+            .entry(id.to_owned())
+            .or_insert_with(|| self.last_logged(id).map_or(0, |last| last + 1));
+        if seq < expected {
+            return None;
+        }
+        next.insert(id.to_owned(), seq + 1);
+        Some(seq - expected)
+    }
+
+    /// The number of the last report in run `id`'s log.
+    fn last_logged(&self, id: &str) -> Option<u64> {
+        let file = std::fs::File::open(self.log_file(id)).ok()?;
+        std::io::BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|line| serde_json::from_str::<Json_>(&line).ok()?["seq"].as_u64())
+            .last()
     }
 
     fn close(&self, id: &str) {
@@ -636,7 +668,7 @@ pub async fn follow_reports(shared: Arc<Shared>, session: zenoh::Session) {
         let Some((zone, machine, id)) = parse_report_key(sample.key_expr().as_str()) else {
             continue;
         };
-        let report: DataflowReport = match serde_json::from_slice(&sample.payload().to_bytes()) {
+        let report: NumberedReport = match serde_json::from_slice(&sample.payload().to_bytes()) {
             Ok(report) => report,
             Err(error) => {
                 eprintln!("warning: a report of dataflow run {id} this coordinator does not understand: {error}");
@@ -645,8 +677,10 @@ pub async fn follow_reports(shared: Arc<Shared>, session: zenoh::Session) {
         };
         let from = (zone.to_owned(), machine.to_owned());
         let (shared, id) = (shared.clone(), id.to_owned());
-        let handled =
-            tokio::task::spawn_blocking(move || apply_report(&shared, &from, &id, report)).await;
+        let handled = tokio::task::spawn_blocking(move || {
+            apply_report(&shared, &from, &id, Some(report.seq), report.report)
+        })
+        .await;
         if let Ok(Err(error)) = handled {
             eprintln!(
                 "error: a dataflow report was not recorded: {}",
@@ -656,12 +690,14 @@ pub async fn follow_reports(shared: Arc<Shared>, session: zenoh::Session) {
     }
 }
 
-/// Records what the daemon of machine `from` (zone, name) reported of
-/// run `id`; a report about a run of another machine is refused.
+/// Records report `seq` of run `id` from the daemon of machine `from`
+/// (zone, name); a report about a run of another machine is refused, and
+/// reports that never came are counted and said in the log.
 fn apply_report(
     shared: &Shared,
     from: &(String, String),
     id: &str,
+    seq: Option<u64>,
     report: DataflowReport,
 ) -> Result<(), ApiError> {
     let Some(place) = shared.dataflows.place_of(id) else {
@@ -676,11 +712,27 @@ fn apply_report(
     }
     let key = place.key;
     let logs = &shared.dataflows;
+    if let Some(seq) = seq {
+        match logs.missed_before(id, seq) {
+            None => return Ok(()),
+            Some(0) => {}
+            Some(missed) => {
+                let text = format!(
+                    "{missed} reports of machine `{}` (lines, events) did not reach the coordinator, which could not hear it meanwhile; the nodes' whole logs are on that machine, in the dataflow's folder under out/",
+                    place.machine
+                );
+                logs.append(id, None, "", true, &text);
+                let current = shared.store.get(&key)?.unwrap_or_default();
+                let lost = current["status"]["lostReports"].as_u64().unwrap_or(0) + missed;
+                set_status(shared, &key, json!({ "lostReports": lost }))?;
+            }
+        }
+    }
     match report {
-        DataflowReport::Line { node, stderr, text } => logs.append(id, &node, stderr, &text),
-        DataflowReport::Said { text } => logs.append(id, "", true, &text),
+        DataflowReport::Line { node, stderr, text } => logs.append(id, seq, &node, stderr, &text),
+        DataflowReport::Said { text } => logs.append(id, seq, "", true, &text),
         DataflowReport::Event { node, event, text } => {
-            logs.append(id, "", true, &text);
+            logs.append(id, seq, "", true, &text);
             if let cluster::RunEventKind::Restarting { restart, .. } = event {
                 let current = shared.store.get(&key)?.unwrap_or_default();
                 let mut restarts = current["status"]["restarts"]
@@ -692,6 +744,7 @@ fn apply_report(
             }
         }
         DataflowReport::Running { nodes } => {
+            logs.append(id, seq, "", true, &format!("all {nodes} nodes started"));
             set_status(
                 shared,
                 &key,
@@ -703,6 +756,7 @@ fn apply_report(
             failed,
             status,
         } => {
+            logs.append(id, seq, "", true, &format!("node `{node}` ended: {status}"));
             let current = shared.store.get(&key)?.unwrap_or_default();
             let mut ended = current["status"]["ended"]
                 .as_object()
@@ -717,7 +771,7 @@ fn apply_report(
         }
         DataflowReport::Ended { failed, summary } => {
             for line in summary.lines() {
-                logs.append(id, "", true, line);
+                logs.append(id, seq, "", true, line);
             }
             logs.close(id);
             let current = shared.store.get(&key)?.unwrap_or_default();
@@ -735,7 +789,7 @@ fn apply_report(
         }
         DataflowReport::Failed { error } => {
             for line in error.lines() {
-                logs.append(id, "", true, line);
+                logs.append(id, seq, "", true, line);
             }
             logs.close(id);
             set_status(
@@ -784,10 +838,13 @@ pub async fn reconcile(shared: &Arc<Shared>, zone: &str, machine: &str) {
             {
                 continue;
             }
-            let report = ended.get(id).cloned().unwrap_or_else(|| DataflowReport::Failed {
-                error: format!("the daemon of machine `{machine}` no longer runs it: it restarted, and the nodes ended with it"),
-            });
-            apply_report(&shared, &(zone.clone(), machine.clone()), id, report)?;
+            let (seq, report) = match ended.get(id) {
+                Some(last) => (Some(last.seq), last.report.clone()),
+                None => (None, DataflowReport::Failed {
+                    error: format!("the daemon of machine `{machine}` no longer runs it: it restarted, and the nodes ended with it"),
+                }),
+            };
+            apply_report(&shared, &(zone.clone(), machine.clone()), id, seq, report)?;
         }
         Ok(())
     })
