@@ -8,13 +8,13 @@
 //! assert!(checked.is_valid());
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::descriptor::{self, Dataflow};
+use crate::descriptor::{self, Dataflow, Module};
 use crate::diagnostic::{self, Diagnostic};
 use crate::resource::{self, Resource};
-use crate::yaml::{self, Position, Value};
+use crate::yaml::{self, Position, Value, ValueKind};
 
 /// A file after checking: what it holds and what was found wrong.
 #[derive(Debug)]
@@ -31,7 +31,10 @@ pub struct CheckedFile {
 pub enum Content {
     Dataflow(Dataflow),
     Resources(Vec<Resource>),
-    /// The file could not be read as either.
+    /// A module: nodes that a dataflow uses through a node with
+    /// `module: FILE`.
+    Module(Module),
+    /// The file could not be read as any of them.
     Invalid,
 }
 
@@ -78,8 +81,9 @@ fn is_resource(document: &Value) -> bool {
     document.get("apiVersion").is_some() || document.get("kind").is_some()
 }
 
-/// Reads and checks a file: a dataflow (with `nodes:`) or one or more
-/// cluster resources (with `apiVersion` and `kind`).
+/// Reads and checks a file: a dataflow (with `nodes:`), a module (with
+/// `module:` and `nodes:`) or one or more cluster resources (with
+/// `apiVersion` and `kind`).
 pub fn check_file(path: &Path) -> CheckedFile {
     let invalid = |source: String, diagnostic: Diagnostic| CheckedFile {
         path: path.to_owned(),
@@ -110,7 +114,7 @@ pub fn check_file(path: &Path) -> CheckedFile {
             p
         }
     });
-    let (content, diagnostics) = check_source(&source, base_dir);
+    let (content, diagnostics) = check_source_at(&source, base_dir, Some(path));
     CheckedFile {
         path: path.to_owned(),
         source,
@@ -122,6 +126,16 @@ pub fn check_file(path: &Path) -> CheckedFile {
 /// Checks YAML text as [`check_file`] does; `base_dir` is where relative
 /// paths start (no path is looked for without it).
 pub fn check_source(source: &str, base_dir: Option<&Path>) -> (Content, Vec<Diagnostic>) {
+    check_source_at(source, base_dir, None)
+}
+
+/// [`check_source`] for the text of the file at `path`, so that a module
+/// that uses itself through others is told so from its own file.
+fn check_source_at(
+    source: &str,
+    base_dir: Option<&Path>,
+    path: Option<&Path>,
+) -> (Content, Vec<Diagnostic>) {
     let documents = match yaml::parse(source) {
         Ok(documents) => documents,
         Err(errors) => {
@@ -140,6 +154,14 @@ pub fn check_source(source: &str, base_dir: Option<&Path>) -> (Content, Vec<Diag
         docs if docs.iter().any(|d| is_resource(d)) => {
             let (resources, diagnostics) = resource::check(&documents, base_dir);
             let content = if diagnostics.iter().any(Diagnostic::is_error) { Content::Invalid } else { Content::Resources(resources) };
+            (content, diagnostics)
+        }
+        [root] if descriptor::is_module_file(root) => {
+            let (module, diagnostics) = descriptor::check_module_file(root, base_dir, path);
+            let content = match module {
+                Some(module) if !diagnostics.iter().any(Diagnostic::is_error) => Content::Module(module),
+                _ => Content::Invalid,
+            };
             (content, diagnostics)
         }
         [root] => {
@@ -188,10 +210,19 @@ impl CheckedFile {
         else {
             return;
         };
+        // Nodes made from a module have no tree here: their module's file
+        // holds them.
+        let trees: HashMap<&str, &Value> = match &node_trees.kind {
+            ValueKind::Sequence(items) => items
+                .iter()
+                .filter_map(|tree| Some((tree.get("id")?.as_str()?, tree)))
+                .collect(),
+            _ => HashMap::new(),
+        };
         let mut found = Vec::new();
         let mut deployed = Vec::new();
-        for (index, node) in dataflow.nodes.iter().enumerate() {
-            let Some(tree) = node_trees.item(index) else {
+        for node in &dataflow.nodes {
+            let Some(tree) = trees.get(node.id.as_str()) else {
                 continue;
             };
             for (at, core) in node.cpu_affinity.iter().enumerate() {
