@@ -210,45 +210,68 @@ impl CheckedFile {
         else {
             return;
         };
-        // Nodes made from a module have no tree here: their module's file
-        // holds them.
-        let trees: HashMap<&str, &Value> = match &node_trees.kind {
-            ValueKind::Sequence(items) => items
-                .iter()
-                .filter_map(|tree| Some((tree.get("id")?.as_str()?, tree)))
-                .collect(),
-            _ => HashMap::new(),
+        let items: &[Value] = match &node_trees.kind {
+            ValueKind::Sequence(items) => items,
+            _ => &[],
         };
+        let trees: HashMap<&str, &Value> = items
+            .iter()
+            .filter_map(|tree| Some((node_id(tree)?, tree)))
+            .collect();
+        let uses: Vec<(&str, &Value)> = items
+            .iter()
+            .filter(|tree| tree.get("module").is_some())
+            .filter_map(|tree| Some((node_id(tree)?, tree)))
+            .collect();
         let mut found = Vec::new();
-        let mut deployed = Vec::new();
         for node in &dataflow.nodes {
-            let Some(tree) = trees.get(node.id.as_str()) else {
-                continue;
+            // A node made from a module has no tree here, but the node that
+            // uses the module has: its id and a dot start the node's id.
+            let (tree, made_by) = match trees.get(node.id.as_str()) {
+                Some(tree) => (*tree, None),
+                None => match uses
+                    .iter()
+                    .filter(|(id, _)| {
+                        node.id
+                            .as_str()
+                            .strip_prefix(id)
+                            .is_some_and(|rest| rest.starts_with('.'))
+                    })
+                    .max_by_key(|(id, _)| id.len())
+                {
+                    Some((id, tree)) => (*tree, Some(*id)),
+                    None => continue,
+                },
             };
             for (at, core) in node.cpu_affinity.iter().enumerate() {
                 if cores.contains(core) {
                     continue;
                 }
-                let position = tree
-                    .get("cpu_affinity")
-                    .and_then(|list| list.item(at))
-                    .map_or(tree.value_position("cpu_affinity"), |item| item.position);
-                found.push(
-                    Diagnostic::error(
-                        position,
-                        format!(
-                            "node `{}` asks for core {core} (`cpu_affinity`), but `dora run` may use {} on this machine",
-                            node.id,
-                            describe_cores(cores)
-                        ),
-                    )
-                    .with_hint("list only cores this machine has, or remove `cpu_affinity`"),
+                let position = match made_by {
+                    Some(_) => tree.value_position("module"),
+                    None => tree
+                        .get("cpu_affinity")
+                        .and_then(|list| list.item(at))
+                        .map_or(tree.value_position("cpu_affinity"), |item| item.position),
+                };
+                let message = format!(
+                    "node `{}` asks for core {core} (`cpu_affinity`), but `dora run` may use {} on this machine",
+                    node.id,
+                    describe_cores(cores)
                 );
-            }
-            if tree.get("deploy").is_some() {
-                deployed.push((node.id.as_str(), tree.key_position("deploy")));
+                let hint = match made_by {
+                    Some(user) => format!("node `{}` comes from the module that node `{user}` uses: list only cores this machine has in its `cpu_affinity`, or remove it", node.id),
+                    None => "list only cores this machine has, or remove `cpu_affinity`".to_owned(),
+                };
+                found.push(Diagnostic::error(position, message).with_hint(hint));
             }
         }
+        // The nodes that say `deploy` here, a node that uses a module too.
+        let deployed: Vec<(&str, Position)> = items
+            .iter()
+            .filter(|tree| tree.get("deploy").is_some())
+            .filter_map(|tree| Some((node_id(tree)?, tree.key_position("deploy"))))
+            .collect();
         if let Some((_, position)) = deployed.first() {
             let names: Vec<String> = deployed.iter().map(|(id, _)| format!("`{id}`")).collect();
             found.push(
@@ -266,6 +289,11 @@ impl CheckedFile {
         self.diagnostics.extend(found);
         diagnostic::sort(&mut self.diagnostics);
     }
+}
+
+/// The id of a node's tree.
+fn node_id(tree: &Value) -> Option<&str> {
+    tree.get("id").and_then(Value::as_str)
 }
 
 /// Cores for people: `cores 0-3, 6`, `core 2`, or `no core`.

@@ -189,6 +189,21 @@ struct UseFields {
 
 /// Reads and validates one YAML document of a module file whose folder is
 /// `base_dir`. The module is returned only when there is no error.
+///
+/// ```
+/// use dora_core::descriptor::check_module;
+/// use dora_core::yaml::parse;
+///
+/// let text = "module: { name: relay, inputs: [x], outputs: [y] }
+/// nodes:
+///   - { id: pass, path: pass.py, inputs: { v: _mod/x }, outputs: [y] }
+/// ";
+/// let (module, diagnostics) = check_module(&parse(text).unwrap()[0], None);
+/// assert!(diagnostics.is_empty());
+/// let module = module.unwrap();
+/// assert_eq!(module.output_source("y").unwrap().to_string(), "pass/y");
+/// assert_eq!(module.nodes[0].inputs["v"].source.to_string(), "_mod/x");
+/// ```
 pub fn check_module(root: &Value, base_dir: Option<&Path>) -> (Option<Module>, Vec<Diagnostic>) {
     read_module(root, base_dir, &mut Stack::default())
 }
@@ -1393,6 +1408,85 @@ nodes:
         assert_eq!(
             errors[0].message,
             "node `filter` makes the node `filter.clip` from its module, but the id `filter.clip` is taken"
+        );
+    }
+
+    #[test]
+    fn a_module_may_export_what_a_module_it_uses_sends() {
+        let outer = "module:
+  name: wrap
+  inputs: [x]
+  outputs: [smoothed]
+nodes:
+  - id: inner
+    module: smooth.yml
+    inputs: { samples: _mod/x }
+";
+        let flow = "nodes:
+  - id: sensor
+    path: sensor.py
+    outputs: [reading]
+  - id: w
+    module: wrap.yml
+    inputs: { x: sensor/reading }
+  - id: plot
+    path: plot.py
+    inputs: { data: w/smoothed }
+";
+        let dir = folder(
+            "reexport",
+            &[
+                ("smooth.yml", SMOOTH),
+                ("wrap.yml", outer),
+                ("flow.yml", flow),
+            ],
+        );
+        let checked = check_file(&dir.join("flow.yml"));
+        let dataflow = dataflow(&checked);
+        assert_eq!(sources(dataflow, "plot"), ["data <- w.inner.clip/smoothed"]);
+        assert_eq!(
+            sources(dataflow, "w.inner.average"),
+            ["value <- sensor/reading"]
+        );
+    }
+
+    #[test]
+    fn a_local_run_checks_the_cores_of_a_module_s_nodes_at_the_node_that_uses_it() {
+        let pinned = SMOOTH.replace(
+            "    path: ./clip\n",
+            "    path: ./clip\n    cpu_affinity: [7]\n",
+        );
+        let flow = SENSOR_AND_PLOT.replace(
+            "    module: parts/smooth.yml\n",
+            "    module: parts/smooth.yml\n    deploy: { machine: m }\n",
+        );
+        let dir = folder(
+            "cores",
+            &[("parts/smooth.yml", &pinned), ("dataflow.yml", &flow)],
+        );
+        let mut checked = check_file(&dir.join("dataflow.yml"));
+        assert!(checked.is_valid(), "{}", checked.render(false));
+        checked.check_local_run(&[0, 1].into());
+        let found: Vec<_> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.message.contains("core 7") || d.message.contains("`deploy`"))
+            .map(|d| (d.is_error(), d.message.as_str(), d.position.map(|p| p.line)))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    true,
+                    "node `filter.clip` asks for core 7 (`cpu_affinity`), but `dora run` may use cores 0-1 on this machine",
+                    Some(6)
+                ),
+                (
+                    false,
+                    "`deploy` (of node `filter`) is ignored by `dora run`, which runs every node on this machine",
+                    Some(7)
+                ),
+            ]
         );
     }
 
