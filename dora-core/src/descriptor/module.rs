@@ -119,10 +119,16 @@ pub(super) enum Within<'a> {
     },
 }
 
-/// The module files being read, outermost first, each canonical and as
-/// written, to refuse a module that uses itself.
+/// The module files of one check.
 #[derive(Debug, Default)]
-pub(super) struct Stack(Vec<(PathBuf, String)>);
+pub(super) struct Stack {
+    /// Those being read, outermost first, each canonical and as written,
+    /// to refuse a module that uses itself.
+    open: Vec<(PathBuf, String)>,
+    /// Those read, by canonical path: a module used many times is read
+    /// and reported once (a module that could not be read is `None`).
+    read: HashMap<PathBuf, Option<Module>>,
+}
 
 /// A node that uses a module, as read.
 pub(super) struct Use {
@@ -220,7 +226,7 @@ pub(crate) fn check_module_file(
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_owned());
         let name = path.file_name().unwrap_or(path.as_os_str());
         stack
-            .0
+            .open
             .push((canonical, name.to_string_lossy().into_owned()));
     }
     read_module(root, base_dir, &mut stack)
@@ -442,8 +448,8 @@ pub(super) fn read_use(
         }
     };
     let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
-    if let Some(first) = stack.0.iter().position(|(file, _)| *file == canonical) {
-        let circle: Vec<String> = stack.0[first..]
+    if let Some(first) = stack.open.iter().position(|(file, _)| *file == canonical) {
+        let circle: Vec<String> = stack.open[first..]
             .iter()
             .map(|(_, written)| format!("`{written}`"))
             .chain([format!("`{}`", fields.module)])
@@ -461,11 +467,11 @@ pub(super) fn read_use(
         );
         return opaque(node, diagnostics);
     }
-    if stack.0.len() >= MAX_DEPTH {
+    if stack.open.len() >= MAX_DEPTH {
         diagnostics.push(
             Diagnostic::error(
                 at,
-                format!("the module `{}` would be the {}th module nested in another here, and modules nest at most {MAX_DEPTH} deep", fields.module, stack.0.len() + 1),
+                format!("the module `{}` would be the {}th module nested in another here, and modules nest at most {MAX_DEPTH} deep", fields.module, stack.open.len() + 1),
             )
             .with_hint("use fewer levels of modules: put the nodes of an inner module in the module that uses it"),
         );
@@ -480,10 +486,16 @@ pub(super) fn read_use(
         fields.module
     );
     let used_here = |d: Diagnostic| d.moved_into(&file).with_note(at, note.clone());
+    // The mistakes of a module used many times are told once, at its
+    // first use.
+    let first_use = !stack.read.contains_key(&canonical);
     let documents = match yaml::parse(&file.text) {
         Ok(documents) => documents,
         Err(errors) => {
-            diagnostics.extend(errors.into_iter().map(Diagnostic::from).map(used_here));
+            if first_use {
+                diagnostics.extend(errors.into_iter().map(Diagnostic::from).map(used_here));
+            }
+            stack.read.insert(canonical, None);
             return opaque(node, diagnostics);
         }
     };
@@ -491,27 +503,40 @@ pub(super) fn read_use(
     let root = match meaningful.as_slice() {
         [root] => *root,
         [] => {
-            diagnostics.push(used_here(
-                Diagnostic::error(Position::START, "the module file holds nothing")
-                    .with_hint("start it with `module:` (its `name`, `inputs` and `outputs`) and list its nodes under `nodes:`"),
-            ));
+            if first_use {
+                diagnostics.push(used_here(
+                    Diagnostic::error(Position::START, "the module file holds nothing")
+                        .with_hint("start it with `module:` (its `name`, `inputs` and `outputs`) and list its nodes under `nodes:`"),
+                ));
+            }
+            stack.read.insert(canonical, None);
             return opaque(node, diagnostics);
         }
         [_, second, ..] => {
-            diagnostics.push(used_here(
-                Diagnostic::error(
-                    second.position,
-                    "a module file holds one document, but this file has several",
-                )
-                .with_hint("keep one module per file"),
-            ));
+            if first_use {
+                diagnostics.push(used_here(
+                    Diagnostic::error(
+                        second.position,
+                        "a module file holds one document, but this file has several",
+                    )
+                    .with_hint("keep one module per file"),
+                ));
+            }
+            stack.read.insert(canonical, None);
             return opaque(node, diagnostics);
         }
     };
-    stack.0.push((canonical, fields.module.clone()));
-    let (module, errors) = read_module(root, path.parent(), stack);
-    stack.0.pop();
-    diagnostics.extend(errors.into_iter().map(used_here));
+    let module = match stack.read.get(&canonical) {
+        Some(module) => module.clone(),
+        None => {
+            stack.open.push((canonical.clone(), fields.module.clone()));
+            let (module, errors) = read_module(root, path.parent(), stack);
+            stack.open.pop();
+            diagnostics.extend(errors.into_iter().map(used_here));
+            stack.read.insert(canonical, module.clone());
+            module
+        }
+    };
     let Some(module) = module else {
         return opaque(node, diagnostics);
     };
@@ -1297,6 +1322,30 @@ nodes:
         assert!(text.contains("parts/smooth.yml:16:14"), "{text}");
         assert!(text.contains("dataflow.yml:6:13"), "{text}");
         assert!(text.contains("which node `filter` uses here"), "{text}");
+    }
+
+    #[test]
+    fn the_mistakes_of_a_module_used_twice_are_told_once() {
+        let broken = SMOOTH.replace("value: average/mean", "value: averag/mean");
+        let flow = format!(
+            "{SENSOR_AND_PLOT}  - id: again
+    module: parts/smooth.yml
+    inputs:
+      samples: sensor/reading
+"
+        );
+        let dir = folder(
+            "twice",
+            &[("parts/smooth.yml", &broken), ("dataflow.yml", &flow)],
+        );
+        let checked = check_file(&dir.join("dataflow.yml"));
+        let errors: Vec<_> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .collect();
+        assert_eq!(errors.len(), 1, "{}", checked.render(false));
+        assert_eq!(errors[0].notes[0].position.line, 6);
     }
 
     #[test]
