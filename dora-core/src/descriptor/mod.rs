@@ -139,7 +139,7 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
         node_values,
         &module::Within::Dataflow,
         base_dir,
-        &mut module::Stack::default(),
+        &mut module::ModuleFiles::default(),
     );
     diagnostics.extend(more);
     diagnostic::sort(&mut diagnostics);
@@ -200,7 +200,7 @@ fn read_nodes(
     node_values: &[Value],
     within: &module::Within<'_>,
     base_dir: Option<&Path>,
-    stack: &mut module::Stack,
+    files: &mut module::ModuleFiles,
 ) -> (Option<ReadNodes>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let mut written = Written {
@@ -237,7 +237,7 @@ fn read_nodes(
     for value in &trees {
         let value: &Value = value;
         if module::is_use(value) {
-            let (used, errors) = module::read_use(value, base_dir, stack);
+            let (used, errors) = module::read_use(value, base_dir, files);
             diagnostics.extend(errors);
             match used {
                 Some(used) => {

@@ -121,7 +121,7 @@ pub(super) enum Within<'a> {
 
 /// The module files of one check.
 #[derive(Debug, Default)]
-pub(super) struct Stack {
+pub(super) struct ModuleFiles {
     /// Those being read, outermost first, each canonical and as written,
     /// to refuse a module that uses itself.
     open: Vec<(PathBuf, String)>,
@@ -211,7 +211,7 @@ struct UseFields {
 /// assert_eq!(module.nodes[0].inputs["v"].source.to_string(), "_mod/x");
 /// ```
 pub fn check_module(root: &Value, base_dir: Option<&Path>) -> (Option<Module>, Vec<Diagnostic>) {
-    read_module(root, base_dir, &mut Stack::default())
+    read_module(root, base_dir, &mut ModuleFiles::default())
 }
 
 /// [`check_module`] for the module file at `path`, which its nodes'
@@ -221,21 +221,21 @@ pub(crate) fn check_module_file(
     base_dir: Option<&Path>,
     path: Option<&Path>,
 ) -> (Option<Module>, Vec<Diagnostic>) {
-    let mut stack = Stack::default();
+    let mut files = ModuleFiles::default();
     if let Some(path) = path {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_owned());
         let name = path.file_name().unwrap_or(path.as_os_str());
-        stack
+        files
             .open
             .push((canonical, name.to_string_lossy().into_owned()));
     }
-    read_module(root, base_dir, &mut stack)
+    read_module(root, base_dir, &mut files)
 }
 
 fn read_module(
     root: &Value,
     base_dir: Option<&Path>,
-    stack: &mut Stack,
+    files: &mut ModuleFiles,
 ) -> (Option<Module>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let what_to_write = "start the file with `module:` (its `name`, `inputs` and `outputs`) and list its nodes under `nodes:`";
@@ -309,7 +309,7 @@ fn read_module(
         ports,
         outputs,
     };
-    let (read, more) = read_nodes(node_values, &within, base_dir, stack);
+    let (read, more) = read_nodes(node_values, &within, base_dir, files);
     diagnostics.extend(more);
     diagnostic::sort(&mut diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {
@@ -381,7 +381,7 @@ fn check_ports(tree: &Value, header: &Header, diagnostics: &mut Vec<Diagnostic>)
 pub(super) fn read_use(
     value: &Value,
     base_dir: Option<&Path>,
-    stack: &mut Stack,
+    files: &mut ModuleFiles,
 ) -> (Option<Use>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let Some(kept) = refuse_node_keys(value, &mut diagnostics) else {
@@ -448,8 +448,8 @@ pub(super) fn read_use(
         }
     };
     let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
-    if let Some(first) = stack.open.iter().position(|(file, _)| *file == canonical) {
-        let circle: Vec<String> = stack.open[first..]
+    if let Some(first) = files.open.iter().position(|(file, _)| *file == canonical) {
+        let circle: Vec<String> = files.open[first..]
             .iter()
             .map(|(_, written)| format!("`{written}`"))
             .chain([format!("`{}`", fields.module)])
@@ -467,11 +467,11 @@ pub(super) fn read_use(
         );
         return opaque(node, diagnostics);
     }
-    if stack.open.len() >= MAX_DEPTH {
+    if files.open.len() >= MAX_DEPTH {
         diagnostics.push(
             Diagnostic::error(
                 at,
-                format!("the module `{}` would be the {}th module nested in another here, and modules nest at most {MAX_DEPTH} deep", fields.module, stack.open.len() + 1),
+                format!("the module `{}` would be the {}th module nested in another here, and modules nest at most {MAX_DEPTH} deep", fields.module, files.open.len() + 1),
             )
             .with_hint("use fewer levels of modules: put the nodes of an inner module in the module that uses it"),
         );
@@ -488,14 +488,14 @@ pub(super) fn read_use(
     let used_here = |d: Diagnostic| d.moved_into(&file).with_note(at, note.clone());
     // The mistakes of a module used many times are told once, at its
     // first use.
-    let first_use = !stack.read.contains_key(&canonical);
+    let first_use = !files.read.contains_key(&canonical);
     let documents = match yaml::parse(&file.text) {
         Ok(documents) => documents,
         Err(errors) => {
             if first_use {
                 diagnostics.extend(errors.into_iter().map(Diagnostic::from).map(used_here));
             }
-            stack.read.insert(canonical, None);
+            files.read.insert(canonical, None);
             return opaque(node, diagnostics);
         }
     };
@@ -509,7 +509,7 @@ pub(super) fn read_use(
                         .with_hint("start it with `module:` (its `name`, `inputs` and `outputs`) and list its nodes under `nodes:`"),
                 ));
             }
-            stack.read.insert(canonical, None);
+            files.read.insert(canonical, None);
             return opaque(node, diagnostics);
         }
         [_, second, ..] => {
@@ -522,18 +522,18 @@ pub(super) fn read_use(
                     .with_hint("keep one module per file"),
                 ));
             }
-            stack.read.insert(canonical, None);
+            files.read.insert(canonical, None);
             return opaque(node, diagnostics);
         }
     };
-    let module = match stack.read.get(&canonical) {
+    let module = match files.read.get(&canonical) {
         Some(module) => module.clone(),
         None => {
-            stack.open.push((canonical.clone(), fields.module.clone()));
-            let (module, errors) = read_module(root, path.parent(), stack);
-            stack.open.pop();
+            files.open.push((canonical.clone(), fields.module.clone()));
+            let (module, errors) = read_module(root, path.parent(), files);
+            files.open.pop();
             diagnostics.extend(errors.into_iter().map(used_here));
-            stack.read.insert(canonical, module.clone());
+            files.read.insert(canonical, module.clone());
             module
         }
     };
