@@ -277,8 +277,25 @@ fn read_module(
         );
         return (None, diagnostics);
     };
-    let (header, errors) = from_value_partial::<Header>(header_tree);
-    diagnostics.extend(errors.into_iter().map(Diagnostic::from));
+    let header = if matches!(header_tree.kind, ValueKind::Mapping(_)) {
+        let (header, errors) = from_value_partial::<Header>(header_tree);
+        diagnostics.extend(errors.into_iter().map(Diagnostic::from));
+        header
+    } else {
+        diagnostics.push(
+            Diagnostic::error(
+                header_tree.position,
+                format!(
+                    "`module` must be a mapping, but this is {}",
+                    header_tree.describe()
+                ),
+            )
+            .with_hint(
+                "write the module's `name`, and its `inputs` and `outputs`, under `module:`",
+            ),
+        );
+        None
+    };
     let build = match root.get("build") {
         Some(value) if !value.is_null() => {
             let (build, errors) = from_value_partial::<String>(value);
@@ -422,6 +439,14 @@ pub(super) fn read_use(
         );
         return opaque(node, diagnostics);
     };
+    if fields.module.trim().is_empty() {
+        diagnostics.push(
+            Diagnostic::error(at, format!("node `{id}` names no module file")).with_hint(
+                "write the path of the module file, relative to the folder of this file",
+            ),
+        );
+        return opaque(node, diagnostics);
+    }
     let path = base_dir.join(&fields.module);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -1537,6 +1562,50 @@ nodes:
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn odd_modules_are_errors_with_a_place_and_a_hint() {
+        let modules = [
+            "",
+            "module: []\nnodes: []\n",
+            "module: smooth\nnodes:\n  - {id: a, path: a}\n",
+            "module: {name: m}\nnodes: {}\n",
+            "module: {name: m, inputs: [a, a], inputs_optional: [a], outputs: [b/c]}\nnodes:\n  - {id: n, path: n}\n",
+            "module: {name: m, colour: red}\nnodes:\n  - {id: n, path: n}\nextra: 1\n",
+            "nodes:\n  - {id: n, path: n}\n",
+            "module: {name: m}\nnodes:\n  - {id: n, path: n}\n---\nmodule: {name: m}\n",
+            "module: {name: m, outputs: [o]}\nnodes:\n  - {id: a, path: a, outputs: [o]}\n  - {id: b, path: b, outputs: [o]}\n",
+            "module: {name: m}\nnodes:\n  - {id: _mod, path: a}\n",
+            "module: {name: m}\nbuild: [x]\nnodes:\n  - {id: a, module: ''}\n",
+            "module: {name: m}\nnodes:\n  - {id: a, module: m.yml, operator: {python: a.py}, params: {'a b': 1, X: 1, x: 2}}\n",
+            "\tmodule: x\n",
+        ];
+        for (index, text) in modules.iter().enumerate() {
+            let dir = folder(
+                &format!("odd-{index}"),
+                &[
+                    ("m.yml", text),
+                    (
+                        "flow.yml",
+                        "nodes:\n  - id: x\n    module: m.yml\n  - {id: y, path: y, inputs: {a: x/o, b: _mod/a}}\n",
+                    ),
+                ],
+            );
+            for file in ["m.yml", "flow.yml"] {
+                let checked = check_file(&dir.join(file));
+                // Alone, a dataflow (case 6) is valid; used as a module, not.
+                if file == "flow.yml" || index != 6 {
+                    assert!(!checked.is_valid(), "{file} of case {index} was accepted");
+                }
+                for error in checked.diagnostics.iter().filter(|d| d.is_error()) {
+                    assert!(
+                        error.position.is_some() && error.hint.is_some(),
+                        "case {index}, {file}: {error:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -91,6 +91,12 @@ impl<'a> Checker<'a> {
                 );
             }
             match first_lines.get(node.id.as_str()) {
+                Some(_) if self.written.within_module && node.id.as_str() == MODULE_INPUTS => self
+                    .error(
+                        position,
+                        format!("in a module, `{MODULE_INPUTS}` names the module's inputs (`{MODULE_INPUTS}/NAME`), so no node may have that id"),
+                        "choose another id",
+                    ),
                 Some(first_line) => self.error(
                     position,
                     format!(
