@@ -47,7 +47,8 @@
 //! A module file is checked as a dataflow is, in its own folder, and its
 //! errors point into it, with a note at the line of the dataflow (or of the
 //! outer module) that uses it. A module may use other modules, with paths
-//! relative to its own folder, but never itself.
+//! relative to its own folder, but never itself. Every module file lies
+//! inside the folder of the dataflow: a dataflow reads no other file.
 //!
 //! The node that uses a module may also set `env` (for every node of the
 //! module that does not set the same variable), `params` (each one an
@@ -128,6 +129,9 @@ pub(super) struct ModuleFiles {
     /// Those read, by canonical path: a module used many times is read
     /// and reported once (a module that could not be read is `None`).
     read: HashMap<PathBuf, Option<Module>>,
+    /// The folder of the file checked first, canonical and as given:
+    /// module files are read only inside it.
+    root: Option<(PathBuf, String)>,
 }
 
 /// A node that uses a module, as read.
@@ -447,23 +451,14 @@ pub(super) fn read_use(
         );
         return opaque(node, diagnostics);
     }
-    let path = base_dir.join(&fields.module);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) => {
-            let hint = match error.kind() {
-                std::io::ErrorKind::NotFound => format!(
-                    "the path is relative to the folder of this file (`{}`); check it",
-                    base_dir.display()
-                ),
-                std::io::ErrorKind::InvalidData => "module files are YAML text in UTF-8".to_owned(),
-                _ => "check that the file exists and can be read".to_owned(),
-            };
+    let (path, canonical, text) = match load(&fields.module, base_dir, files) {
+        Ok(loaded) => loaded,
+        Err((problem, hint)) => {
             diagnostics.push(
                 Diagnostic::error(
                     at,
                     format!(
-                        "cannot read the module `{}` of node `{id}`: {error}",
+                        "cannot read the module `{}` of node `{id}`: {problem}",
                         fields.module
                     ),
                 )
@@ -472,7 +467,6 @@ pub(super) fn read_use(
             return opaque(node, diagnostics);
         }
     };
-    let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
     if let Some(first) = files.open.iter().position(|(file, _)| *file == canonical) {
         let circle: Vec<String> = files.open[first..]
             .iter()
@@ -575,6 +569,75 @@ pub(super) fn read_use(
         }),
         diagnostics,
     )
+}
+
+/// The largest module file, as in dora-rs: a module is a page of YAML.
+const MAX_MODULE_BYTES: u64 = 1 << 20;
+
+/// Reads the module file at `module`, relative to `base_dir`: its path,
+/// its canonical path and its text; or what is wrong and what to do.
+///
+/// A dataflow may come from someone else (a cluster's machine checks the
+/// dataflows it is sent) and its errors show the lines of its modules, so
+/// a module must be a file of reasonable size inside the folder of the file
+/// checked first (the dataflow), never any other file of the machine.
+fn load(
+    module: &str,
+    base_dir: &Path,
+    files: &mut ModuleFiles,
+) -> Result<(PathBuf, PathBuf, String), (String, String)> {
+    use std::io::Read;
+    let (root, shown) = files
+        .root
+        .get_or_insert_with(|| {
+            let canonical = base_dir
+                .canonicalize()
+                .unwrap_or_else(|_| base_dir.to_owned());
+            (canonical, base_dir.display().to_string())
+        })
+        .clone();
+    if Path::new(module).is_absolute() {
+        return Err((
+            "the path is absolute".to_owned(),
+            "write the path relative to the folder of this file".to_owned(),
+        ));
+    }
+    let path = base_dir.join(module);
+    let io = |error: std::io::Error| {
+        let hint = match error.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "the path is relative to the folder of this file (`{}`); check it",
+                base_dir.display()
+            ),
+            std::io::ErrorKind::InvalidData => "module files are YAML text in UTF-8".to_owned(),
+            _ => "check that the file exists and can be read".to_owned(),
+        };
+        (error.to_string(), hint)
+    };
+    let canonical = path.canonicalize().map_err(io)?;
+    if !canonical.starts_with(&root) {
+        return Err((
+            format!("it is outside the folder of the dataflow (`{shown}`)"),
+            "keep module files in the dataflow's folder or in folders inside it".to_owned(),
+        ));
+    }
+    if !std::fs::metadata(&canonical).map_err(io)?.is_file() {
+        return Err((
+            "it is not a file".to_owned(),
+            "name a module file (YAML with `module:` and `nodes:`)".to_owned(),
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(&canonical)
+        .and_then(|file| file.take(MAX_MODULE_BYTES + 1).read_to_string(&mut text))
+        .map_err(io)?;
+    if text.len() as u64 > MAX_MODULE_BYTES {
+        return Err((
+            format!("it is larger than {} KiB", MAX_MODULE_BYTES / 1024),
+            "split it into smaller modules".to_owned(),
+        ));
+    }
+    Ok((path, canonical, text))
 }
 
 /// `path` without its `.` parts and with `dir/..` taken out, as people
@@ -1371,6 +1434,111 @@ nodes:
             .collect();
         assert_eq!(errors.len(), 1, "{}", checked.render(false));
         assert_eq!(errors[0].notes[0].position.line, 6);
+    }
+
+    #[test]
+    fn a_use_wires_the_inputs_its_module_declares_and_reads_its_outputs() {
+        let flow = "nodes:
+  - id: sensor
+    path: sensor.py
+    outputs: [reading]
+  - id: filter
+    module: smooth.yml
+    path: smooth.py
+    outputs: [smoothed]
+    inputs:
+      sample: sensor/reading
+  - id: plot
+    path: plot.py
+    inputs:
+      data: filter/smothed
+";
+        let dir = folder("wiring", &[("smooth.yml", SMOOTH), ("flow.yml", flow)]);
+        let checked = check_file(&dir.join("flow.yml"));
+        let errors: Vec<_> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| {
+                let at = d.position.unwrap();
+                (
+                    d.message.as_str(),
+                    d.hint.as_deref().unwrap(),
+                    at.line,
+                    at.column,
+                )
+            })
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                (
+                    "node `filter` does not wire the input `samples`, which the module `smooth.yml` needs",
+                    "add `samples: <node>/<output>` under the `inputs:` of node `filter`",
+                    6,
+                    13
+                ),
+                (
+                    "node `filter` uses a module, so it cannot have `path`: the module's nodes are what runs",
+                    "remove `path`, or remove `module` to make `filter` an ordinary node; a module node only sets `inputs`, `env`, `params`, `build` and `deploy` for the module's nodes",
+                    7,
+                    5
+                ),
+                (
+                    "node `filter` uses a module, so it cannot have `outputs`: the module's nodes are what runs",
+                    "remove `outputs`: a module's outputs are those its file declares under `module:`",
+                    8,
+                    5
+                ),
+                (
+                    "node `filter` wires the input `sample` into the module `smooth.yml`, which has no such input",
+                    "did you mean `samples`?",
+                    10,
+                    7
+                ),
+                (
+                    "input `data` of node `plot` reads output `smothed`, which the module of node `filter` does not declare",
+                    "did you mean `smoothed`?",
+                    14,
+                    13
+                ),
+            ]
+        );
+        // The wiring errors point into the module file too.
+        let text = checked.render(false);
+        assert!(text.contains("smooth.yml:3:12"), "{text}");
+    }
+
+    #[test]
+    fn a_module_is_read_only_inside_the_dataflow_s_folder() {
+        let dir = folder(
+            "outside",
+            &[
+                ("parts/smooth.yml", SMOOTH),
+                (
+                    "flows/flow.yml",
+                    "nodes:\n  - id: a\n    module: ../parts/smooth.yml\n  - id: b\n    module: /etc/hostname\n",
+                ),
+            ],
+        );
+        let checked = check_file(&dir.join("flows/flow.yml"));
+        let errors: Vec<&str> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.as_str())
+            .collect();
+        let outside = format!(
+            "cannot read the module `../parts/smooth.yml` of node `a`: it is outside the folder of the dataflow (`{}`)",
+            dir.join("flows").display()
+        );
+        assert_eq!(
+            errors,
+            [
+                outside.as_str(),
+                "cannot read the module `/etc/hostname` of node `b`: the path is absolute",
+            ]
+        );
     }
 
     #[test]
