@@ -1,4 +1,4 @@
-//! Checking any dora file: a dataflow or a file of cluster resources.
+//! Checking any dora file: a dataflow, a module, or a file of cluster resources.
 //!
 //! ```no_run
 //! use dora_core::check::check_file;
