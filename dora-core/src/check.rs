@@ -1,4 +1,4 @@
-//! Checking any dora file: a dataflow or a file of cluster resources.
+//! Checking any dora file: a dataflow, a module, or a file of cluster resources.
 //!
 //! ```no_run
 //! use dora_core::check::check_file;
@@ -8,13 +8,13 @@
 //! assert!(checked.is_valid());
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::descriptor::{self, Dataflow};
+use crate::descriptor::{self, Dataflow, Module};
 use crate::diagnostic::{self, Diagnostic};
 use crate::resource::{self, Resource};
-use crate::yaml::{self, Position, Value};
+use crate::yaml::{self, Position, Value, ValueKind};
 
 /// A file after checking: what it holds and what was found wrong.
 #[derive(Debug)]
@@ -31,7 +31,10 @@ pub struct CheckedFile {
 pub enum Content {
     Dataflow(Dataflow),
     Resources(Vec<Resource>),
-    /// The file could not be read as either.
+    /// A module: nodes that a dataflow uses through a node with
+    /// `module: FILE`.
+    Module(Module),
+    /// The file could not be read as any of them.
     Invalid,
 }
 
@@ -78,8 +81,9 @@ fn is_resource(document: &Value) -> bool {
     document.get("apiVersion").is_some() || document.get("kind").is_some()
 }
 
-/// Reads and checks a file: a dataflow (with `nodes:`) or one or more
-/// cluster resources (with `apiVersion` and `kind`).
+/// Reads and checks a file: a dataflow (with `nodes:`), a module (with
+/// `module:` and `nodes:`) or one or more cluster resources (with
+/// `apiVersion` and `kind`).
 pub fn check_file(path: &Path) -> CheckedFile {
     let invalid = |source: String, diagnostic: Diagnostic| CheckedFile {
         path: path.to_owned(),
@@ -110,7 +114,7 @@ pub fn check_file(path: &Path) -> CheckedFile {
             p
         }
     });
-    let (content, diagnostics) = check_source(&source, base_dir);
+    let (content, diagnostics) = check_source_at(&source, base_dir, Some(path));
     CheckedFile {
         path: path.to_owned(),
         source,
@@ -122,6 +126,16 @@ pub fn check_file(path: &Path) -> CheckedFile {
 /// Checks YAML text as [`check_file`] does; `base_dir` is where relative
 /// paths start (no path is looked for without it).
 pub fn check_source(source: &str, base_dir: Option<&Path>) -> (Content, Vec<Diagnostic>) {
+    check_source_at(source, base_dir, None)
+}
+
+/// [`check_source`] for the text of the file at `path`, so that a module
+/// that uses itself through others is told so from its own file.
+fn check_source_at(
+    source: &str,
+    base_dir: Option<&Path>,
+    path: Option<&Path>,
+) -> (Content, Vec<Diagnostic>) {
     let documents = match yaml::parse(source) {
         Ok(documents) => documents,
         Err(errors) => {
@@ -140,6 +154,14 @@ pub fn check_source(source: &str, base_dir: Option<&Path>) -> (Content, Vec<Diag
         docs if docs.iter().any(|d| is_resource(d)) => {
             let (resources, diagnostics) = resource::check(&documents, base_dir);
             let content = if diagnostics.iter().any(Diagnostic::is_error) { Content::Invalid } else { Content::Resources(resources) };
+            (content, diagnostics)
+        }
+        [root] if descriptor::is_module_file(root) => {
+            let (module, diagnostics) = descriptor::check_module_file(root, base_dir, path);
+            let content = match module {
+                Some(module) if !diagnostics.iter().any(Diagnostic::is_error) => Content::Module(module),
+                _ => Content::Invalid,
+            };
             (content, diagnostics)
         }
         [root] => {
@@ -188,36 +210,68 @@ impl CheckedFile {
         else {
             return;
         };
+        let items: &[Value] = match &node_trees.kind {
+            ValueKind::Sequence(items) => items,
+            _ => &[],
+        };
+        let trees: HashMap<&str, &Value> = items
+            .iter()
+            .filter_map(|tree| Some((node_id(tree)?, tree)))
+            .collect();
+        let uses: Vec<(&str, &Value)> = items
+            .iter()
+            .filter(|tree| tree.get("module").is_some())
+            .filter_map(|tree| Some((node_id(tree)?, tree)))
+            .collect();
         let mut found = Vec::new();
-        let mut deployed = Vec::new();
-        for (index, node) in dataflow.nodes.iter().enumerate() {
-            let Some(tree) = node_trees.item(index) else {
-                continue;
+        for node in &dataflow.nodes {
+            // A node made from a module has no tree here, but the node that
+            // uses the module has: its id and a dot start the node's id.
+            let (tree, made_by) = match trees.get(node.id.as_str()) {
+                Some(tree) => (*tree, None),
+                None => match uses
+                    .iter()
+                    .filter(|(id, _)| {
+                        node.id
+                            .as_str()
+                            .strip_prefix(id)
+                            .is_some_and(|rest| rest.starts_with('.'))
+                    })
+                    .max_by_key(|(id, _)| id.len())
+                {
+                    Some((id, tree)) => (*tree, Some(*id)),
+                    None => continue,
+                },
             };
             for (at, core) in node.cpu_affinity.iter().enumerate() {
                 if cores.contains(core) {
                     continue;
                 }
-                let position = tree
-                    .get("cpu_affinity")
-                    .and_then(|list| list.item(at))
-                    .map_or(tree.value_position("cpu_affinity"), |item| item.position);
-                found.push(
-                    Diagnostic::error(
-                        position,
-                        format!(
-                            "node `{}` asks for core {core} (`cpu_affinity`), but `dora run` may use {} on this machine",
-                            node.id,
-                            describe_cores(cores)
-                        ),
-                    )
-                    .with_hint("list only cores this machine has, or remove `cpu_affinity`"),
+                let position = match made_by {
+                    Some(_) => tree.value_position("module"),
+                    None => tree
+                        .get("cpu_affinity")
+                        .and_then(|list| list.item(at))
+                        .map_or(tree.value_position("cpu_affinity"), |item| item.position),
+                };
+                let message = format!(
+                    "node `{}` asks for core {core} (`cpu_affinity`), but `dora run` may use {} on this machine",
+                    node.id,
+                    describe_cores(cores)
                 );
-            }
-            if tree.get("deploy").is_some() {
-                deployed.push((node.id.as_str(), tree.key_position("deploy")));
+                let hint = match made_by {
+                    Some(user) => format!("node `{}` comes from the module that node `{user}` uses: list only cores this machine has in its `cpu_affinity`, or remove it", node.id),
+                    None => "list only cores this machine has, or remove `cpu_affinity`".to_owned(),
+                };
+                found.push(Diagnostic::error(position, message).with_hint(hint));
             }
         }
+        // The nodes that say `deploy` here, a node that uses a module too.
+        let deployed: Vec<(&str, Position)> = items
+            .iter()
+            .filter(|tree| tree.get("deploy").is_some())
+            .filter_map(|tree| Some((node_id(tree)?, tree.key_position("deploy"))))
+            .collect();
         if let Some((_, position)) = deployed.first() {
             let names: Vec<String> = deployed.iter().map(|(id, _)| format!("`{id}`")).collect();
             found.push(
@@ -235,6 +289,11 @@ impl CheckedFile {
         self.diagnostics.extend(found);
         diagnostic::sort(&mut self.diagnostics);
     }
+}
+
+/// The id of a node's tree.
+fn node_id(tree: &Value) -> Option<&str> {
+    tree.get("id").and_then(Value::as_str)
 }
 
 /// Cores for people: `cores 0-3, 6`, `core 2`, or `no core`.

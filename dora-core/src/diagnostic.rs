@@ -17,6 +17,8 @@
 //! ```
 
 use std::fmt::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::yaml::{DeError, Position, SyntaxError};
 
@@ -39,6 +41,9 @@ pub struct Diagnostic {
     /// Other places the finding is about, each with what is there: the
     /// output an input disagrees with, say.
     pub notes: Vec<Note>,
+    /// The file the position is in, when it is not the file being checked:
+    /// a module that a dataflow uses, say.
+    pub file: Option<Arc<SourceFile>>,
 }
 
 /// A second place that a [`Diagnostic`] is about, shown under it.
@@ -46,6 +51,16 @@ pub struct Diagnostic {
 pub struct Note {
     pub position: Position,
     pub message: String,
+    /// The file the position is in, when it is not the file being checked.
+    pub file: Option<Arc<SourceFile>>,
+}
+
+/// A file that diagnostics point into besides the one being checked, with
+/// its text, so that its lines can be shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
 }
 
 impl Diagnostic {
@@ -56,6 +71,7 @@ impl Diagnostic {
             message: message.into(),
             hint: None,
             notes: Vec::new(),
+            file: None,
         }
     }
 
@@ -76,7 +92,34 @@ impl Diagnostic {
         self.notes.push(Note {
             position,
             message: message.into(),
+            file: None,
         });
+        self
+    }
+
+    /// Adds a second place, in another file.
+    pub fn with_note_in(
+        mut self,
+        file: &Arc<SourceFile>,
+        position: Position,
+        message: impl Into<String>,
+    ) -> Self {
+        self.notes.push(Note {
+            position,
+            message: message.into(),
+            file: Some(file.clone()),
+        });
+        self
+    }
+
+    /// The diagnostic of a file that another file includes, as that other
+    /// file sees it: the places that were in the file being checked are
+    /// now in `file`.
+    pub fn moved_into(mut self, file: &Arc<SourceFile>) -> Self {
+        self.file.get_or_insert_with(|| file.clone());
+        for note in &mut self.notes {
+            note.file.get_or_insert_with(|| file.clone());
+        }
         self
     }
 
@@ -93,6 +136,7 @@ impl From<DeError> for Diagnostic {
             message: error.message,
             hint: error.hint,
             notes: Vec::new(),
+            file: None,
         }
     }
 }
@@ -104,13 +148,42 @@ impl From<SyntaxError> for Diagnostic {
 }
 
 /// Sorts diagnostics by position, errors before warnings at one place.
+/// Those in other files come after, by their place in the file checked
+/// (their last note, when it is there), then by file and position.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
-    diagnostics.sort_by_key(|d| (d.position, d.severity));
+    diagnostics.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+}
+
+fn sort_key(
+    d: &Diagnostic,
+) -> (
+    Option<Position>,
+    Option<&PathBuf>,
+    Option<Position>,
+    Severity,
+) {
+    let in_checked = match &d.file {
+        None => d.position,
+        Some(_) => d
+            .notes
+            .iter()
+            .rev()
+            .find(|note| note.file.is_none())
+            .map(|note| note.position),
+    };
+    (
+        in_checked,
+        d.file.as_ref().map(|f| &f.path),
+        d.position,
+        d.severity,
+    )
 }
 
 /// Writes diagnostics for people: `error: ...`, then `--> file:line:col`,
 /// the line of the file with a caret under the column, and `help: ...`.
-/// With `color`, uses ANSI colours as compilers do.
+/// With `color`, uses ANSI colours as compilers do. `path` and `source` are
+/// the file being checked; a diagnostic or note in another file shows that
+/// file's path and line.
 pub fn render(path: &str, source: &str, diagnostics: &[Diagnostic], color: bool) -> String {
     let paint = |code: &str, text: &str| {
         if color {
@@ -119,7 +192,10 @@ pub fn render(path: &str, source: &str, diagnostics: &[Diagnostic], color: bool)
             text.to_owned()
         }
     };
-    let lines: Vec<&str> = source.lines().collect();
+    let checked = Place {
+        path: path.to_owned(),
+        lines: source.lines().collect(),
+    };
     let mut out = String::new();
     for diagnostic in diagnostics {
         let (label, code) = match diagnostic.severity {
@@ -132,8 +208,10 @@ pub fn render(path: &str, source: &str, diagnostics: &[Diagnostic], color: bool)
             paint(code, label),
             paint("1", &format!(": {}", diagnostic.message))
         );
+        let other = diagnostic.file.as_deref().map(Place::of);
+        let place = other.as_ref().unwrap_or(&checked);
         let Some(position) = diagnostic.position else {
-            let _ = writeln!(out, "  {} {path}", paint("1;34", "-->"));
+            let _ = writeln!(out, "  {} {}", paint("1;34", "-->"), place.path);
             write_hint(&mut out, diagnostic, &paint, "");
             continue;
         };
@@ -144,7 +222,7 @@ pub fn render(path: &str, source: &str, diagnostics: &[Diagnostic], color: bool)
             .map(|note| note.position.line)
             .fold(position.line, usize::max);
         let gutter = " ".repeat(widest.to_string().len());
-        write_place(&mut out, path, &lines, position, code, &gutter, &paint);
+        write_place(&mut out, place, position, code, &gutter, &paint);
         for note in &diagnostic.notes {
             let _ = writeln!(
                 out,
@@ -152,35 +230,48 @@ pub fn render(path: &str, source: &str, diagnostics: &[Diagnostic], color: bool)
                 paint("1;36", "note"),
                 paint("1", &format!(": {}", note.message))
             );
-            write_place(
-                &mut out,
-                path,
-                &lines,
-                note.position,
-                "1;36",
-                &gutter,
-                &paint,
-            );
+            let other = note.file.as_deref().map(Place::of);
+            let place = other.as_ref().unwrap_or(&checked);
+            write_place(&mut out, place, note.position, "1;36", &gutter, &paint);
         }
         write_hint(&mut out, diagnostic, &paint, &gutter);
     }
     out
 }
 
+/// A file as [`render`] shows it: its path and its lines.
+struct Place<'a> {
+    path: String,
+    lines: Vec<&'a str>,
+}
+
+impl Place<'_> {
+    fn of(file: &SourceFile) -> Place<'_> {
+        Place {
+            path: file.path.display().to_string(),
+            lines: file.text.lines().collect(),
+        }
+    }
+}
+
 /// Writes `--> file:line:col`, the line and a caret under the column;
 /// `gutter` is at least as wide as the line number.
 fn write_place(
     out: &mut String,
-    path: &str,
-    lines: &[&str],
+    place: &Place<'_>,
     position: Position,
     code: &str,
     gutter: &str,
     paint: &dyn Fn(&str, &str) -> String,
 ) {
     let number = format!("{:>width$}", position.line, width = gutter.len());
-    let _ = writeln!(out, "{gutter}{} {path}:{position}", paint("1;34", "-->"));
-    if let Some(line) = lines.get(position.line.wrapping_sub(1)) {
+    let _ = writeln!(
+        out,
+        "{gutter}{} {}:{position}",
+        paint("1;34", "-->"),
+        place.path
+    );
+    if let Some(line) = place.lines.get(position.line.wrapping_sub(1)) {
         let bar = paint("1;34", "|");
         let (shown, column) = window(line, position.column);
         let _ = writeln!(out, "{gutter} {bar}");
@@ -267,6 +358,32 @@ note: with a, here
  1 | a: 1
    |    ^
    = help: make them agree
+"
+        );
+    }
+
+    #[test]
+    fn a_diagnostic_in_another_file_shows_that_file_and_a_note_here() {
+        let module = Arc::new(SourceFile {
+            path: "parts/m.yml".into(),
+            text: "nodes:\n  - id: x\n".to_owned(),
+        });
+        let error = Diagnostic::error(Position { line: 2, column: 9 }, "x is wrong")
+            .moved_into(&module)
+            .with_note(Position { line: 1, column: 1 }, "used here");
+        let text = render("d.yml", "nodes: []\n", &[error], false);
+        assert_eq!(
+            text,
+            "error: x is wrong
+ --> parts/m.yml:2:9
+  |
+2 |   - id: x
+  |         ^
+note: used here
+ --> d.yml:1:1
+  |
+1 | nodes: []
+  | ^
 "
         );
     }

@@ -15,7 +15,35 @@ pub fn dataflow() -> Schema {
         .into_generator()
         .into_root_schema_for::<Dataflow>();
     add_single_operator(&mut schema);
+    add_module(&mut schema);
     schema
+}
+
+/// A node that uses a module is read apart (see `descriptor::module`) and
+/// replaced by the module's nodes, so no field of `Node` carries `module`
+/// or `params`: they are added here.
+fn add_module(schema: &mut Schema) {
+    if let Some(properties) = schema
+        .pointer_mut("/definitions/Node/properties")
+        .and_then(|p| p.as_object_mut())
+    {
+        properties.insert(
+            "module".to_owned(),
+            serde_json::json!({
+                "description": "Makes this node stand for the nodes of a module file (relative to the dataflow's folder), with ids prefixed `id.`: its `inputs` wire the module's inputs, other nodes read the module's outputs as `id/output`. Such a node has only `id`, `description`, `module`, `inputs`, `env`, `params`, `build` and `deploy`.",
+                "type": "string"
+            }),
+        );
+        properties.insert(
+            "params".to_owned(),
+            serde_json::json!({
+                "description": "For a node with `module`: each parameter is the environment variable `PARAM_<KEY>` of every node of the module, and replaces `$PARAM_<KEY>` and `${_param.key}` in their `args`.",
+                "type": "object",
+                "additionalProperties": { "type": ["string", "number", "boolean"] },
+                "propertyNames": { "pattern": "^[A-Za-z0-9_]+$" }
+            }),
+        );
+    }
 }
 
 /// `operator:` is read by rewriting the YAML into `operators:` (see
@@ -118,6 +146,14 @@ mod tests {
             .filter_map(|l| l.split_once(':').map(|(k, _)| k))
             .collect();
         assert_eq!(used, documented);
+    }
+
+    #[test]
+    fn a_node_may_name_a_module_and_its_params() {
+        let schema = serde_json::to_value(super::dataflow()).unwrap();
+        let properties = &schema["definitions"]["Node"]["properties"];
+        assert_eq!(properties["module"]["type"], "string");
+        assert_eq!(properties["params"]["type"], "object");
     }
 
     #[test]

@@ -119,3 +119,66 @@ fn the_design_notes_workload_naming_its_volume_workspace_twice_is_read_with_a_wa
         )]
     );
 }
+
+#[test]
+fn the_dataflow_with_modules_is_read_as_ordinary_nodes() {
+    let checked = check_file(Path::new("tests/corpus/good/modules.yml"));
+    let dora_core::check::Content::Dataflow(dataflow) = &checked.content else {
+        panic!("{}", checked.render(false));
+    };
+    let nodes: Vec<(&str, Vec<String>)> = dataflow
+        .nodes
+        .iter()
+        .map(|node| {
+            let inputs = node
+                .inputs
+                .iter()
+                .chain(node.operators.iter().flat_map(|op| op.inputs.iter()))
+                .map(|(id, input)| format!("{id} <- {}", input.source))
+                .collect();
+            (node.id.as_str(), inputs)
+        })
+        .collect();
+    let expected: Vec<(&str, Vec<&str>)> = vec![
+        ("microphone", vec!["tick <- dora/timer/millis/10"]),
+        ("pipeline.lowpass", vec!["samples <- microphone/audio"]),
+        (
+            "pipeline.gate",
+            vec!["samples <- pipeline.lowpass/filtered"],
+        ),
+        (
+            "studio.denoise.lowpass",
+            vec!["samples <- microphone/audio"],
+        ),
+        (
+            "studio.denoise.gate",
+            vec!["samples <- studio.denoise.lowpass/filtered"],
+        ),
+        (
+            "studio.mix",
+            vec![
+                "raw <- microphone/audio",
+                "voice <- studio.denoise.gate/clean",
+            ],
+        ),
+        (
+            "speaker",
+            vec![
+                "audio <- pipeline.gate/clean",
+                "mixed <- studio.mix/op/mixed",
+            ],
+        ),
+    ];
+    let nodes: Vec<(&str, Vec<&str>)> = nodes
+        .iter()
+        .map(|(id, inputs)| (*id, inputs.iter().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(nodes, expected);
+    let gate = dataflow.node("pipeline.gate").unwrap();
+    assert_eq!(gate.path.as_deref(), Some("modules/gate.py"));
+    assert_eq!(gate.args.0, ["--threshold", "0.2"]);
+    assert_eq!(gate.inputs["samples"].queue_size, 2);
+    let mix = dataflow.node("studio.mix").unwrap();
+    assert_eq!(mix.build.as_deref(), Some("echo preparing cleanup"));
+    assert_eq!(mix.env["LOG_LEVEL"].0, "debug");
+}

@@ -25,6 +25,7 @@
 
 mod connections;
 mod input;
+mod module;
 mod node;
 mod operator;
 mod single_operator;
@@ -33,7 +34,7 @@ mod unsupported;
 mod validate;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -44,13 +45,15 @@ pub use input::{
     Hertz, Input, InputSource, InputSourceError, OutputRef, QueuePolicy, TimerInterval,
     DEFAULT_QUEUE_SIZE, MAX_TIMER_HZ,
 };
+pub use module::{check_module, Module, MODULE_INPUTS};
+pub(crate) use module::{check_module_file, is_module_file};
 pub use node::{Args, Deploy, Driver, EnvValue, Node, RestartPolicy};
 pub use operator::{Operator, OperatorSource};
 pub use single_operator::SINGLE_OPERATOR_DEFAULT_ID;
 pub use types::{TypeName, TypeNameError};
 
 use crate::diagnostic::{self, Diagnostic};
-use crate::id::{NodeId, OperatorId};
+use crate::id::{DataId, NodeId, OperatorId};
 use crate::suggest::did_you_mean;
 use crate::yaml::{self, from_value_partial, Value, ValueKind};
 
@@ -129,12 +132,34 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
             );
         }
     }
+    let Some(node_values) = node_list(root, "dataflow", &mut diagnostics) else {
+        return (None, diagnostics);
+    };
+    let (read, more) = read_nodes(
+        node_values,
+        &module::Within::Dataflow,
+        base_dir,
+        &mut module::ModuleFiles::default(),
+    );
+    diagnostics.extend(more);
+    diagnostic::sort(&mut diagnostics);
+    let dataflow = read.map(|read| Dataflow { nodes: read.nodes });
+    (dataflow, diagnostics)
+}
+
+/// The list under `nodes:` of a dataflow or a module (`what`), or `None`
+/// (with the error) when there is none to read.
+fn node_list<'a>(
+    root: &'a Value,
+    what: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<&'a [Value]> {
     let Some(nodes) = root.get("nodes") else {
         diagnostics.push(
-            Diagnostic::error(root.position, "the dataflow has no `nodes:`")
+            Diagnostic::error(root.position, format!("the {what} has no `nodes:`"))
                 .with_hint("add `nodes:` with a list of nodes"),
         );
-        return (None, diagnostics);
+        return None;
     };
     let node_values: &[Value] = match &nodes.kind {
         ValueKind::Sequence(items) => items,
@@ -147,31 +172,88 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
                 )
                 .with_hint("write each node as a list item starting with `- id: ...`"),
             );
-            return (None, diagnostics);
+            return None;
         }
     };
     if node_values.is_empty() {
         diagnostics.push(
-            Diagnostic::error(nodes.position, "the dataflow has no nodes")
+            Diagnostic::error(nodes.position, format!("the {what} has no nodes"))
                 .with_hint("add at least one node under `nodes:`"),
         );
     }
+    Some(node_values)
+}
+
+/// The nodes of a dataflow or of a module, once read and validated, with
+/// every module they use expanded into its nodes.
+pub(super) struct ReadNodes {
+    /// Only ordinary nodes: a node that used a module is replaced by the
+    /// module's nodes.
+    pub nodes: Vec<Node>,
+    /// For a module, where each output it declares comes from.
+    pub exported: BTreeMap<DataId, OutputRef>,
+}
+
+/// Reads and validates the nodes of a dataflow or a module. Returns them
+/// only when there is no error.
+fn read_nodes(
+    node_values: &[Value],
+    within: &module::Within<'_>,
+    base_dir: Option<&Path>,
+    files: &mut module::ModuleFiles,
+) -> (Option<ReadNodes>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let mut written = Written {
+        within_module: matches!(within, module::Within::Module { .. }),
+        ..Written::default()
+    };
 
     // Keys of dora-rs that this dora refuses are reported and taken out, and
     // a node written with `operator:` is read as the runtime node it stands
-    // for; the trees are rewritten first, keeping every position.
-    let mut written = Written::default();
+    // for; the trees are rewritten first, keeping every position. A node
+    // that uses a module is read apart.
     let trees: Vec<Cow<'_, Value>> = node_values
         .iter()
-        .map(|value| rewrite(value, &mut written, &mut diagnostics))
+        .map(|value| {
+            if module::is_use(value) {
+                Cow::Borrowed(value)
+            } else {
+                rewrite(value, &mut written, &mut diagnostics)
+            }
+        })
         .collect();
 
     // Each node is read on its own, so that a mistake in one node does not
     // hide the mistakes of the others.
     let mut parsed = Vec::new();
     let mut unreadable = Vec::new();
+    let mut uses = HashMap::new();
+    if let module::Within::Module { ports, tree, .. } = within {
+        let mut inputs = Node::bare(NodeId::from(module::MODULE_INPUTS));
+        inputs.outputs = ports.clone();
+        written.modules.insert(inputs.id.clone());
+        parsed.push((inputs, *tree));
+    }
     for value in &trees {
         let value: &Value = value;
+        if module::is_use(value) {
+            let (used, errors) = module::read_use(value, base_dir, files);
+            diagnostics.extend(errors);
+            match used {
+                Some(used) => {
+                    written.modules.insert(used.node.id.clone());
+                    if used.expansion.is_none() {
+                        written.opaque.insert(used.node.id.clone());
+                    }
+                    uses.insert(used.node.id.clone(), used.expansion);
+                    parsed.push((used.node, value));
+                }
+                None => {
+                    unreadable.extend(value.get("id").and_then(Value::as_str).map(str::to_owned))
+                }
+            }
+            continue;
+        }
         let (node, errors) = from_value_partial::<Node>(value);
         diagnostics.extend(errors.into_iter().map(Diagnostic::from));
         match node {
@@ -182,17 +264,31 @@ pub fn check(root: &Value, base_dir: Option<&Path>) -> (Option<Dataflow>, Vec<Di
     single_operator::qualify_sources(parsed.iter_mut().map(|(node, _)| node), &written.single);
     diagnostics.extend(validate::validate(&parsed, &unreadable, &written, base_dir));
     diagnostics.extend(types::check(&parsed));
-    diagnostic::sort(&mut diagnostics);
-    let complete = parsed.len() == node_values.len();
-    let dataflow = complete.then(|| Dataflow {
-        nodes: parsed.into_iter().map(|(node, _)| node).collect(),
-    });
-    (dataflow, diagnostics)
+    let exported = match within {
+        module::Within::Module { outputs, .. } => {
+            module::exported(&parsed, &written, outputs, &mut diagnostics)
+        }
+        module::Within::Dataflow => BTreeMap::new(),
+    };
+    if !unreadable.is_empty() || diagnostics.iter().any(Diagnostic::is_error) {
+        return (None, diagnostics);
+    }
+    let read = module::expand(parsed, &written, uses, exported, &mut diagnostics);
+    (read, diagnostics)
 }
 
 /// What the nodes' trees said before they were rewritten to be read.
 #[derive(Debug, Default)]
 struct Written {
+    /// Whether the nodes are those of a module, not of a dataflow.
+    within_module: bool,
+    /// Nodes that stand for a module while the others are validated: the
+    /// nodes that use a module, with the outputs the module declares, and
+    /// in a module, its inputs (`_mod`). They run nothing themselves.
+    modules: HashSet<NodeId>,
+    /// Of those, the ones whose module could not be read, so that what
+    /// they send is not known.
+    opaque: HashSet<NodeId>,
     /// Nodes written with `operator:`, and the id of that operator.
     single: HashMap<NodeId, OperatorId>,
     /// Nodes without a program whose unknown or refused key, reported on

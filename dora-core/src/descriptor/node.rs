@@ -111,6 +111,31 @@ fn default_max_restart_delay() -> Duration {
 }
 
 impl Node {
+    /// A node with this id and every other key left out.
+    pub(super) fn bare(id: NodeId) -> Node {
+        Node {
+            id,
+            description: None,
+            path: None,
+            args: Args::default(),
+            env: BTreeMap::new(),
+            build: None,
+            inputs: BTreeMap::new(),
+            outputs: Vec::new(),
+            input_types: BTreeMap::new(),
+            output_types: BTreeMap::new(),
+            operators: Vec::new(),
+            restart_policy: RestartPolicy::default(),
+            max_restarts: default_max_restarts(),
+            restart_delay: default_restart_delay(),
+            max_restart_delay: default_max_restart_delay(),
+            cpu_affinity: Vec::new(),
+            deploy: Deploy::default(),
+            driver: Driver::default(),
+            image: None,
+        }
+    }
+
     /// Whether this is a runtime node (it lists operators).
     pub fn is_runtime(&self) -> bool {
         !self.operators.is_empty()

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
+use super::module::MODULE_INPUTS;
 use super::{Driver, Input, InputSource, Node, OutputRef, RestartPolicy, Written};
 use crate::diagnostic::Diagnostic;
 use crate::id::{id_problem, DataId, MAX_ID_LEN};
@@ -90,6 +91,12 @@ impl<'a> Checker<'a> {
                 );
             }
             match first_lines.get(node.id.as_str()) {
+                Some(_) if self.written.within_module && node.id.as_str() == MODULE_INPUTS => self
+                    .error(
+                        position,
+                        format!("in a module, `{MODULE_INPUTS}` names the module's inputs (`{MODULE_INPUTS}/NAME`), so no node may have that id"),
+                        "choose another id",
+                    ),
                 Some(first_line) => self.error(
                     position,
                     format!(
@@ -107,6 +114,12 @@ impl<'a> Checker<'a> {
     }
 
     fn node(&mut self, node: &Node, tree: &Value, base_dir: Option<&Path>) {
+        if self.written.modules.contains(&node.id) {
+            // A module's nodes are validated in its own file; here only
+            // the inputs wired into it are.
+            self.input_ids(&node.inputs, tree);
+            return;
+        }
         self.program(node, tree, base_dir);
         self.outputs(&node.outputs, tree);
         self.input_ids(&node.inputs, tree);
@@ -428,21 +441,52 @@ impl<'a> Checker<'a> {
             if self.unreadable.contains(source_id) {
                 return;
             }
-            let hint = match did_you_mean(source_id, self.nodes.keys().copied()) {
+            let (scope, others) = if self.written.within_module {
+                ("module", "; a module's nodes read from each other and from the module's inputs (`_mod/NAME`)")
+            } else {
+                ("dataflow", "")
+            };
+            let nodes = self.nodes.keys().copied().filter(|id| *id != MODULE_INPUTS);
+            let hint = match did_you_mean(source_id, nodes.clone()) {
                 Some(best) => format!("did you mean `{best}`?"),
-                None => format!(
-                    "the nodes are: {}",
-                    quoted_list(sorted(self.nodes.keys().copied()))
-                ),
+                None if source_id == MODULE_INPUTS => "`_mod/NAME` names an input of a module, and this is not a module file; read from a node of the dataflow".to_owned(),
+                None => format!("the nodes are: {}{others}", quoted_list(sorted(nodes))),
             };
             self.error(
                 position,
-                format!("{what} reads from node `{source_id}`, which is not in this dataflow"),
+                format!("{what} reads from node `{source_id}`, which is not in this {scope}"),
                 hint,
             );
             return;
         };
+        if self.written.opaque.contains(&source.id) {
+            // Its module could not be read; that error is reported.
+            return;
+        }
+        if source_id == MODULE_INPUTS && self.written.within_module {
+            if !source.outputs.contains(&output.output) || output.operator.is_some() {
+                let names = source.outputs.iter().map(DataId::as_str);
+                let hint = match did_you_mean(output.output.as_str(), names) {
+                    Some(best) => format!("did you mean `_mod/{best}`?"),
+                    None => {
+                        "declare it under `module:`, in `inputs:` (or `inputs_optional:` when it need not be wired), and wire it where the module is used".to_owned()
+                    }
+                };
+                self.error(
+                    position,
+                    format!(
+                        "{what} reads `{output}`, but the module declares no input `{}`",
+                        output.output
+                    ),
+                    hint,
+                );
+            }
+            return;
+        }
         let (outputs, owner) = match (&output.operator, source.is_runtime()) {
+            (None, false) if self.written.modules.contains(&source.id) => {
+                (&source.outputs, format!("the module of node `{source_id}`"))
+            }
             (None, false) => (&source.outputs, format!("node `{source_id}`")),
             (Some(operator_id), true) => {
                 let Some(operator) = source.operators.iter().find(|op| op.id == *operator_id)
