@@ -1424,6 +1424,37 @@ fn a_dataflow_started_on_the_cluster_runs_on_a_machine_and_its_logs_and_state_ar
         text(&not_running.stderr)
     );
 
+    // A dataflow that uses a module runs as the module's nodes.
+    let moduled = common::scratch_dataflow(
+        "cluster-module",
+        "nodes:
+  - id: source
+    path: BIN/test-source
+    args: --count 50
+    outputs: [out, sum]
+  - id: pipeline
+    module: relay.yml
+    inputs:
+      in: source/out
+",
+    );
+    let bin = common::root().join("target/debug/test-sink");
+    std::fs::write(
+        moduled.parent().unwrap().join("relay.yml"),
+        format!(
+            "module:\n  name: relay\n  inputs: [in]\nnodes:\n  - id: sink\n    path: {}\n    inputs:\n      in: {{ source: _mod/in, queue_policy: backpressure }}\n",
+            bin.display()
+        ),
+    )
+    .unwrap();
+    let output = secure_cli(
+        &coordinator,
+        &["start", moduled.to_str().unwrap(), "--attach"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report = common::sink_report(&text(&output.stdout), "pipeline.sink");
+    assert_eq!(report["received"], 50, "{report:?}");
+
     // Refused before anything starts: a machine that is not there, and a
     // file with an error (shown at its line and column, here).
     let pinned = common::scratch_dataflow(
@@ -1509,7 +1540,7 @@ fn a_dataflow_started_on_the_cluster_runs_on_a_machine_and_its_logs_and_state_ar
 
     drop(machine);
     drop(coordinator);
-    for file in [file, slow, pinned, broken, flaky] {
+    for file in [file, slow, pinned, broken, flaky, moduled] {
         std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
     }
     std::fs::remove_dir_all(&dir).unwrap();

@@ -182,3 +182,27 @@ fn the_dataflow_with_modules_is_read_as_ordinary_nodes() {
     assert_eq!(mix.build.as_deref(), Some("echo preparing cleanup"));
     assert_eq!(mix.env["LOG_LEVEL"].0, "debug");
 }
+
+/// A dataflow read from its file (modules expanded) and written as JSON
+/// reads back as the same dataflow without its folder: what a coordinator
+/// is sent when a dataflow is started on a cluster.
+#[test]
+fn every_good_dataflow_reads_back_from_its_json() {
+    let mut read = 0;
+    for file in yaml_files("tests/corpus/good") {
+        let checked = check_file(&file);
+        let check::Content::Dataflow(dataflow) = checked.content else {
+            continue;
+        };
+        let json = serde_json::to_string(&dataflow).unwrap();
+        let (again, diagnostics) = check::check_source(&json, None);
+        let errors: Vec<_> = diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}\n{json}", file.display());
+        let check::Content::Dataflow(again) = again else {
+            panic!("{}: not a dataflow again", file.display());
+        };
+        assert_eq!(again, dataflow, "{}", file.display());
+        read += 1;
+    }
+    assert!(read >= 8, "only {read} good dataflows");
+}

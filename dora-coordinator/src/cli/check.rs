@@ -50,6 +50,11 @@ fn print_summary(checked: &CheckedFile) {
                 .collect();
             format!("{green}valid{green:#} {path}: {}", kinds.join(", "))
         }
+        Content::Module(module) if errors == 0 => format!(
+            "{green}valid{green:#} {path}: module `{}` with {}, used through `module:`",
+            module.name,
+            plural(module.nodes.len(), "node")
+        ),
         _ => format!("{red}invalid{red:#} {path}: {}", plural(errors, "error")),
     };
     if warnings > 0 {

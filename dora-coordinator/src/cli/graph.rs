@@ -18,6 +18,10 @@ pub fn run(file: &Path, as_dot: bool, html_out: Option<&Path>) -> eyre::Result<E
             "{} holds cluster resources, not a dataflow; only dataflows can be drawn",
             file.display()
         ),
+        Content::Module(_) => eyre::bail!(
+            "{} is a module file; draw a dataflow that uses it with `module:`",
+            file.display()
+        ),
         _ => eyre::bail!(
             "{} is not a valid dataflow; fix the errors above, then draw it again",
             file.display()

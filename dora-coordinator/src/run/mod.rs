@@ -201,6 +201,10 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
             "{} holds cluster resources; `dora run` runs a dataflow",
             file.display()
         ),
+        Content::Module(_) => bail!(
+            "{} is a module file; run a dataflow that uses it with `module:`",
+            file.display()
+        ),
         _ => bail!(
             "{} is not a valid dataflow; fix the errors above, then run it again",
             file.display()

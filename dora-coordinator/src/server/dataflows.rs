@@ -210,6 +210,11 @@ pub struct StartRequest {
     pub file: String,
     /// Its folder, which must be at the same path on the machine.
     pub folder: String,
+    /// The dataflow as the client read it from its folder (its modules
+    /// expanded), as JSON; without it, `source` is read, which works for
+    /// dataflows that use no module.
+    #[serde(default)]
+    pub dataflow: Option<Json_>,
 }
 
 /// The machines of `zone`, with the nodes of active dataflows on each.
@@ -314,7 +319,11 @@ pub async fn start(
     let (zone, workspace) = read_place(Kind::Dataflow, &place, &caller);
     let (zone, workspace) = (zone.unwrap_or_default(), workspace.unwrap_or_default());
     caller.authorize(Verb::Start, Kind::Dataflow, Some(&workspace))?;
-    let (content, diagnostics) = check_source(&request.source, None);
+    let read = match &request.dataflow {
+        Some(dataflow) => dataflow.to_string(),
+        None => request.source.clone(),
+    };
+    let (content, diagnostics) = check_source(&read, None);
     let dataflow = match content {
         Content::Dataflow(dataflow) if !diagnostics.iter().any(Diagnostic::is_error) => dataflow,
         Content::Resources(_) => {

@@ -55,10 +55,10 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
     /// The node's inputs, by input id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub inputs: BTreeMap<DataId, Input>,
     /// The ids of the outputs the node sends.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<DataId>,
     /// The types of some inputs, by input id (`image: std/media/v1/Image`):
     /// `dora check` refuses an input whose source declares another type.

@@ -40,8 +40,12 @@ pub fn start(
 ) -> eyre::Result<ExitCode> {
     let checked = check_file(file);
     crate::cli::print_rendered(&checked.render(true));
-    match &checked.content {
-        Content::Dataflow(_) if checked.is_valid() => {}
+    let dataflow = match &checked.content {
+        Content::Dataflow(dataflow) if checked.is_valid() => serde_json::to_value(dataflow)?,
+        Content::Module(_) => bail!(
+            "{} is a module file; start a dataflow that uses it with `module:`",
+            file.display()
+        ),
         Content::Resources(_) => bail!(
             "{} holds cluster resources; apply them with `dora apply -f`",
             file.display()
@@ -50,7 +54,7 @@ pub fn start(
             "{} is not a valid dataflow; fix the errors above, then start it again",
             file.display()
         ),
-    }
+    };
     let name = match name {
         Some(name) => name.to_owned(),
         None => default_name(file)?,
@@ -64,6 +68,7 @@ pub fn start(
         "source": checked.source,
         "file": file.display().to_string(),
         "folder": folder.display().to_string(),
+        "dataflow": dataflow,
     });
     let answer = client.call(
         Method::POST,
