@@ -206,3 +206,18 @@ fn every_good_dataflow_reads_back_from_its_json() {
     }
     assert!(read >= 8, "only {read} good dataflows");
 }
+
+/// `max_restarts: 0` with a restart policy means no limit in dora-rs and
+/// no restart here: said where it is written, as a warning.
+#[test]
+fn max_restarts_zero_with_a_restart_policy_is_warned_about() {
+    let yaml =
+        "nodes:\n  - id: a\n    path: /bin/true\n    restart_policy: always\n    max_restarts: 0\n";
+    let checked = check::check_source_file("dataflow.yml", yaml);
+    assert!(checked.is_valid());
+    let report = checked.render(false);
+    assert!(
+        report.contains("dataflow.yml:5:19") && report.contains("in dora-rs, 0 means no limit"),
+        "{report}"
+    );
+}

@@ -136,6 +136,10 @@ struct NodeState {
     last_exit: Option<Ended>,
     restart_at: Option<Instant>,
     restarts: u32,
+    /// The restarts counted against `max_restarts`: all of them, or those
+    /// of the current `restart_window`, which began at `window_start`.
+    counted: u32,
+    window_start: Option<Instant>,
 }
 
 /// The supervisor of one run of a dataflow.
@@ -271,7 +275,15 @@ impl<'a> Supervisor<'a> {
         let mut actions = vec![Action::Account { node: index, cause }];
         let dataflow: &'a Dataflow = self.dataflow;
         let config = &dataflow.nodes[index];
-        let restarts = self.nodes[index].restarts;
+        // A window that has passed since its first restart starts again.
+        if let (Some(window), Some(start)) = (config.restart_window, self.nodes[index].window_start)
+        {
+            if now.duration_since(start) >= window.as_std() {
+                self.nodes[index].counted = 0;
+                self.nodes[index].window_start = None;
+            }
+        }
+        let counted = self.nodes[index].counted;
         if !failed_operators.is_empty() {
             self.events.push(RunEvent::OperatorsFailed {
                 node: config.id.clone(),
@@ -281,16 +293,18 @@ impl<'a> Supervisor<'a> {
             self.end(index, ended, &mut actions);
         } else if self.stopping_since.is_none()
             && wants_restart(config.restart_policy, &ended)
-            && restarts < config.max_restarts
+            && counted < config.max_restarts
         {
             let node = &mut self.nodes[index];
             node.restarts += 1;
-            let delay = config.restart_delay_before(node.restarts);
+            node.counted += 1;
+            node.window_start.get_or_insert(now);
+            let delay = config.restart_delay_before(node.counted);
             self.events.push(RunEvent::Restarting {
                 node: config.id.clone(),
                 how: ended.describe(),
                 delay,
-                restart: node.restarts,
+                restart: node.counted,
                 max_restarts: config.max_restarts,
             });
             node.last_exit = Some(ended);
@@ -421,6 +435,60 @@ mod tests {
         s.exited(SINK, exit(0), Vec::new(), now);
         assert!(s.is_done() && !s.stopped());
         assert!(s.take_events().is_empty());
+    }
+
+    #[test]
+    fn a_restart_window_counts_the_restarts_within_it_only() {
+        let dataflow = Dataflow::from_yaml_str(
+            "nodes:
+  - id: source
+    path: source
+    outputs: [out]
+  - id: sink
+    path: sink
+    inputs: { in: source/out }
+    restart_policy: on-failure
+    max_restarts: 2
+    restart_delay: 100ms
+    restart_window: 10s
+",
+        )
+        .unwrap();
+        let mut s = supervisor(&dataflow);
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        let restarting = |s: &mut Supervisor, count: u32, delay_ms: u64| {
+            let events = s.take_events();
+            assert!(
+                matches!(&events[..], [RunEvent::Restarting { restart, delay, .. }]
+                    if *restart == count && *delay == Duration::from_millis(delay_ms)),
+                "{events:?}"
+            );
+        };
+        // Two restarts in the window: both made, the delay doubling.
+        s.exited(SINK, exit(1), Vec::new(), at(0));
+        restarting(&mut s, 1, 100);
+        assert_eq!(s.tick(at(1)), [Action::Restart(SINK)]);
+        s.rejoined(SINK);
+        s.exited(SINK, exit(1), Vec::new(), at(5));
+        restarting(&mut s, 2, 200);
+        assert_eq!(s.tick(at(6)), [Action::Restart(SINK)]);
+        s.rejoined(SINK);
+        // 10 s after the window's first restart, the count starts again,
+        // and so does the delay.
+        s.exited(SINK, exit(1), Vec::new(), at(10));
+        restarting(&mut s, 1, 100);
+        assert_eq!(s.tick(at(11)), [Action::Restart(SINK)]);
+        s.rejoined(SINK);
+        s.exited(SINK, exit(1), Vec::new(), at(12));
+        restarting(&mut s, 2, 200);
+        assert_eq!(s.tick(at(13)), [Action::Restart(SINK)]);
+        s.rejoined(SINK);
+        // A third within that window: used up, the node ends.
+        s.exited(SINK, exit(1), Vec::new(), at(14));
+        assert!(s.take_events().is_empty());
+        assert!(s.ended(SINK).is_some_and(Ended::failed));
+        assert_eq!(s.restarts(SINK), 4, "every restart is in the summary");
     }
 
     #[test]

@@ -84,6 +84,12 @@ pub struct Node {
     /// The longest wait between two restarts (default 30s).
     #[serde(default = "default_max_restart_delay")]
     pub max_restart_delay: Duration,
+    /// With it, `max_restarts` counts the restarts within a window: the
+    /// count (and the delay's doubling) starts again once this long has
+    /// passed since the first restart of the current window ("5 restarts
+    /// per 5 minutes").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_window: Option<Duration>,
     /// CPU cores the node is pinned to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cpu_affinity: Vec<usize>,
@@ -129,6 +135,7 @@ impl Node {
             max_restarts: default_max_restarts(),
             restart_delay: default_restart_delay(),
             max_restart_delay: default_max_restart_delay(),
+            restart_window: None,
             cpu_affinity: Vec::new(),
             deploy: Deploy::default(),
             driver: Driver::default(),

@@ -315,8 +315,31 @@ impl<'a> Checker<'a> {
                 "make `restart_delay` the shorter of the two",
             );
         }
+        if node.restart_window.is_some_and(|w| w.as_std().is_zero()) {
+            self.error(
+                tree.value_position("restart_window"),
+                format!("the `restart_window` of node `{}` is zero, so no restart could ever be counted in it", node.id),
+                "give the window restarts are counted in, like `5m`, or remove it to count every restart",
+            );
+        }
+        if node.restart_policy != RestartPolicy::Never && node.max_restarts == 0 {
+            if let Some(key) = tree.get("max_restarts") {
+                self.diagnostics.push(
+                    Diagnostic::warning(
+                        key.position,
+                        format!("node `{}` is never restarted: `max_restarts: 0` allows no restart (in dora-rs, 0 means no limit)", node.id),
+                    )
+                    .with_hint("write the most restarts you want, like `max_restarts: 1000`, or remove `restart_policy`"),
+                );
+            }
+        }
         if node.restart_policy == RestartPolicy::Never {
-            for key in ["max_restarts", "restart_delay", "max_restart_delay"] {
+            for key in [
+                "max_restarts",
+                "restart_delay",
+                "max_restart_delay",
+                "restart_window",
+            ] {
                 if tree.get(key).is_some() {
                     self.diagnostics.push(
                         Diagnostic::warning(
