@@ -903,3 +903,48 @@ fn a_node_that_holds_twenty_messages_of_one_input_gets_them_all_intact() {
     );
     assert!(!stderr.contains("error"), "{stderr}");
 }
+
+#[test]
+fn a_node_that_stops_taking_its_events_is_killed_and_restarted_but_one_that_waits_is_not() {
+    // `stuck` takes one message and then works on it for a minute; it is
+    // killed after 0.5 s and restarted. `patient` waits 3 s for its
+    // source to end, and is left alone.
+    let yaml = "nodes:
+  - id: source
+    path: BIN/test-source
+    args: --count 3 --wait-ms 3000
+    outputs: [out, sum]
+  - id: stuck
+    path: BIN/test-sink
+    args: --delay-ms 60000
+    health_check_timeout: 500ms
+    restart_policy: on-failure
+    max_restarts: 1
+    restart_delay: 10ms
+    inputs:
+      in: source/out
+  - id: patient
+    path: BIN/test-sink
+    health_check_timeout: 500ms
+    inputs:
+      in: source/out
+";
+    build_nodes_once();
+    let started = Instant::now();
+    let (stdout, stderr) = run_failing("health-check", yaml, &["--stop-after", "30s"]);
+    eprintln!("{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "not stopped by the time limit"
+    );
+    assert!(
+        stderr.contains("node `stuck` killed: took no event for 0.5s (health_check_timeout); restarting it in 0.0s (restart 1 of 1)"),
+        "{stderr}"
+    );
+    assert_eq!(sink_report(&stdout, "patient")["received"], 3, "{stdout}");
+    let patient: Vec<&str> = summary_row(&stderr, "patient").split_whitespace().collect();
+    assert_eq!(patient[1], "0", "not restarted: {stderr}");
+    assert_eq!(patient.last(), Some(&"ok"), "{stderr}");
+    let stuck: Vec<&str> = summary_row(&stderr, "stuck").split_whitespace().collect();
+    assert_eq!(stuck[1], "1", "restarted once: {stderr}");
+}

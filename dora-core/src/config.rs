@@ -68,6 +68,11 @@ pub struct NodeConfig {
     /// with `restart_policy: never`.
     #[serde(default)]
     pub max_restarts: u32,
+    /// Whether the launcher watches that the node keeps taking its events
+    /// (`health_check_timeout`): the node then records when it last took
+    /// one (see `dora_node_api::stats::Liveness`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub health_check: bool,
 }
 
 /// One operator of a runtime node.
@@ -253,6 +258,7 @@ impl NodeConfig {
                         RestartPolicy::Never => 0,
                         _ => node.max_restarts,
                     },
+                    health_check: node.health_check_timeout.is_some(),
                 };
                 (node.id.clone(), config)
             })

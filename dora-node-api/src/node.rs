@@ -17,7 +17,7 @@ use iceoryx2::sample_mut_uninit::SampleMutUninit;
 use crate::error::{InitError, SendError, TransportError};
 use crate::metadata::{self, Parameters};
 use crate::start::StartWait;
-use crate::stats::{kind, Counter, Counters};
+use crate::stats::{kind, Counter, Counters, Liveness};
 use crate::stream::EventStream;
 use crate::transport::awake::AwakeFlag;
 use crate::transport::shm::{Header, Ipc, OutputPublisher, Shm, WakeupNotifier, HELLO_SEQUENCE};
@@ -57,6 +57,8 @@ pub struct DoraNode {
     outputs: BTreeMap<DataId, Output>,
     wakeups: Vec<Wakeup>,
     counters: std::sync::Arc<Counters>,
+    /// When the node last sent, for a launcher that watches it.
+    liveness: Option<Liveness>,
     // Kept last: dropped after the ports above.
     _shm: Rc<Shm>,
 }
@@ -139,6 +141,7 @@ impl DoraNode {
             );
         }
         let node = DoraNode {
+            liveness: Liveness::watched(&counters, config.health_check),
             config,
             outputs,
             wakeups,
@@ -146,6 +149,8 @@ impl DoraNode {
             _shm: shm.clone(),
         };
         node.start_barrier(&shm, &mut events, &mut StartWait::new(interrupted))?;
+        // Connected: from now on a watched node must keep taking its events.
+        events.mark_active();
         Ok((node, events))
     }
 
@@ -371,6 +376,9 @@ impl DoraNode {
             .map_err(|e| transport(TransportError::new("cannot send", e)))?;
         port.undelivered += port.readers.saturating_sub(delivered) as u64;
         port.sent.add(1);
+        if let Some(liveness) = &self.liveness {
+            liveness.active();
+        }
         for &index in &port.wake {
             let wakeup = &self.wakeups[index];
             if wakeup.awake.needs_notify() {

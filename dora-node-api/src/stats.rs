@@ -67,6 +67,9 @@ pub mod kind {
     /// Errors the event stream gave the node (`Event::Error`), by input
     /// (an empty name: waiting for events failed).
     pub const RECEIVE_ERRORS: &str = "receive-errors";
+    /// When the node last took an event or sent, and whether it waits for
+    /// one now, under the name "" (see [`Liveness`](super::Liveness)).
+    pub const LIVENESS: &str = "liveness";
 }
 
 /// A mapping of the counts file (or of anonymous memory when there is no
@@ -448,4 +451,47 @@ mod tests {
         }
         assert!(many.iter().all(|c| c.get() == 2));
     }
+}
+
+/// What the launcher reads to tell whether a node still takes its events
+/// (`health_check_timeout`): the time, on the machine's monotonic clock,
+/// when the node last took an event or sent, and whether it is waiting for
+/// one now (a node that waits is not stuck). One store per event, made
+/// only by nodes that are watched.
+#[derive(Clone)]
+pub struct Liveness(Counter);
+
+impl Liveness {
+    /// The liveness of this process's node, when the launcher watches it.
+    pub fn watched(counters: &Arc<Counters>, watched: bool) -> Option<Liveness> {
+        watched.then(|| Liveness(counters.counter(kind::LIVENESS, "")))
+    }
+
+    /// The node took an event or sent one, now.
+    pub fn active(&self) {
+        self.0.set(monotonic_ms() << 1);
+    }
+
+    /// The node is about to wait for an event.
+    pub fn waiting(&self) {
+        self.0.set(monotonic_ms() << 1 | 1);
+    }
+
+    /// A recorded value as (milliseconds on the monotonic clock, waiting);
+    /// `None` when nothing was recorded yet.
+    pub fn decode(value: u64) -> Option<(u64, bool)> {
+        (value != 0).then_some((value >> 1, value & 1 == 1))
+    }
+}
+
+/// Milliseconds on the machine's monotonic clock, which every process of
+/// the machine reads alike.
+pub fn monotonic_ms() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the time into `now`, which we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1000 + now.tv_nsec as u64 / 1_000_000
 }

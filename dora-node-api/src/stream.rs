@@ -23,7 +23,7 @@ use crate::error::{InitError, RecvError, TransportError};
 use crate::event::{Data, Event};
 use crate::metadata::{self, Metadata};
 use crate::start::StartWait;
-use crate::stats::{kind, Counter, Counters};
+use crate::stats::{kind, Counter, Counters, Liveness};
 use crate::transport::awake::AwakeFlag;
 use crate::transport::shm::{
     wait_at_most, ControlSubscriber, InputSubscriber, Shm, WakeupListener, HELLO_SEQUENCE,
@@ -110,6 +110,9 @@ pub struct EventStream {
     spin: Duration,
     /// Where errors are counted for the run summary.
     counters: std::sync::Arc<Counters>,
+    /// When the node last took an event, for a launcher that watches it
+    /// (`health_check_timeout`).
+    liveness: Option<Liveness>,
     /// The start-up phases the launcher has ended.
     phases_done: Vec<StartPhase>,
     /// This process is a restart of the node.
@@ -185,6 +188,7 @@ impl EventStream {
             spin: Duration::ZERO,
             phases_done: Vec::new(),
             counters: counters.clone(),
+            liveness: Liveness::watched(counters, config.health_check),
             restarted: false,
             _shm: shm,
         })
@@ -270,6 +274,7 @@ impl EventStream {
     }
 
     fn next_event(&mut self, deadline: Option<Instant>) -> Option<Event> {
+        self.mark_active();
         loop {
             if let Some(event) = self.pending.pop_front() {
                 self.stop_delivered |= matches!(event, Event::Stop);
@@ -332,7 +337,14 @@ impl EventStream {
         let event = match looked {
             Ok(Some(event)) => Some(event),
             Ok(None) if !self.pending.is_empty() => None,
-            Ok(None) => self.wait(how).err().map(|e| self.error_event(e)),
+            Ok(None) => {
+                if let Some(liveness) = &self.liveness {
+                    liveness.waiting();
+                }
+                let woken = self.wait(how).err().map(|e| self.error_event(e));
+                self.mark_active();
+                woken
+            }
             Err(error) => Some(self.error_event(error)),
         };
         // An async stream's waking thread sleeps on the node's behalf, so
@@ -341,6 +353,22 @@ impl EventStream {
             self.awake.set_awake();
         }
         event
+    }
+
+    /// Records, for a launcher that watches the node, that it takes its
+    /// events now.
+    pub(crate) fn mark_active(&self) {
+        if let Some(liveness) = &self.liveness {
+            liveness.active();
+        }
+    }
+
+    /// Records that the node waits for an event (an async stream that
+    /// found none).
+    pub(crate) fn mark_waiting(&self) {
+        if let Some(liveness) = &self.liveness {
+            liveness.waiting();
+        }
     }
 
     /// From now on, every sender notifies this node (see `stream_async`).

@@ -132,10 +132,14 @@ impl futures_core::Stream for EventStream {
             .shared
             .next_timer_us
             .store(next_timer_us, Ordering::Relaxed);
+        this.mark_active();
         match this.try_next() {
             Some(event) => Poll::Ready(Some(event)),
             None if this.is_ended() => Poll::Ready(None),
-            None => Poll::Pending,
+            None => {
+                this.mark_waiting();
+                Poll::Pending
+            }
         }
     }
 }

@@ -39,7 +39,7 @@ use dora_node_api::launch::{RunChannels, StartError};
 use dora_node_api::transport::{claim_run, remove_abandoned_runs, remove_run_files};
 use eyre::{bail, WrapErr};
 
-use dora_node_api::stats::{kind, NodeStats};
+use dora_node_api::stats::{kind, monotonic_ms, Liveness, NodeStats};
 use process::{NodeFiles, NodeProcess};
 use summary::{Ended, Loss, LossCause, OperatorRow, Row};
 use supervisor::{Action, Supervisor};
@@ -56,6 +56,10 @@ const PREFIX_COLOURS: [anstyle::AnsiColor; 6] = [
 
 /// How often the launcher looks at its nodes.
 const POLL: Duration = Duration::from_millis(10);
+
+/// How often the launcher looks at the liveness of nodes with a
+/// `health_check_timeout`.
+const HEALTH_CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// How a run is stopped.
 pub struct RunOptions {
@@ -111,6 +115,11 @@ struct Run<'a> {
     out: &'a Out,
     /// Per node: whether its end for good has been reported.
     end_reported: Vec<bool>,
+    /// Per node: when its process was started, on the monotonic clock its
+    /// liveness is recorded on (ms).
+    started_ms: Vec<u64>,
+    /// When the watched nodes' liveness was last looked at.
+    health_checked: Instant,
     /// A node process has ended since the last clean-up of dead ones.
     clean_up_due: bool,
 }
@@ -295,6 +304,8 @@ pub fn execute(
         prefix_width: ids.iter().map(|id| id.as_str().len()).max().unwrap_or(0),
         out,
         end_reported: vec![false; ids.len()],
+        started_ms: vec![0; ids.len()],
+        health_checked: Instant::now(),
         clean_up_due: false,
     };
     let channels = RunChannels::open(&run_id, &ids)?;
@@ -399,6 +410,7 @@ fn downstream(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<BTr
 
 impl Run<'_> {
     fn spawn(&mut self, index: usize) -> eyre::Result<()> {
+        self.started_ms[index] = monotonic_ms();
         self.slots[index].process = Some(self.start_process(index)?);
         Ok(())
     }
@@ -469,6 +481,22 @@ impl Run<'_> {
             }
             let actions = supervisor.tick(Instant::now());
             self.carry_out(actions, supervisor, channels, stop);
+            if self.health_checked.elapsed() >= HEALTH_CHECK_EVERY {
+                self.health_checked = Instant::now();
+                for index in self.unresponsive(supervisor) {
+                    let Some(mut process) = self.slots[index].process.take() else {
+                        continue;
+                    };
+                    process.kill();
+                    let timeout = self.dataflow.nodes[index]
+                        .health_check_timeout
+                        .map_or(Duration::ZERO, dora_core::Duration::as_std);
+                    let ended =
+                        self.ended_process(process, Ended::Unresponsive { timeout }, channels);
+                    let actions = supervisor.exited(index, ended, Vec::new(), Instant::now());
+                    self.carry_out(actions, supervisor, channels, stop);
+                }
+            }
             if std::mem::take(&mut self.clean_up_due) {
                 channels.clean_up_dead_nodes();
             }
@@ -529,6 +557,37 @@ impl Run<'_> {
         for event in supervisor.take_events() {
             self.out.event(&event);
         }
+    }
+
+    /// The running nodes with a `health_check_timeout` that have taken no
+    /// event for longer while not waiting for one, since their process
+    /// connected. Not while the run stops: the grace period rules then.
+    fn unresponsive(&self, supervisor: &Supervisor) -> Vec<usize> {
+        if supervisor.stopped() {
+            return Vec::new();
+        }
+        let now = monotonic_ms();
+        (0..self.slots.len())
+            .filter(|&index| {
+                let Some(timeout) = self.dataflow.nodes[index].health_check_timeout else {
+                    return false;
+                };
+                if self.slots[index].process.is_none() {
+                    return false;
+                }
+                let value = self
+                    .stats(&self.slots[index])
+                    .map_or(0, |s| s.get(kind::LIVENESS, ""));
+                match Liveness::decode(value) {
+                    // Recorded by this process (not an earlier one), which
+                    // is not waiting for an event.
+                    Some((at, false)) if at >= self.started_ms[index] => {
+                        now.saturating_sub(at) > timeout.as_std().as_millis() as u64
+                    }
+                    _ => false,
+                }
+            })
+            .collect()
     }
 
     /// Reports each node that has ended for good since the last call.

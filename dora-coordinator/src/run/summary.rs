@@ -18,6 +18,11 @@ pub enum Ended {
     Killed {
         grace: Duration,
     },
+    /// It took no event for `timeout` (its `health_check_timeout`) while
+    /// not waiting for one, and was killed.
+    Unresponsive {
+        timeout: Duration,
+    },
     /// Its status could not be read, or it could not be restarted.
     Lost(String),
 }
@@ -39,6 +44,10 @@ impl Ended {
             Ended::Killed { grace } => format!(
                 "killed: still running {:.1}s after Stop",
                 grace.as_secs_f64()
+            ),
+            Ended::Unresponsive { timeout } => format!(
+                "killed: took no event for {:.1}s (health_check_timeout)",
+                timeout.as_secs_f64()
             ),
             Ended::Lost(error) => format!("failed: {error}"),
         }

@@ -90,6 +90,11 @@ pub struct Node {
     /// per 5 minutes").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_window: Option<Duration>,
+    /// Once the node has started, it is killed when it takes no event (and
+    /// sends nothing) for this long while not waiting for one; then its
+    /// `restart_policy` decides, as for any failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_timeout: Option<Duration>,
     /// CPU cores the node is pinned to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cpu_affinity: Vec<usize>,
@@ -136,6 +141,7 @@ impl Node {
             restart_delay: default_restart_delay(),
             max_restart_delay: default_max_restart_delay(),
             restart_window: None,
+            health_check_timeout: None,
             cpu_affinity: Vec::new(),
             deploy: Deploy::default(),
             driver: Driver::default(),

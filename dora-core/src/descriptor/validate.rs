@@ -322,6 +322,16 @@ impl<'a> Checker<'a> {
                 "give the window restarts are counted in, like `5m`, or remove it to count every restart",
             );
         }
+        if node
+            .health_check_timeout
+            .is_some_and(|t| t.as_std().is_zero())
+        {
+            self.error(
+                tree.value_position("health_check_timeout"),
+                format!("the `health_check_timeout` of node `{}` is zero, so it would be killed at once", node.id),
+                "give how long it may go without taking an event, like `30s`",
+            );
+        }
         if node.restart_policy != RestartPolicy::Never && node.max_restarts == 0 {
             if let Some(key) = tree.get("max_restarts") {
                 self.diagnostics.push(
