@@ -38,7 +38,9 @@ typedef enum {
    */
   DORA_NODE_EVENT_INPUT = 0,
   /**
-   * The input `dora_event_id` gets no more messages.
+   * The input `dora_event_id` gets no more messages: its source ended,
+   * or it got none for its `input_timeout` (until
+   * `DoraNodeEventInputRecovered`).
    */
   DORA_NODE_EVENT_INPUT_CLOSED = 1,
   /**
@@ -49,6 +51,11 @@ typedef enum {
    * Receiving failed; `dora_event_error` says why. The node goes on.
    */
   DORA_NODE_EVENT_ERROR = 3,
+  /**
+   * The input `dora_event_id`, closed by its `input_timeout`, has a
+   * message again: the next event.
+   */
+  DORA_NODE_EVENT_INPUT_RECOVERED = 4,
   /**
    * The event pointer was NULL.
    */
@@ -103,7 +110,7 @@ void dora_free_event(DoraNodeEvent *event);
 DoraNodeEventType dora_event_type(const DoraNodeEvent *event);
 
 /**
- * The input id of an input or closed-input event (NUL-terminated), ""
+ * The input id of an input, closed-input or recovered-input event (NUL-terminated), ""
  * for other events, NULL for a NULL event. Owned by the event.
  *
  * # Safety

@@ -16,12 +16,17 @@ pub enum DoraNodeEventType {
     /// A message on an input: `dora_event_id`, `dora_event_data`,
     /// `dora_event_timestamp_ns` and the parameters apply.
     DoraNodeEventInput = 0,
-    /// The input `dora_event_id` gets no more messages.
+    /// The input `dora_event_id` gets no more messages: its source ended,
+    /// or it got none for its `input_timeout` (until
+    /// `DoraNodeEventInputRecovered`).
     DoraNodeEventInputClosed = 1,
     /// The dataflow is stopping: finish and free the node.
     DoraNodeEventStop = 2,
     /// Receiving failed; `dora_event_error` says why. The node goes on.
     DoraNodeEventError = 3,
+    /// The input `dora_event_id`, closed by its `input_timeout`, has a
+    /// message again: the next event.
+    DoraNodeEventInputRecovered = 4,
     /// The event pointer was NULL.
     DoraNodeEventInvalid = -1,
 }
@@ -44,11 +49,11 @@ fn c_string(text: &str) -> CString {
 impl DoraNodeEvent {
     pub(crate) fn new(event: Event) -> DoraNodeEvent {
         let (id, error) = match &event {
-            Event::Input { id, .. } | Event::InputClosed { id } => {
+            Event::Input { id, .. } | Event::InputClosed { id } | Event::InputRecovered { id } => {
                 (c_string(id.as_str()), CString::default())
             }
             Event::Error(message) => (CString::default(), c_string(&message.to_string())),
-            Event::Stop => (CString::default(), CString::default()),
+            _ => (CString::default(), CString::default()),
         };
         DoraNodeEvent { event, id, error }
     }
@@ -86,13 +91,15 @@ pub unsafe extern "C" fn dora_event_type(event: *const DoraNodeEvent) -> DoraNod
     match unsafe { self::event(event) }.map(|e| &e.event) {
         Some(Event::Input { .. }) => DoraNodeEventType::DoraNodeEventInput,
         Some(Event::InputClosed { .. }) => DoraNodeEventType::DoraNodeEventInputClosed,
+        Some(Event::InputRecovered { .. }) => DoraNodeEventType::DoraNodeEventInputRecovered,
         Some(Event::Stop) => DoraNodeEventType::DoraNodeEventStop,
         Some(Event::Error(_)) => DoraNodeEventType::DoraNodeEventError,
-        None => DoraNodeEventType::DoraNodeEventInvalid,
+        // A kind of event this library does not know yet.
+        Some(_) | None => DoraNodeEventType::DoraNodeEventInvalid,
     }
 }
 
-/// The input id of an input or closed-input event (NUL-terminated), ""
+/// The input id of an input, closed-input or recovered-input event (NUL-terminated), ""
 /// for other events, NULL for a NULL event. Owned by the event.
 ///
 /// # Safety

@@ -948,3 +948,47 @@ fn a_node_that_stops_taking_its_events_is_killed_and_restarted_but_one_that_wait
     let stuck: Vec<&str> = summary_row(&stderr, "stuck").split_whitespace().collect();
     assert_eq!(stuck[1], "1", "restarted once: {stderr}");
 }
+
+#[test]
+fn an_input_silent_for_its_input_timeout_closes_then_recovers_and_both_are_counted() {
+    // The source sends 5, pauses 1.5 s, then sends 5 more; the sink's
+    // input times out after 500 ms of silence and recovers with message 6.
+    let yaml = "nodes:
+  - id: source
+    path: BIN/test-source
+    args: --count 10 --pause-after 5 --pause-ms 1500
+    outputs: [out, sum]
+  - id: sink
+    path: BIN/test-sink
+    inputs:
+      in: { source: source/out, queue_policy: backpressure, input_timeout: 500ms }
+  - id: async-sink
+    path: BIN/test-sink
+    args: --async
+    inputs:
+      in: { source: source/out, queue_policy: backpressure, input_timeout: 500ms }
+";
+    let (stdout, stderr) = run_to_end("input-timeout", yaml);
+    for sink in ["sink", "async-sink"] {
+        let events: Vec<&str> = stdout
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix(&format!("{sink} | ")))
+            .filter(|l| l.starts_with("closed") || l.starts_with("recovered"))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "closed in after 5",
+                "recovered in after 5",
+                "closed in after 10"
+            ],
+            "{stdout}"
+        );
+        assert_eq!(sink_report(&stdout, sink)["received"], 10, "{stdout}");
+        assert_eq!(
+            notes(&stderr, sink),
+            ["input `in` timed out 1 time (no message for its `input_timeout`; the node was told `InputClosed`, then `InputRecovered` when messages came back)"],
+            "{stderr}"
+        );
+    }
+}

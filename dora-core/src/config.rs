@@ -135,6 +135,10 @@ pub struct InputConfig {
     pub queue_size: usize,
     pub queue_policy: QueuePolicy,
     pub deadline: Option<Duration>,
+    /// Close the input for the node when no message comes for this long
+    /// (once one has come); see `Input::input_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
     /// Whether the source runs on another machine (read over the network).
     pub remote: bool,
     /// The settings of the channel read from (the same for all its readers).
@@ -385,6 +389,7 @@ fn input_config(input: &Input, channel: Option<String>) -> InputConfig {
         queue_size: input.queue_size,
         queue_policy: input.queue_policy,
         deadline: input.deadline,
+        timeout: input.input_timeout,
         remote: false,
         settings: None,
     }

@@ -10,8 +10,11 @@ use crate::error::RecvError;
 use crate::metadata::Metadata;
 use crate::transport::shm::{Header, Ipc};
 
-/// One event of a node's [`EventStream`](crate::EventStream).
+/// One event of a node's [`EventStream`](crate::EventStream). More kinds
+/// of event may come in later versions: match the ones the node needs and
+/// let the others pass (`_ => {}`).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event {
     /// A message on one of the node's inputs (timers included).
     Input {
@@ -19,8 +22,13 @@ pub enum Event {
         metadata: Metadata,
         data: Data,
     },
-    /// The node that fed this input has ended; no more messages will come.
+    /// The node that fed this input has ended, so no more messages will
+    /// come; or the input got none for its `input_timeout`, and is closed
+    /// until one comes again ([`InputRecovered`](Event::InputRecovered)).
     InputClosed { id: DataId },
+    /// An input closed by its `input_timeout` has a message again, which is
+    /// the next event.
+    InputRecovered { id: DataId },
     /// The dataflow is stopping: finish up and return.
     Stop,
     /// Something went wrong receiving; the stream goes on. Each one is

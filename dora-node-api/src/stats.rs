@@ -70,6 +70,8 @@ pub mod kind {
     /// When the node last took an event or sent, and whether it waits for
     /// one now, under the name "" (see [`Liveness`](super::Liveness)).
     pub const LIVENESS: &str = "liveness";
+    /// Times an input was closed by its `input_timeout`, by input.
+    pub const INPUT_TIMEOUTS: &str = "input-timeouts";
 }
 
 /// A mapping of the counts file (or of anonymous memory when there is no

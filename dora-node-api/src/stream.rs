@@ -55,6 +55,12 @@ struct Input {
     /// The source has ended; close once the queue is empty.
     closing: bool,
     closed: bool,
+    /// Its `input_timeout`, when messages last came (once one has), and
+    /// whether it is closed for the node until the next one.
+    timeout: Option<Duration>,
+    last_message: Option<Instant>,
+    timed_out: bool,
+    timeouts: Counter,
 }
 
 /// How [`EventStream::wait`] waits for signals.
@@ -166,6 +172,10 @@ impl EventStream {
                         dropped,
                         closing: false,
                         closed: false,
+                        timeout: input.timeout.map(|t| t.as_std()),
+                        last_message: None,
+                        timed_out: false,
+                        timeouts: counters.counter(kind::INPUT_TIMEOUTS, id.as_str()),
                     });
                 }
             }
@@ -268,9 +278,16 @@ impl EventStream {
         self.next_event(Some(Instant::now()))
     }
 
-    /// When the next timer is due.
+    /// When the next timer is due, or the next input times out.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
-        self.timers.iter().map(|t| t.next).min()
+        let timeouts = self
+            .inputs
+            .iter()
+            .filter_map(|i| match (i.timeout, i.last_message) {
+                (Some(timeout), Some(last)) if !i.closed && !i.timed_out => Some(last + timeout),
+                _ => None,
+            });
+        self.timers.iter().map(|t| t.next).chain(timeouts).min()
     }
 
     fn next_event(&mut self, deadline: Option<Instant>) -> Option<Event> {
@@ -285,6 +302,9 @@ impl EventStream {
             }
             let now = Instant::now();
             if let Some(event) = self.due_timer(now) {
+                return Some(event);
+            }
+            if let Some(event) = self.timed_out_input(now) {
                 return Some(event);
             }
             // A node that always finds a message never sleeps, so it takes
@@ -436,12 +456,19 @@ impl EventStream {
                 if input.closing {
                     input.closed = true;
                     input.subscriber = None;
-                    self.pending.push_back(Event::InputClosed {
-                        id: input.id.clone(),
-                    });
+                    // A node whose input timed out was told already.
+                    if !input.timed_out {
+                        self.pending.push_back(Event::InputClosed {
+                            id: input.id.clone(),
+                        });
+                    }
                 }
                 continue;
             };
+            if input.timeout.is_some() {
+                input.last_message = Some(Instant::now());
+            }
+            let recovered = std::mem::take(&mut input.timed_out);
             let header = *sample.user_header();
             self.next_input = index + 1;
             // Sequences start at 0 and go on across restarts of the sender,
@@ -471,7 +498,7 @@ impl EventStream {
                 sequence: header.sequence,
                 parameters,
             };
-            return Ok(Some(Event::Input {
+            let event = Event::Input {
                 id: input.id.clone(),
                 metadata,
                 data: if in_place {
@@ -479,9 +506,30 @@ impl EventStream {
                 } else {
                     Data::copy(&sample.payload()[..len])
                 },
-            }));
+            };
+            if recovered {
+                let id = input.id.clone();
+                self.pending.push_front(event);
+                return Ok(Some(Event::InputRecovered { id }));
+            }
+            return Ok(Some(event));
         }
         Ok(None)
+    }
+
+    /// An input that got no message for its `input_timeout` (after one
+    /// came) is closed for the node, and counted.
+    fn timed_out_input(&mut self, now: Instant) -> Option<Event> {
+        let input = self.inputs.iter_mut().find(|i| {
+            !i.closed
+                && !i.timed_out
+                && matches!((i.timeout, i.last_message), (Some(t), Some(last)) if now >= last + t)
+        })?;
+        input.timed_out = true;
+        input.timeouts.add(1);
+        Some(Event::InputClosed {
+            id: input.id.clone(),
+        })
     }
 
     /// Takes the signals on the wake-up channel, waiting as `how` says,

@@ -224,6 +224,14 @@ impl Event {
                 timestamp_ns: None,
                 error: None,
             },
+            NodeEvent::InputRecovered { id } => Event {
+                r#type: "INPUT_RECOVERED",
+                id: Some(id.to_string()),
+                data: None,
+                metadata: empty,
+                timestamp_ns: None,
+                error: None,
+            },
             NodeEvent::Stop => Event {
                 r#type: "STOP",
                 id: None,
@@ -239,6 +247,16 @@ impl Event {
                 metadata: empty,
                 timestamp_ns: None,
                 error: Some(message.to_string()),
+            },
+            other => Event {
+                r#type: "ERROR",
+                id: None,
+                data: None,
+                metadata: empty,
+                timestamp_ns: None,
+                error: Some(format!(
+                    "an event this version of the dora package does not know: {other:?}"
+                )),
             },
         })
     }

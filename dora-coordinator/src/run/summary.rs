@@ -285,6 +285,12 @@ pub fn render(rows: &[Row], run_dir: &Path) -> (String, bool) {
             notes.push(loss.describe());
         }
         if let Some(stats) = &row.stats {
+            for (input, times) in stats.of_kind(kind::INPUT_TIMEOUTS).filter(|(_, n)| *n > 0) {
+                notes.push(format!(
+                    "input `{input}` timed out {} (no message for its `input_timeout`; the node was told `InputClosed`, then `InputRecovered` when messages came back)",
+                    plural(times, "time")
+                ));
+            }
             for (input, dropped) in stats.of_kind(kind::DROPPED).filter(|(_, n)| *n > 0) {
                 notes.push(format!(
                     "input `{input}` dropped {} (queue full, policy drop_oldest)",

@@ -43,6 +43,11 @@ pub struct Input {
     pub queue_policy: QueuePolicy,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Duration>,
+    /// Once a message has come, an input that gets none for this long is
+    /// closed for the node (`InputClosed`), and opens again
+    /// (`InputRecovered`) when messages come back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_timeout: Option<Duration>,
 }
 
 fn default_queue_size() -> usize {
@@ -57,6 +62,7 @@ impl Input {
             queue_size: DEFAULT_QUEUE_SIZE,
             queue_policy: QueuePolicy::default(),
             deadline: None,
+            input_timeout: None,
         }
     }
 }
@@ -81,6 +87,12 @@ struct LongInput {
     /// flagged to the operator as late, and counted.
     #[serde(default)]
     deadline: Option<Duration>,
+    /// Nodes' inputs only: once a message has come, an input that gets
+    /// none for this long is closed for the node (`InputClosed`), and
+    /// opens again (`InputRecovered`) when messages come back; each time
+    /// is counted in the summary.
+    #[serde(default)]
+    input_timeout: Option<Duration>,
 }
 
 impl JsonSchema for Input {
@@ -120,6 +132,7 @@ impl<'de> Deserialize<'de> for Input {
                     queue_size: long.queue_size,
                     queue_policy: long.queue_policy,
                     deadline: long.deadline,
+                    input_timeout: long.input_timeout,
                 })
             }
         }

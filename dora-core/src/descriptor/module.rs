@@ -916,6 +916,7 @@ fn wire(inner: &Input, wired: &Input) -> Input {
             inner.queue_policy
         },
         deadline: inner.deadline.or(wired.deadline),
+        input_timeout: inner.input_timeout.or(wired.input_timeout),
     }
 }
 

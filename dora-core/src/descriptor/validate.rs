@@ -465,6 +465,24 @@ impl<'a> Checker<'a> {
                 ),
                 _ => {}
             }
+            match input.input_timeout {
+                Some(_) if operator => self.error(
+                    input_tree.key_position("input_timeout"),
+                    format!("{what} has an `input_timeout`, which nodes' inputs have and operators' do not"),
+                    "remove `input_timeout`, or read the input in a node",
+                ),
+                Some(_) if matches!(input.source, InputSource::Timer(_)) => self.error(
+                    input_tree.key_position("input_timeout"),
+                    format!("{what} has an `input_timeout`, but it is a timer, which never stops ticking"),
+                    "remove `input_timeout`",
+                ),
+                Some(timeout) if timeout.is_zero() => self.error(
+                    input_tree.value_position("input_timeout"),
+                    format!("{what} has an `input_timeout` of 0, so it would close after every message"),
+                    "give how long the input may stay silent, like `2s`",
+                ),
+                _ => {}
+            }
         }
     }
 

@@ -8,10 +8,10 @@ Metadata = dict[str, Union[str, int, float, bool, bytes]]
 class Event:
     """One event of a node or an operator."""
 
-    type: Literal["INPUT", "INPUT_CLOSED", "STOP", "ERROR"]
+    type: Literal["INPUT", "INPUT_CLOSED", "INPUT_RECOVERED", "STOP", "ERROR"]
     """What happened."""
     id: Optional[str]
-    """The input, for INPUT and INPUT_CLOSED."""
+    """The input, for INPUT, INPUT_CLOSED and INPUT_RECOVERED."""
     data: Optional[memoryview]
     """The message, read-only and in place (INPUT only): in shared memory,
     or, for an operator's input from another operator of its runtime, in

@@ -26,6 +26,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             Event::InputClosed { id } => println!("input `{id}` closed"),
             Event::Stop => break,
             Event::Error(error) => eprintln!("error: {error}"),
+            // Kinds of event this node has no use for.
+            _ => {}
         }
     }
     Ok(())

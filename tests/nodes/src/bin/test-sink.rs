@@ -92,7 +92,9 @@ fn main() {
             },
             Event::Stop => break,
             Event::Error(error) => eprintln!("error: {error}"),
-            Event::InputClosed { .. } => {}
+            Event::InputClosed { id } => println!("closed {id} after {}", sums.len()),
+            Event::InputRecovered { id } => println!("recovered {id} after {}", sums.len()),
+            _ => {}
         }
     }
     let (received, dropped) = events

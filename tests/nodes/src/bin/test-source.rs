@@ -1,6 +1,7 @@
 //! Sends `--count` messages of `--size` bytes on `out` (or `--output`) as
 //! fast as it can, each followed by its checksum on `sum`, then waits
-//! `--wait-ms` (default 0) and ends. With `--seq`, each message on `out`
+//! `--wait-ms` (default 0) and ends. With `--pause-ms M --pause-after K`,
+//! it stops sending for M ms after K messages. With `--seq`, each message on `out`
 //! has its number as parameter `seq`. With `--uninit`, each message is
 //! written into a loan that is not zeroed first, a chunk at a time, and
 //! `--unwritten N` leaves its last N bytes unwritten (so sending fails).
@@ -15,6 +16,8 @@ fn main() {
     let seq = flag("--seq");
     let uninit = flag("--uninit");
     let unwritten = arg("--unwritten", 0) as usize;
+    let pause = std::time::Duration::from_millis(arg("--pause-ms", 0));
+    let pause_after = arg("--pause-after", u64::MAX);
     let (mut node, mut events) = match DoraNode::init_from_env() {
         Ok(node) => node,
         Err(error) => {
@@ -23,6 +26,9 @@ fn main() {
         }
     };
     for n in 0..count {
+        if n == pause_after {
+            std::thread::sleep(pause);
+        }
         let mut sum = 0;
         let parameters = if seq {
             Parameters::from([("seq".to_owned(), Parameter::Integer(n as i64))])
