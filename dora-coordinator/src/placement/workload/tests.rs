@@ -1,5 +1,7 @@
 use super::*;
 
+mod properties;
+
 const V100: &str = "Tesla V100-SXM2-16GB";
 const RTX: &str = "Quadro RTX 6000";
 
