@@ -202,7 +202,7 @@ pub fn place(workloads: &[WorkloadRequest], machines: &[Machine], taken: &Taken)
                 None => {
                     let reason = reason
                         .get_or_insert_with(|| {
-                            group.unfit(&cluster, &request.zone, &request.selectors, placed.len())
+                            group.unfit(&cluster, &request.zone, &request.selectors)
                         })
                         .clone();
                     placement.unplaced.push(Unplaced { replica, reason });
@@ -271,9 +271,8 @@ struct GroupKey<'a> {
 struct Group {
     need: Need,
     heap: BinaryHeap<(u32, Reverse<u32>)>,
-    /// The last reason nothing fit, and how many replicas had been placed
-    /// then: free resources change only when one is placed.
-    unfit: Option<(usize, Selectors, Unfit)>,
+    /// The last reason nothing fit: see `Group::unfit`.
+    unfit: Option<CachedUnfit>,
 }
 
 impl Group {
@@ -328,23 +327,27 @@ impl Group {
         None
     }
 
-    /// Why nothing fits, computed again only if something was placed
-    /// since the last time.
-    fn unfit(
-        &mut self,
-        cluster: &Cluster<'_>,
-        zone: &str,
-        selectors: &Selectors,
-        placed: usize,
-    ) -> Unfit {
-        match &self.unfit {
-            Some((at, asked, unfit)) if *at == placed && asked == selectors => unfit.clone(),
-            _ => {
-                let unfit = cluster.unfit(zone, selectors, &self.need);
-                self.unfit = Some((placed, selectors.clone(), unfit.clone()));
-                unfit
+    /// Why nothing fits. Free resources only shrink during a call, so no
+    /// machine can overtake the closest one unless the closest itself
+    /// lost some: the reason is computed again only then, and a cluster
+    /// that is full costs one scan per need, not one per workload.
+    fn unfit(&mut self, cluster: &Cluster<'_>, zone: &str, selectors: &Selectors) -> Unfit {
+        if let Some(cached) = &self.unfit {
+            let still = cached
+                .closest
+                .is_none_or(|pos| cluster.changed[pos as usize] <= cached.at);
+            if still && cached.selectors == *selectors {
+                return cached.unfit.clone();
             }
         }
+        let (unfit, closest) = cluster.unfit(zone, selectors, &self.need);
+        self.unfit = Some(CachedUnfit {
+            at: cluster.placements,
+            selectors: selectors.clone(),
+            closest,
+            unfit: unfit.clone(),
+        });
+        unfit
     }
 
     fn push(&mut self, cluster: &Cluster<'_>, pos: u32) {
@@ -353,6 +356,16 @@ impl Group {
             self.heap.push((room, Reverse(pos)));
         }
     }
+}
+
+struct CachedUnfit {
+    /// `Cluster::placements` when it was computed.
+    at: usize,
+    /// The selectors it words.
+    selectors: Selectors,
+    /// The position of the closest machine.
+    closest: Option<u32>,
+    unfit: Unfit,
 }
 
 /// The per-workload bookkeeping of affinity, reused between workloads so
@@ -496,6 +509,10 @@ struct Cluster<'a> {
     zones: HashMap<&'a str, ZoneIndex>,
     /// Workload -> the positions of its running replicas (one per replica).
     running: HashMap<&'a str, Vec<u32>>,
+    /// Replicas placed so far in this call.
+    placements: usize,
+    /// Per machine: `placements` after the last replica placed there.
+    changed: Vec<usize>,
 }
 
 impl<'a> Cluster<'a> {
@@ -526,7 +543,10 @@ impl<'a> Cluster<'a> {
             let next = products.len() as u32;
             *products.entry(name).or_insert(next)
         };
-        let mut seen_gpus: HashSet<&str> = HashSet::new();
+        let mut seen_gpus: HashSet<&str> =
+            HashSet::with_capacity(sorted.iter().map(|m| m.gpus.len()).sum());
+        // A machine's GPUs are usually all of one product: look it up once.
+        let mut last_product: Option<(&str, u32)> = None;
         let mut cpu_model = Vec::with_capacity(sorted.len());
         let mut free_cpus = Vec::with_capacity(sorted.len());
         let mut gpus = Vec::with_capacity(sorted.len());
@@ -542,7 +562,14 @@ impl<'a> Cluster<'a> {
                 if !seen_gpus.insert(&gpu.uuid) || taken.holder_of(&gpu.uuid).is_some() {
                     continue;
                 }
-                let product = intern(&gpu.product);
+                let product = match last_product {
+                    Some((name, id)) if name == gpu.product => id,
+                    _ => {
+                        let id = intern(&gpu.product);
+                        last_product = Some((&gpu.product, id));
+                        id
+                    }
+                };
                 match by_product.iter_mut().find(|p| p.product == product) {
                     Some(p) => p.free.push(i as u32),
                     None => by_product.push(ProductGpus {
@@ -572,6 +599,7 @@ impl<'a> Cluster<'a> {
             gpus.push(by_product);
         }
         Cluster {
+            changed: vec![0; sorted.len()],
             machines: sorted,
             products,
             cpu_model,
@@ -579,6 +607,7 @@ impl<'a> Cluster<'a> {
             gpus,
             zones,
             running,
+            placements: 0,
         }
     }
 
@@ -671,15 +700,19 @@ impl<'a> Cluster<'a> {
         }
         let cpus = need.cpu.as_ref().map_or(0, |d| d.count);
         self.free_cpus[pos] = self.free_cpus[pos].saturating_sub(cpus);
+        self.placements += 1;
+        self.changed[pos] = self.placements;
         (uuids, cpus)
     }
 
-    /// Why a replica with `need` fits no machine of `zone` now.
-    fn unfit(&self, zone: &str, selectors: &Selectors, need: &Need) -> Unfit {
+    /// Why a replica with `need` fits no machine of `zone` now, and the
+    /// position of the machine that comes closest.
+    fn unfit(&self, zone: &str, selectors: &Selectors, need: &Need) -> (Unfit, Option<u32>) {
         let Some(index) = self.zones.get(zone) else {
-            return Unfit::NoMachineInZone {
+            let unfit = Unfit::NoMachineInZone {
                 zone: zone.to_owned(),
             };
+            return (unfit, None);
         };
         if index.schedulable.is_empty() {
             let not_ready = index
@@ -687,11 +720,12 @@ impl<'a> Cluster<'a> {
                 .iter()
                 .filter(|&&pos| !self.machines[pos as usize].ready)
                 .count();
-            return Unfit::NoReadyMachine {
+            let unfit = Unfit::NoReadyMachine {
                 zone: zone.to_owned(),
                 not_ready,
                 unschedulable: index.all.len() - not_ready,
             };
+            return (unfit, None);
         }
         let closest = index
             .schedulable
@@ -712,18 +746,22 @@ impl<'a> Cluster<'a> {
                 let sum: u64 = shares.iter().flatten().sum();
                 (least, sum, Reverse(pos))
             })
-            .map(|((gpus, cpus), pos)| Closest {
-                machine: self.machines[pos as usize].name.clone(),
-                gpus: need.gpu.as_ref().map(|_| gpus),
-                cpus: need.cpu.as_ref().map(|_| cpus),
+            .map(|((gpus, cpus), pos)| {
+                let closest = Closest {
+                    machine: self.machines[pos as usize].name.clone(),
+                    gpus: need.gpu.as_ref().map(|_| gpus),
+                    cpus: need.cpu.as_ref().map(|_| cpus),
+                };
+                (closest, pos)
             });
-        Unfit::NotEnoughFree {
+        let unfit = Unfit::NotEnoughFree {
             zone: zone.to_owned(),
             need: unfit::need(selectors),
             ready: index.schedulable.len(),
             others: index.all.len() - index.schedulable.len(),
-            closest,
-        }
+            closest: closest.as_ref().map(|(c, _)| c.clone()),
+        };
+        (unfit, closest.map(|(_, pos)| pos))
     }
 }
 

@@ -64,27 +64,31 @@ fn machines() -> impl Strategy<Value = Vec<Machine>> {
     })
 }
 
+/// Up to 6 workloads whose needs come from a pool of 3, so that needs
+/// repeat, as they do in a real cluster.
 fn requests() -> impl Strategy<Value = Vec<WorkloadRequest>> {
+    let needs =
+        proptest::collection::vec((selector(&GPU_PRODUCTS, 3), selector(&CPU_MODELS, 6)), 3);
     let request = (
         0..ZONES.len(),
-        selector(&GPU_PRODUCTS, 3),
-        selector(&CPU_MODELS, 6),
+        0usize..3,
         prop_oneof![Just(Affinity::Distribute), Just(Affinity::Pack)],
         0u32..7,
     );
-    proptest::collection::vec(request, 0..6).prop_map(|requests| {
+    (needs, proptest::collection::vec(request, 0..6)).prop_map(|(needs, requests)| {
         requests
             .into_iter()
             .enumerate()
-            .map(
-                |(i, (zone, gpu, cpu, affinity, replicas))| WorkloadRequest {
+            .map(|(i, (zone, need, affinity, replicas))| {
+                let (gpu, cpu) = needs[need].clone();
+                WorkloadRequest {
                     name: format!("w{i}"),
                     zone: ZONES[zone].to_owned(),
                     selectors: Selectors { cpu, gpu },
                     affinity,
                     replicas: (0..replicas).collect(),
-                },
-            )
+                }
+            })
             .collect()
     })
 }
@@ -260,6 +264,41 @@ proptest! {
             let request = by_name[unplaced.replica.workload.as_str()];
             for machine in ledger.machines.values() {
                 prop_assert!(!ledger.fits(machine, request), "{} was refused ({}) but fits {}", unplaced.replica, unplaced.reason, machine.name);
+            }
+        }
+    }
+
+    /// Each reason is the one a fresh look at the cluster gives at that
+    /// point, however it was found.
+    #[test]
+    fn each_reason_is_true_when_it_is_given((machines, requests, taken) in scenario()) {
+        let placed = place(&requests, &machines, &taken);
+        let assignments: BTreeMap<&ReplicaId, &Assignment> =
+            placed.assignments.iter().map(|a| (&a.replica, a)).collect();
+        let refusals: BTreeMap<&ReplicaId, &Unfit> =
+            placed.unplaced.iter().map(|u| (&u.replica, &u.reason)).collect();
+        let mut now = taken.clone();
+        for request in &requests {
+            for &index in &request.replicas {
+                let replica = ReplicaId::new(request.name.as_str(), index);
+                if let Some(assignment) = assignments.get(&replica) {
+                    now.take((*assignment).clone()).expect("given once");
+                    continue;
+                }
+                let reason = refusals[&replica];
+                if let Unfit::AlreadyPlaced { .. } = reason {
+                    continue;
+                }
+                // The same replica alone, under another name so that
+                // nothing of it runs yet.
+                let alone = WorkloadRequest {
+                    name: format!("{}-alone", request.name),
+                    replicas: vec![0],
+                    ..request.clone()
+                };
+                let fresh = place(&[alone], &machines, &now);
+                prop_assert!(fresh.assignments.is_empty(), "{replica} was refused but fits: {fresh:?}");
+                prop_assert_eq!(&fresh.unplaced[0].reason, reason);
             }
         }
     }
