@@ -166,7 +166,7 @@ pub fn place(workloads: &[WorkloadRequest], machines: &[Machine], taken: &Taken)
         let group = groups
             .entry(key)
             .or_insert_with(|| Group::new(&cluster, &request.zone, need));
-        state.start(&cluster, &request.name, request.affinity);
+        state.start(&cluster, request);
         let mut reason: Option<Unfit> = None;
         for &index in &request.replicas {
             let replica = ReplicaId::new(request.name.as_str(), index);
@@ -399,7 +399,7 @@ impl WorkloadState {
         }
     }
 
-    fn start(&mut self, cluster: &Cluster<'_>, workload: &str, affinity: Affinity) {
+    fn start(&mut self, cluster: &Cluster<'_>, request: &WorkloadRequest) {
         for &pos in &self.touched {
             self.count[pos as usize] = 0;
         }
@@ -409,7 +409,7 @@ impl WorkloadState {
         self.hosts.clear();
         self.current = None;
         self.popped.clear();
-        if let Some(running) = cluster.running.get(workload) {
+        if let Some(running) = cluster.running.get(request.name.as_str()) {
             for &pos in running {
                 if self.count[pos as usize] == 0 {
                     self.touched.push(pos);
@@ -417,8 +417,18 @@ impl WorkloadState {
                 self.count[pos as usize] += 1;
             }
         }
-        if affinity == Affinity::Pack {
-            self.hosts = self.touched.clone();
+        if request.affinity == Affinity::Pack {
+            // A machine that runs the workload may since have gone
+            // NotReady or been made unschedulable.
+            self.hosts = self
+                .touched
+                .iter()
+                .copied()
+                .filter(|&pos| {
+                    let machine = cluster.machines[pos as usize];
+                    machine.ready && !machine.unschedulable && machine.zone == request.zone
+                })
+                .collect();
             // Popped from the back: the most replicas, then the first by name, last.
             self.hosts
                 .sort_unstable_by_key(|&pos| (self.count[pos as usize], Reverse(pos)));

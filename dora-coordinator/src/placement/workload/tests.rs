@@ -246,6 +246,25 @@ fn pack_joins_the_machine_that_already_runs_the_workload() {
 }
 
 #[test]
+fn pack_does_not_join_a_machine_that_went_not_ready() {
+    let mut machines = [machine("m1", "dc-1", &[]), machine("m2", "dc-1", &[])];
+    let mut taken = Taken::new();
+    taken
+        .take(Assignment {
+            replica: ReplicaId::new("w", 0),
+            machine: "m1".to_owned(),
+            gpus: Vec::new(),
+            cpus: 4,
+        })
+        .unwrap();
+    machines[0].ready = false;
+    let mut request = cpus("w", 4, 2, Affinity::Pack);
+    request.replicas = vec![1];
+    let placed = place(&[request], &machines, &taken);
+    assert_eq!(machines_of(&placed), [(1, "m2")]);
+}
+
+#[test]
 fn nothing_lands_on_a_not_ready_or_unschedulable_machine() {
     let mut machines = [
         machine("m1", "dc-1", &[]),

@@ -94,32 +94,43 @@ fn requests() -> impl Strategy<Value = Vec<WorkloadRequest>> {
 }
 
 /// A cluster with some replicas of the workloads already running: the
-/// first `running` replicas of each request placed beforehand.
+/// first `running` replicas of each request placed beforehand, after
+/// which some machines may have gone NotReady or been made unschedulable.
 fn scenario() -> impl Strategy<Value = (Vec<Machine>, Vec<WorkloadRequest>, Taken)> {
-    (machines(), requests(), 0u32..3).prop_map(|(machines, mut requests, running)| {
-        let mut taken = Taken::new();
-        let first: Vec<WorkloadRequest> = requests
-            .iter()
-            .map(|r| WorkloadRequest {
-                replicas: r
-                    .replicas
-                    .iter()
-                    .copied()
-                    .filter(|&i| i < running)
-                    .collect(),
-                ..r.clone()
-            })
-            .collect();
-        for assignment in place(&first, &machines, &taken).assignments {
-            taken
-                .take(assignment)
-                .expect("placement gives nothing twice");
-        }
-        for request in &mut requests {
-            request.replicas.retain(|&i| i >= running);
-        }
-        (machines, requests, taken)
-    })
+    let changes = proptest::collection::vec(0u8..6, 8);
+    (machines(), requests(), 0u32..3, changes).prop_map(
+        |(mut machines, mut requests, running, changes)| {
+            let mut taken = Taken::new();
+            let first: Vec<WorkloadRequest> = requests
+                .iter()
+                .map(|r| WorkloadRequest {
+                    replicas: r
+                        .replicas
+                        .iter()
+                        .copied()
+                        .filter(|&i| i < running)
+                        .collect(),
+                    ..r.clone()
+                })
+                .collect();
+            for assignment in place(&first, &machines, &taken).assignments {
+                taken
+                    .take(assignment)
+                    .expect("placement gives nothing twice");
+            }
+            for request in &mut requests {
+                request.replicas.retain(|&i| i >= running);
+            }
+            for (machine, change) in machines.iter_mut().zip(changes) {
+                match change {
+                    0 => machine.ready = false,
+                    1 => machine.unschedulable = true,
+                    _ => {}
+                }
+            }
+            (machines, requests, taken)
+        },
+    )
 }
 
 /// What is free, counted the slow way: machines by name (the first of a
