@@ -77,7 +77,9 @@ pub struct Gpu {
 /// Replicas of one workload to place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkloadRequest {
-    /// Unique among the workloads placed together and in `Taken`.
+    /// Unique among the workloads placed together and in `Taken`: a
+    /// workload's name is unique only in its zone and workspace, so
+    /// qualify it, like `dc-1/lab/train`.
     pub name: String,
     pub zone: String,
     /// What each replica needs.
@@ -163,9 +165,12 @@ pub fn place(workloads: &[WorkloadRequest], machines: &[Machine], taken: &Taken)
             gpu: need.gpu.as_ref().map(Demand::key),
             cpu: need.cpu.as_ref().map(Demand::key),
         };
+        // The group is shared by needs that differ only in the order of
+        // their product names; that order, the preference when GPUs are
+        // taken, stays this request's.
         let group = groups
             .entry(key)
-            .or_insert_with(|| Group::new(&cluster, &request.zone, need));
+            .or_insert_with(|| Group::new(&cluster, &request.zone, need.clone()));
         state.start(&cluster, request);
         let mut reason: Option<Unfit> = None;
         for &index in &request.replicas {
@@ -190,7 +195,7 @@ pub fn place(workloads: &[WorkloadRequest], machines: &[Machine], taken: &Taken)
             };
             match chosen {
                 Some(pos) => {
-                    let (gpus, cpus) = cluster.take(pos, &group.need);
+                    let (gpus, cpus) = cluster.take(pos, &need);
                     placed.insert((request.name.as_str(), index), pos);
                     placement.assignments.push(Assignment {
                         replica,

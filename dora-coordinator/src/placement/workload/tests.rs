@@ -176,6 +176,32 @@ fn a_list_of_products_accepts_each_and_prefers_one_product_per_replica() {
 }
 
 #[test]
+fn the_first_product_of_each_list_is_preferred() {
+    let machines = [machine(
+        "gpu-1",
+        "dc-1",
+        &[("G1", V100), ("G2", V100), ("G3", RTX), ("G4", RTX)],
+    )];
+    let requests = [
+        gpus(
+            "a",
+            ProductName::AnyOf(vec![RTX.to_owned(), V100.to_owned()]),
+            2,
+            1,
+        ),
+        gpus(
+            "b",
+            ProductName::AnyOf(vec![V100.to_owned(), RTX.to_owned()]),
+            2,
+            1,
+        ),
+    ];
+    let placed = place(&requests, &machines, &Taken::new());
+    assert_eq!(placed.assignments[0].gpus, ["G3", "G4"]);
+    assert_eq!(placed.assignments[1].gpus, ["G1", "G2"]);
+}
+
+#[test]
 fn distribute_spreads_replicas_and_pack_fills_one_machine_first() {
     let machines = [
         machine("m1", "dc-1", &[]),
