@@ -1,4 +1,5 @@
 use super::*;
+use dora_core::selector::{ProductName, Selector};
 
 mod properties;
 

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
+use dora_core::selector::{ProductName, Selector};
+
 use super::super::*;
 
 const ZONES: [&str; 2] = ["dc-1", "dc-2"];
