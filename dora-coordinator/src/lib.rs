@@ -9,8 +9,7 @@ mod control;
 #[cfg(feature = "cluster")]
 mod daemon;
 mod graph;
-#[cfg(feature = "cluster")]
-mod placement;
+pub mod placement;
 mod run;
 #[cfg(feature = "cluster")]
 mod server;

@@ -6,6 +6,11 @@
 //! and `deploy.selectors` need a machine with the devices asked for.
 //! Between machines that fit, the least loaded wins (fewest nodes running
 //! there), then the first by name, so the choice is deterministic.
+//!
+//! The replicas of workloads are placed by [`workload::place`], over the
+//! machines of every zone and the GPUs each one holds by UUID.
+
+pub mod workload;
 
 use std::collections::BTreeMap;
 
