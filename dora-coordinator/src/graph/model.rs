@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use dora_core::descriptor::{Dataflow, InputSource};
+use dora_core::descriptor::{Connection, Dataflow, InputSource};
 
 /// What a vertex stands for; each kind is drawn in its own shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,20 +141,89 @@ impl Graph {
                 }
             };
             let input = receiver.input.as_str();
-            let label = if output == input {
+            let mut label = if output == input {
                 output
             } else {
                 format!("{output} → {input}")
             };
+            if let Some(type_name) = edge_type(dataflow, &connection) {
+                label = format!("{label}: {type_name}");
+            }
             graph.edges.push(Edge { from, to, label });
         }
         graph
     }
 }
 
+/// The type an edge carries: its output's declared type, else the type
+/// its input expects (`dora check` has refused a pair that does not fit);
+/// `None` for an edge typed on neither end, which stays dynamic.
+fn edge_type(dataflow: &Dataflow, connection: &Connection<'_>) -> Option<String> {
+    let receiver = &connection.receiver;
+    let node_of = |id: &str| dataflow.nodes.iter().find(|n| n.id.as_str() == id);
+    let output_type = match connection.source {
+        InputSource::Output(output) => {
+            let node = node_of(output.node.as_str())?;
+            match &output.operator {
+                Some(op) => node
+                    .operators
+                    .iter()
+                    .find(|o| o.id == *op)
+                    .and_then(|o| o.output_types.get(&output.output)),
+                None => node.output_types.get(&output.output),
+            }
+        }
+        InputSource::Timer(_) => None,
+    };
+    let input_type = || {
+        let node = node_of(receiver.node.as_str())?;
+        match &receiver.operator {
+            Some(op) => node
+                .operators
+                .iter()
+                .find(|o| o.id == *op)
+                .and_then(|o| o.input_types.get(&receiver.input)),
+            None => node.input_types.get(&receiver.input),
+        }
+    };
+    output_type.or_else(input_type).map(ToString::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_edges_show_their_type_and_dynamic_ones_do_not() {
+        let dataflow = Dataflow::from_yaml_str(
+            "nodes:
+  - id: cam
+    path: cam
+    outputs: [image, depth]
+    output_types: { image: std/media/v1/Image }
+  - id: view
+    path: view
+    inputs: { image: cam/image, depth: cam/depth, frame: cam/image }
+    input_types: { depth: std/media/v1/Image }
+",
+        )
+        .unwrap();
+        let graph = Graph::from_dataflow(&dataflow);
+        let labels: Vec<&str> = graph.edges.iter().map(|e| e.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "depth: std/media/v1/Image",
+                "image → frame: std/media/v1/Image",
+                "image: std/media/v1/Image",
+            ]
+        );
+        let dynamic = Dataflow::from_yaml_str(
+            "nodes:\n  - id: a\n    path: a\n    outputs: [x]\n  - id: b\n    path: b\n    inputs: { x: a/x }\n",
+        )
+        .unwrap();
+        assert_eq!(Graph::from_dataflow(&dynamic).edges[0].label, "x");
+    }
 
     #[test]
     fn runtime_nodes_group_their_operators_and_timers_are_shared() {
