@@ -992,3 +992,88 @@ fn an_input_silent_for_its_input_timeout_closes_then_recovers_and_both_are_count
         );
     }
 }
+
+/// Runs `git ARGS` in `dir`, which must succeed; its stdout.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(["-c", "user.name=dora", "-c", "user.email=dora@example.org"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_node_from_git_is_cloned_built_and_run_at_its_commit_and_the_clone_is_reused() {
+    build_nodes_once();
+    let base = std::env::temp_dir().join(format!("dora-git-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (repo, cache) = (base.join("repo"), base.join("cache"));
+    std::fs::create_dir_all(&repo).unwrap();
+    let sink = root().join("target/debug/test-sink");
+    let script = |version: &str| {
+        std::fs::write(
+            repo.join("run.sh"),
+            format!(
+                "#!/bin/sh\necho version {version}\nexec {} \"$@\"\n",
+                sink.display()
+            ),
+        )
+        .unwrap();
+    };
+    git(&repo, &["init", "--quiet"]);
+    script("one");
+    git(&repo, &["add", "run.sh"]);
+    git(&repo, &["commit", "--quiet", "-m", "one"]);
+    git(&repo, &["tag", "v1"]);
+    script("two");
+    git(&repo, &["commit", "--quiet", "-am", "two"]);
+    let second = git(&repo, &["rev-parse", "HEAD"]);
+
+    let run = |name: &str, commit: &str| {
+        let yaml = format!(
+            "nodes:
+  - id: source
+    path: BIN/test-source
+    args: --count 10
+    outputs: [out, sum]
+  - id: sink
+    git: file://{}
+    {commit}
+    build: cp run.sh node.sh && chmod +x node.sh
+    path: node.sh
+    inputs:
+      in: {{ source: source/out, queue_policy: backpressure }}
+",
+            repo.display()
+        );
+        let file = scratch_dataflow(name, &yaml);
+        let output = finish(dora().arg("run").arg(&file).env("DORA_GIT_CACHE", &cache));
+        let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+        assert!(
+            output.status.success(),
+            "stdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        assert_eq!(sink_report(&stdout, "sink")["received"], 10, "{stdout}");
+        std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+        (stdout, stderr)
+    };
+    let (stdout, stderr) = run("git-tag", "tag: v1");
+    assert!(stdout.contains("sink | version one"), "{stdout}");
+    assert!(stderr.contains("at tag v1: cloning into"), "{stderr}");
+    let (stdout, _) = run("git-rev", &format!("rev: {second}"));
+    assert!(stdout.contains("sink | version two"), "{stdout}");
+    // The tag's clone is there: used again, and built again there.
+    let (stdout, stderr) = run("git-again", "tag: v1");
+    assert!(stdout.contains("sink | version one"), "{stdout}");
+    assert!(stderr.contains("at tag v1: reusing"), "{stderr}");
+    let clones = std::fs::read_dir(&cache).unwrap().count();
+    assert_eq!(clones, 2, "one clone per commit");
+    std::fs::remove_dir_all(&base).unwrap();
+}

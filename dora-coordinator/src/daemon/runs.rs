@@ -203,17 +203,20 @@ fn run_one(
         Ok(dataflow) => dataflow,
         Err(errors) => return DataflowReport::Failed { error: errors },
     };
-    if let Err(error) = run::build(&dataflow, &dir, stop, out) {
-        return DataflowReport::Failed {
-            error: format!("{error:#}"),
-        };
-    }
+    let folders = match run::build(&dataflow, &dir, stop, out) {
+        Ok(folders) => folders,
+        Err(error) => {
+            return DataflowReport::Failed {
+                error: format!("{error:#}"),
+            }
+        }
+    };
     let options = RunOptions {
         grace: DEFAULT_GRACE,
         stop_after: None,
         grace_at_stop: Some(grace_ms),
     };
-    match run::execute(&dataflow, &dir, &options, stop, out) {
+    match run::execute(&dataflow, &dir, &folders, &options, stop, out) {
         Ok(outcome) => DataflowReport::Ended {
             failed: outcome.failed,
             summary: anstream::adapter::strip_str(&outcome.summary).to_string(),

@@ -1,6 +1,6 @@
 //! The `build` steps of a dataflow, run before any node starts.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -11,29 +11,34 @@ use dora_core::protocol::cluster::DataflowReport;
 use super::Out;
 use eyre::{bail, WrapErr};
 
-/// Runs every distinct `build` command once, in the order nodes list them,
-/// from the dataflow's folder, showing what runs and how long it took.
+/// Runs every distinct `build` command once per folder, in the order nodes
+/// list them, each from its node's folder (`folders`, by node: the
+/// dataflow's, or the node's git clone), showing what runs and how long it
+/// took.
 pub fn run_builds(
     dataflow: &Dataflow,
-    dir: &Path,
+    folders: &[PathBuf],
     stop: &AtomicBool,
     out: &Out,
 ) -> eyre::Result<()> {
-    let mut done: Vec<&str> = Vec::new();
-    let commands = dataflow.nodes.iter().flat_map(|node| {
-        let own = node.build.as_deref().map(|b| (node.id.to_string(), b));
+    let mut done: Vec<(&str, &Path)> = Vec::new();
+    let commands = dataflow.nodes.iter().zip(folders).flat_map(|(node, dir)| {
+        let own = node
+            .build
+            .as_deref()
+            .map(|b| (node.id.to_string(), b, dir.as_path()));
         let operators = node.operators.iter().filter_map(move |op| {
             op.build
                 .as_deref()
-                .map(|b| (format!("{}/{}", node.id, op.id), b))
+                .map(|b| (format!("{}/{}", node.id, op.id), b, dir.as_path()))
         });
         own.into_iter().chain(operators)
     });
-    for (owner, command) in commands {
-        if done.contains(&command) {
+    for (owner, command, dir) in commands {
+        if done.contains(&(command, dir)) {
             continue;
         }
-        done.push(command);
+        done.push((command, dir));
         let bold = anstyle::Style::new().bold();
         out.say(&format!("{bold}build{bold:#} {owner}: {command}"));
         let start = Instant::now();

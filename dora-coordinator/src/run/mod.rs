@@ -13,6 +13,7 @@
 //! cluster, its [`Out`] going to the coordinator instead of the terminal.
 
 mod build;
+mod git;
 mod out;
 mod output;
 mod process;
@@ -107,7 +108,8 @@ struct Edge {
 struct Run<'a> {
     dataflow: &'a Dataflow,
     configs: BTreeMap<NodeId, NodeConfig>,
-    dir: PathBuf,
+    /// Per node: the folder it starts in and its path is relative to.
+    folders: Vec<PathBuf>,
     run_dir: PathBuf,
     run_id: String,
     slots: Vec<Slot>,
@@ -234,8 +236,9 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
         signal_hook::flag::register(signal, stop.clone()).wrap_err("cannot watch for Ctrl-C")?;
     }
     let out = Out::Terminal;
-    build::run_builds(&dataflow, &dir, &stop, &out)?;
-    let outcome = execute(&dataflow, &dir, options, &stop, &out)?;
+    let folders = git::node_folders(&dataflow, &dir, &out)?;
+    build::run_builds(&dataflow, &folders, &stop, &out)?;
+    let outcome = execute(&dataflow, &dir, &folders, options, &stop, &out)?;
     let _ = anstream::stderr().write_all(outcome.summary.as_bytes());
     Ok(if outcome.failed {
         ExitCode::FAILURE
@@ -266,18 +269,28 @@ pub fn check_for_machine(source: &str, file: &Path, dir: &Path) -> Result<Datafl
     }
 }
 
-/// Builds `dataflow` from `dir`, as `dora run` does.
+/// Gets the programs of `dataflow`'s nodes that come from git, and runs
+/// its builds, as `dora run` does; the folder of each node.
 #[cfg(feature = "cluster")]
-pub fn build(dataflow: &Dataflow, dir: &Path, stop: &AtomicBool, out: &Out) -> eyre::Result<()> {
-    build::run_builds(dataflow, dir, stop, out)
+pub fn build(
+    dataflow: &Dataflow,
+    dir: &Path,
+    stop: &AtomicBool,
+    out: &Out,
+) -> eyre::Result<Vec<PathBuf>> {
+    let folders = git::node_folders(dataflow, dir, out)?;
+    build::run_builds(dataflow, &folders, stop, out)?;
+    Ok(folders)
 }
 
-/// Runs a checked and built dataflow from its folder `dir`: starts every
-/// node, runs the start-up barrier, supervises them until every one has
-/// ended or `stop` is set, and returns how the run went.
+/// Runs a checked and built dataflow from its folder `dir`, each node
+/// from its folder in `folders`: starts every node, runs the start-up
+/// barrier, supervises them until every one has ended or `stop` is set,
+/// and returns how the run went.
 pub fn execute(
     dataflow: &Dataflow,
     dir: &Path,
+    folders: &[PathBuf],
     options: &RunOptions,
     stop: &AtomicBool,
     out: &Out,
@@ -297,7 +310,7 @@ pub fn execute(
     let mut run = Run {
         dataflow,
         configs,
-        dir: dir.to_owned(),
+        folders: folders.to_vec(),
         run_dir,
         run_id: run_id.clone(),
         slots,
@@ -428,7 +441,7 @@ impl Run<'_> {
         process::spawn(
             node,
             &self.configs[&node.id],
-            &self.dir,
+            &self.folders[index],
             &files,
             prefix,
             self.out,

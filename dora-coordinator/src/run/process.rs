@@ -179,7 +179,8 @@ fn command(node: &Node, dir: &Path) -> eyre::Result<Command> {
     let Some(path) = &node.path else {
         bail!("node `{}` has no `path` to run", node.id);
     };
-    let local = path.contains('/') || path.ends_with(".py");
+    // A program from git is in its clone, even by a bare name.
+    let local = path.contains('/') || path.ends_with(".py") || node.git.is_some();
     let program: PathBuf = if local {
         dir.join(path)
     } else {

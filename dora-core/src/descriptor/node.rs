@@ -50,10 +50,24 @@ pub struct Node {
     /// Environment variables set for the node.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, EnvValue>,
-    /// A shell command run from the dataflow's folder before the dataflow
-    /// starts, to build the node.
+    /// A shell command run from the dataflow's folder (or the node's `git`
+    /// clone) before the dataflow starts, to build the node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
+    /// A git repository the node's program comes from: it is cloned into
+    /// a cache (and reused), checked out at `branch`, `tag` or `rev`, and
+    /// the node's `build` and `path` are then relative to the clone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<String>,
+    /// The branch of `git` to check out (its newest commit at each run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The tag of `git` to check out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The commit of `git` to check out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<String>,
     /// The node's inputs, by input id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub inputs: BTreeMap<DataId, Input>,
@@ -131,6 +145,10 @@ impl Node {
             args: Args::default(),
             env: BTreeMap::new(),
             build: None,
+            git: None,
+            branch: None,
+            tag: None,
+            rev: None,
             inputs: BTreeMap::new(),
             outputs: Vec::new(),
             input_types: BTreeMap::new(),

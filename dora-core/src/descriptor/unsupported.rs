@@ -11,7 +11,7 @@
 //! Such a node has no program of its own, so besides its refused key it
 //! would also be told it has "nothing to run": [`explains_no_program`]
 //! lets that second error be left out, for these keys and for any other
-//! unknown key that explains it (a misspelt `path`, dora-rs's `git:`),
+//! unknown key that explains it (a misspelt `path`, dora-rs's `custom:`),
 //! whose own error is already reported.
 
 use crate::diagnostic::Diagnostic;
@@ -65,7 +65,7 @@ pub(super) fn refuse(node: &Value) -> Option<(Value, Vec<Diagnostic>)> {
 /// Keys that say where a node's program comes from: ours, and those of
 /// dora-rs that this dora does not read.
 const PROGRAM_KEYS: &[&str] = &["path", "operators", "operator", "image"];
-const FOREIGN_PROGRAM_KEYS: &[&str] = &["ros2", "hub", "git", "custom"];
+const FOREIGN_PROGRAM_KEYS: &[&str] = &["ros2", "hub", "custom"];
 
 /// Whether `key`, which a node does not accept and which is reported on its
 /// own, explains why the node has no program: it is a misspelt program key
@@ -144,7 +144,7 @@ mod tests {
 
     #[test]
     fn an_unknown_key_that_explains_the_missing_program_is_the_only_error() {
-        for key in ["pth: ./a", "git: https://example.org/a.git"] {
+        for key in ["pth: ./a", "custom: { source: a }"] {
             let found = errors(&format!("nodes:\n  - id: a\n    {key}\n"));
             assert_eq!(found.len(), 1, "{key}: {found:?}");
             assert!(found[0].0.starts_with("unknown key"), "{found:?}");

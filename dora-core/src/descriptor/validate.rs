@@ -176,8 +176,11 @@ impl<'a> Checker<'a> {
             ),
             // An unknown key reported on its own may already say why (a
             // misspelt `path`, a `hub:` package): one error is enough.
+            // A node from `git` without `path` is told so by `git()`.
             (None, false)
-                if node.image.is_none() && !self.written.no_program_explained.contains(id) =>
+                if node.image.is_none()
+                    && node.git.is_none()
+                    && !self.written.no_program_explained.contains(id) =>
             {
                 self.error(
                     tree.position,
@@ -223,7 +226,11 @@ impl<'a> Checker<'a> {
             ),
             _ => {}
         }
-        if let (Some(path), Driver::Process, Some(base)) = (&node.path, node.driver, base_dir) {
+        self.git(node, tree);
+        // A program from a git clone is looked for once it is cloned.
+        if let (Some(path), Driver::Process, Some(base), None) =
+            (&node.path, node.driver, base_dir, &node.git)
+        {
             if node.build.is_none() && !program_exists(path, base) {
                 self.diagnostics.push(
                     Diagnostic::warning(
@@ -231,6 +238,70 @@ impl<'a> Checker<'a> {
                         format!("the program `{path}` of node `{id}` does not exist yet"),
                     )
                     .with_hint("build it before running, or add a `build:` command that makes it"),
+                );
+            }
+        }
+    }
+
+    /// `git` with at most one of `branch`, `tag` and `rev`, on a node with
+    /// a program; those three only with `git`.
+    fn git(&mut self, node: &Node, tree: &Value) {
+        let id = &node.id;
+        let refs: Vec<&str> = ["branch", "tag", "rev"]
+            .into_iter()
+            .filter(|key| tree.get(key).is_some())
+            .collect();
+        let Some(url) = &node.git else {
+            for key in refs {
+                self.error(
+                    tree.key_position(key),
+                    format!("node `{id}` has `{key}`, which names a commit of its `git` repository, but it has no `git`"),
+                    "add `git:` with the repository's URL, or remove it",
+                );
+            }
+            return;
+        };
+        if let [_, extra, ..] = refs[..] {
+            self.error(
+                tree.key_position(extra),
+                format!(
+                    "node `{id}` names its commit twice: {}",
+                    refs.iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+                "keep one of `branch`, `tag` and `rev`",
+            );
+        }
+        if node.path.is_none() {
+            self.error(
+                tree.key_position("git"),
+                format!("node `{id}` comes from `git` but names no program in it"),
+                "add `path:` with the program, relative to the repository (and `build:` to make it)",
+            );
+        }
+        if url.trim().is_empty() || url.starts_with('-') {
+            self.error(
+                tree.value_position("git"),
+                format!("`{url}` is not a git repository's URL"),
+                "write the URL you would give `git clone`, like `https://example.org/robot.git` or `file:///srv/robot.git`",
+            );
+        }
+        for key in ["branch", "tag", "rev"] {
+            let value = match key {
+                "branch" => &node.branch,
+                "tag" => &node.tag,
+                _ => &node.rev,
+            };
+            if value
+                .as_deref()
+                .is_some_and(|v| v.trim().is_empty() || v.starts_with('-'))
+            {
+                self.error(
+                    tree.value_position(key),
+                    format!("`{key}` of node `{id}` is not a name git knows"),
+                    format!("write the {key} as `git` shows it"),
                 );
             }
         }
