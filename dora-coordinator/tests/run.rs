@@ -1077,3 +1077,38 @@ fn a_node_from_git_is_cloned_built_and_run_at_its_commit_and_the_clone_is_reused
     assert_eq!(clones, 2, "one clone per commit");
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+#[test]
+fn messages_whose_bytes_do_not_fit_their_edge_s_standard_type_are_counted_not_delivered() {
+    // 12 bytes are not a whole number of UInt64 values; 16 are.
+    let yaml = "nodes:
+  - id: odd
+    path: BIN/test-source
+    args: --count 5 --size 12
+    outputs: [out, sum]
+    output_types: { out: std/core/v1/UInt64 }
+  - id: even
+    path: BIN/test-source
+    args: --count 5 --size 16
+    outputs: [out, sum]
+  - id: strict
+    path: BIN/test-sink
+    inputs:
+      in: { source: odd/out, queue_policy: backpressure }
+  - id: fine
+    path: BIN/test-sink
+    inputs:
+      in: { source: even/out, queue_policy: backpressure }
+    input_types: { in: std/core/v1/UInt64 }
+";
+    let (stdout, stderr) = run_failing("type-layout", yaml, &["--stop-after", "30s"]);
+    let (strict, fine) = (sink_report(&stdout, "strict"), sink_report(&stdout, "fine"));
+    assert_eq!((strict["received"], strict["bytes"]), (0, 0), "{stdout}");
+    assert_eq!((fine["received"], fine["bytes"]), (5, 80), "{stdout}");
+    assert_eq!(
+        notes(&stderr, "strict"),
+        ["input `in` lost 5 messages: their bytes do not fit the type of its edge (`dora graph` shows it), so they were not delivered"],
+        "{stderr}"
+    );
+    assert!(notes(&stderr, "fine").is_empty(), "{stderr}");
+}

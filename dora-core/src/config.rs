@@ -139,6 +139,10 @@ pub struct InputConfig {
     /// (once one has come); see `Input::input_timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+    /// The layout the edge's standard type gives its payloads; a message
+    /// that does not fit is counted, not delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<crate::descriptor::Layout>,
     /// Whether the source runs on another machine (read over the network).
     pub remote: bool,
     /// The settings of the channel read from (the same for all its readers).
@@ -297,9 +301,9 @@ impl NodeConfig {
                 }
             };
             if let Some(config) = configs.get_mut(&receiver.node) {
-                config
-                    .inputs
-                    .insert(input_id, input_config(connection.input, channel));
+                let mut input = input_config(connection.input, channel);
+                input.layout = dataflow.edge_type(&connection).and_then(|t| t.layout());
+                config.inputs.insert(input_id, input);
             }
         }
         let mut settings = BTreeMap::new();
@@ -390,6 +394,7 @@ fn input_config(input: &Input, channel: Option<String>) -> InputConfig {
         queue_policy: input.queue_policy,
         deadline: input.deadline,
         timeout: input.input_timeout,
+        layout: None,
         remote: false,
         settings: None,
     }

@@ -72,6 +72,9 @@ pub mod kind {
     pub const LIVENESS: &str = "liveness";
     /// Times an input was closed by its `input_timeout`, by input.
     pub const INPUT_TIMEOUTS: &str = "input-timeouts";
+    /// Messages whose bytes did not fit the layout of their edge's type,
+    /// not delivered, by input.
+    pub const TYPE_MISMATCHES: &str = "type-mismatches";
 }
 
 /// A mapping of the counts file (or of anonymous memory when there is no

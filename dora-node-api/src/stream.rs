@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dora_core::config::NodeConfig;
-use dora_core::descriptor::InputSource;
+use dora_core::descriptor::{InputSource, Layout};
 use dora_core::id::DataId;
 use iceoryx2::port::listener::ListenerWaitError;
 use iceoryx2::prelude::*;
@@ -61,6 +61,17 @@ struct Input {
     last_message: Option<Instant>,
     timed_out: bool,
     timeouts: Counter,
+    /// The layout its edge's type gives payloads, and the count of those
+    /// that did not fit.
+    layout: Option<(Layout, Counter)>,
+}
+
+/// What one pass over the inputs found.
+enum Polled {
+    Event(Event),
+    /// A message refused for not fitting its type.
+    Refused,
+    Nothing,
 }
 
 /// How [`EventStream::wait`] waits for signals.
@@ -176,6 +187,9 @@ impl EventStream {
                         last_message: None,
                         timed_out: false,
                         timeouts: counters.counter(kind::INPUT_TIMEOUTS, id.as_str()),
+                        layout: input.layout.map(|layout| {
+                            (layout, counters.counter(kind::TYPE_MISMATCHES, id.as_str()))
+                        }),
                     });
                 }
             }
@@ -422,6 +436,19 @@ impl EventStream {
     }
 
     fn poll_inputs(&mut self) -> Result<Option<Event>, RecvError> {
+        // A message refused for its type used up its wake-up: look again
+        // until a pass finds a message to deliver or none at all (each
+        // refusal takes one message, so this ends).
+        loop {
+            match self.poll_inputs_once()? {
+                Polled::Event(event) => return Ok(Some(event)),
+                Polled::Nothing => return Ok(None),
+                Polled::Refused => {}
+            }
+        }
+    }
+
+    fn poll_inputs_once(&mut self) -> Result<Polled, RecvError> {
         let count = self.inputs.len();
         for step in 0..count {
             let index = (self.next_input + step) % count;
@@ -485,9 +512,21 @@ impl EventStream {
                 input.dropped.add(dropped);
             }
             input.last_sequence = Some(header.sequence);
-            input.received.add(1);
             let total = sample.payload().len();
             let len = total.saturating_sub(header.metadata_len as usize);
+            if let Some((layout, mismatches)) = &input.layout {
+                if !layout.fits(&sample.payload()[..len]) {
+                    // Counted apart from what was received, and not
+                    // delivered; the same input is looked at again, since
+                    // this message's wake-up is spent. An input that timed
+                    // out recovers with the next message delivered.
+                    mismatches.add(1);
+                    input.timed_out |= recovered;
+                    self.next_input = index;
+                    return Ok(Polled::Refused);
+                }
+            }
+            input.received.add(1);
             let Some(parameters) = metadata::decode(&sample.payload()[len..]) else {
                 return Err(RecvError::BadMetadata {
                     input: input.id.to_string(),
@@ -510,11 +549,11 @@ impl EventStream {
             if recovered {
                 let id = input.id.clone();
                 self.pending.push_front(event);
-                return Ok(Some(Event::InputRecovered { id }));
+                return Ok(Polled::Event(Event::InputRecovered { id }));
             }
-            return Ok(Some(event));
+            return Ok(Polled::Event(event));
         }
-        Ok(None)
+        Ok(Polled::Nothing)
     }
 
     /// An input that got no message for its `input_timeout` (after one

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use dora_core::descriptor::{Connection, Dataflow, InputSource};
+use dora_core::descriptor::{Dataflow, InputSource};
 
 /// What a vertex stands for; each kind is drawn in its own shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,47 +146,13 @@ impl Graph {
             } else {
                 format!("{output} → {input}")
             };
-            if let Some(type_name) = edge_type(dataflow, &connection) {
+            if let Some(type_name) = dataflow.edge_type(&connection) {
                 label = format!("{label}: {type_name}");
             }
             graph.edges.push(Edge { from, to, label });
         }
         graph
     }
-}
-
-/// The type an edge carries: its output's declared type, else the type
-/// its input expects (`dora check` has refused a pair that does not fit);
-/// `None` for an edge typed on neither end, which stays dynamic.
-fn edge_type(dataflow: &Dataflow, connection: &Connection<'_>) -> Option<String> {
-    let receiver = &connection.receiver;
-    let node_of = |id: &str| dataflow.nodes.iter().find(|n| n.id.as_str() == id);
-    let output_type = match connection.source {
-        InputSource::Output(output) => {
-            let node = node_of(output.node.as_str())?;
-            match &output.operator {
-                Some(op) => node
-                    .operators
-                    .iter()
-                    .find(|o| o.id == *op)
-                    .and_then(|o| o.output_types.get(&output.output)),
-                None => node.output_types.get(&output.output),
-            }
-        }
-        InputSource::Timer(_) => None,
-    };
-    let input_type = || {
-        let node = node_of(receiver.node.as_str())?;
-        match &receiver.operator {
-            Some(op) => node
-                .operators
-                .iter()
-                .find(|o| o.id == *op)
-                .and_then(|o| o.input_types.get(&receiver.input)),
-            None => node.input_types.get(&receiver.input),
-        }
-    };
-    output_type.or_else(input_type).map(ToString::to_string)
 }
 
 #[cfg(test)]

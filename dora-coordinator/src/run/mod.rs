@@ -720,7 +720,10 @@ impl Run<'_> {
                 continue;
             };
             let sent = sender.get(kind::SENT, &edge.output);
-            let read = own.get(kind::RECEIVED, &edge.input) + own.get(kind::DROPPED, &edge.input);
+            // Refused for their type: counted on their own, not lost here.
+            let read = own.get(kind::RECEIVED, &edge.input)
+                + own.get(kind::DROPPED, &edge.input)
+                + own.get(kind::TYPE_MISMATCHES, &edge.input);
             let accounted = self.slots[index]
                 .accounted
                 .get(&edge.input)

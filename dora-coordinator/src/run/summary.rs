@@ -285,6 +285,13 @@ pub fn render(rows: &[Row], run_dir: &Path) -> (String, bool) {
             notes.push(loss.describe());
         }
         if let Some(stats) = &row.stats {
+            for (input, lost) in stats.of_kind(kind::TYPE_MISMATCHES).filter(|(_, n)| *n > 0) {
+                failed = true;
+                notes.push(format!(
+                    "input `{input}` lost {}: their bytes do not fit the type of its edge (`dora graph` shows it), so they were not delivered",
+                    plural(lost, "message")
+                ));
+            }
             for (input, times) in stats.of_kind(kind::INPUT_TIMEOUTS).filter(|(_, n)| *n > 0) {
                 notes.push(format!(
                     "input `{input}` timed out {} (no message for its `input_timeout`; the node was told `InputClosed`, then `InputRecovered` when messages came back)",

@@ -23,6 +23,39 @@ pub struct Connection<'a> {
 }
 
 impl Dataflow {
+    /// The type an edge carries: its output's declared type, else the type
+    /// its input expects (`dora check` refuses a pair that does not fit);
+    /// `None` for an edge typed on neither end, which stays dynamic.
+    pub fn edge_type(&self, connection: &Connection<'_>) -> Option<&super::TypeName> {
+        let node_of = |id: &NodeId| self.nodes.iter().find(|n| n.id == *id);
+        let output_type = match connection.source {
+            InputSource::Output(output) => {
+                let node = node_of(&output.node)?;
+                match &output.operator {
+                    Some(op) => node
+                        .operators
+                        .iter()
+                        .find(|o| o.id == *op)
+                        .and_then(|o| o.output_types.get(&output.output)),
+                    None => node.output_types.get(&output.output),
+                }
+            }
+            InputSource::Timer(_) => None,
+        };
+        output_type.or_else(|| {
+            let receiver = &connection.receiver;
+            let node = node_of(&receiver.node)?;
+            match &receiver.operator {
+                Some(op) => node
+                    .operators
+                    .iter()
+                    .find(|o| o.id == *op)
+                    .and_then(|o| o.input_types.get(&receiver.input)),
+                None => node.input_types.get(&receiver.input),
+            }
+        })
+    }
+
     /// Every connection of the dataflow, in node order, then input order.
     pub fn connections(&self) -> Vec<Connection<'_>> {
         let mut connections = Vec::new();

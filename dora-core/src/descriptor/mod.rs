@@ -50,7 +50,7 @@ pub(crate) use module::{check_module_file, is_module_file};
 pub use node::{Args, Deploy, Driver, EnvValue, Node, RestartPolicy};
 pub use operator::{Operator, OperatorSource};
 pub use single_operator::SINGLE_OPERATOR_DEFAULT_ID;
-pub use types::{TypeName, TypeNameError};
+pub use types::{Layout, TypeName, TypeNameError};
 
 use crate::diagnostic::{self, Diagnostic};
 use crate::id::{DataId, NodeId, OperatorId};

@@ -60,7 +60,59 @@ const WIDENINGS: &[(&str, &str)] = &[
     ("std/core/v1/Float32", "std/core/v1/Float64"),
 ];
 
+/// What a payload of a standard type must look like, where its bytes
+/// tell: checked by the receiving node, which counts every message that
+/// does not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layout {
+    /// Whole values of this many bytes each (one number, or an array).
+    Elements(usize),
+    /// UTF-8 text.
+    Utf8,
+}
+
+impl Layout {
+    /// Whether `bytes` have this layout.
+    ///
+    /// ```
+    /// use dora_core::descriptor::Layout;
+    ///
+    /// assert!(Layout::Elements(8).fits(&[0; 16]));
+    /// assert!(!Layout::Elements(8).fits(&[0; 12]));
+    /// assert!(!Layout::Utf8.fits(&[0xff]));
+    /// ```
+    pub fn fits(self, bytes: &[u8]) -> bool {
+        match self {
+            Layout::Elements(size) => size == 0 || bytes.len() % size == 0,
+            Layout::Utf8 => std::str::from_utf8(bytes).is_ok(),
+        }
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Layout::Elements(size) => write!(f, "a whole number of {size}-byte values"),
+            Layout::Utf8 => f.write_str("UTF-8 text"),
+        }
+    }
+}
+
 impl TypeName {
+    /// The layout of the standard types whose bytes can be checked: the
+    /// numbers of `std/core/v1` (one or an array) and its text; `None`
+    /// for the others, whose bytes are not checked.
+    pub fn layout(&self) -> Option<Layout> {
+        let size = match self.base().strip_prefix("std/core/v1/")? {
+            "UInt16" | "Int16" => 2,
+            "UInt32" | "Int32" | "Float32" => 4,
+            "UInt64" | "Int64" | "Float64" => 8,
+            "String" => return Some(Layout::Utf8),
+            _ => return None,
+        };
+        Some(Layout::Elements(size))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
