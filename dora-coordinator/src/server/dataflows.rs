@@ -453,6 +453,28 @@ pub async fn start(
         .into_response())
 }
 
+/// The caller of a request about dataflow `name`, once it may `verb` it,
+/// with the dataflow's zone, store key and stored object.
+async fn stored(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    name: &str,
+    place: &Place,
+    verb: Verb,
+) -> Result<(super::auth::Caller, Option<String>, String, Json_), ApiError> {
+    let caller = caller(shared, headers).await?;
+    let (zone, workspace) = read_place(Kind::Dataflow, place, &caller);
+    caller.authorize(verb, Kind::Dataflow, workspace.as_deref())?;
+    let key = keys::key(Kind::Dataflow, zone.as_deref(), workspace.as_deref(), name);
+    let current = blocking(shared, {
+        let key = key.clone();
+        move |s| Ok(s.store.get(&key)?)
+    })
+    .await?
+    .ok_or_else(|| missing(Kind::Dataflow, name, zone.as_deref(), workspace.as_deref()))?;
+    Ok((caller, zone, key, current))
+}
+
 /// `?grace=` of a stop, in milliseconds.
 #[derive(Debug, Default, Deserialize)]
 pub struct StopQuery {
@@ -469,16 +491,8 @@ pub async fn stop(
     Path(name): Path<String>,
     Query(query): Query<StopQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&shared, &headers).await?;
-    let (zone, workspace) = read_place(Kind::Dataflow, &query.place, &caller);
-    caller.authorize(Verb::Stop, Kind::Dataflow, workspace.as_deref())?;
-    let key = keys::key(Kind::Dataflow, zone.as_deref(), workspace.as_deref(), &name);
-    let current = blocking(&shared, {
-        let key = key.clone();
-        move |s| Ok(s.store.get(&key)?)
-    })
-    .await?
-    .ok_or_else(|| missing(Kind::Dataflow, &name, zone.as_deref(), workspace.as_deref()))?;
+    let (caller, zone, key, current) =
+        stored(&shared, &headers, &name, &query.place, Verb::Stop).await?;
     let status = &current["status"];
     let state = status["state"].as_str().unwrap_or("not started");
     if !ACTIVE.contains(&state) {
@@ -562,16 +576,7 @@ pub async fn logs(
     Path(name): Path<String>,
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&shared, &headers).await?;
-    let (zone, workspace) = read_place(Kind::Dataflow, &query.place, &caller);
-    caller.authorize(Verb::Logs, Kind::Dataflow, workspace.as_deref())?;
-    let key = keys::key(Kind::Dataflow, zone.as_deref(), workspace.as_deref(), &name);
-    let current = blocking(&shared, {
-        let key = key.clone();
-        move |s| Ok(s.store.get(&key)?)
-    })
-    .await?
-    .ok_or_else(|| missing(Kind::Dataflow, &name, zone.as_deref(), workspace.as_deref()))?;
+    let (_, _, key, current) = stored(&shared, &headers, &name, &query.place, Verb::Logs).await?;
     let Some(id) = current["status"]["id"].as_str().map(str::to_owned) else {
         return Err(ApiError::not_found(
             format!("dataflow `{name}` has not been started, so it has no log"),
@@ -615,7 +620,8 @@ pub async fn logs(
                     return;
                 }
             }
-            if ended {
+            // Done at the end, or when the client has gone.
+            if ended || sender.is_closed() {
                 return;
             }
             std::thread::sleep(FOLLOW_POLL);
