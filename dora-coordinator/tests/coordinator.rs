@@ -1401,6 +1401,15 @@ fn a_dataflow_started_on_the_cluster_runs_on_a_machine_and_its_logs_and_state_ar
         "{}",
         text(&twice.stderr)
     );
+    // Nor may it be deleted: its nodes would run on, out of reach.
+    let deleted = secure_cli(&coordinator, &["delete", "dataflow", "slow"]);
+    assert!(!deleted.status.success());
+    assert!(
+        text(&deleted.stderr).contains("dataflow `slow` is Running on machine `m1`")
+            && text(&deleted.stderr).contains("stop it first (`dora stop slow`)"),
+        "{}",
+        text(&deleted.stderr)
+    );
     let described = secure_cli(&coordinator, &["describe", "machine", "m1"]);
     assert!(
         text(&described.stdout).contains("dataflow slow (2 nodes, Running)"),

@@ -489,8 +489,25 @@ async fn delete_one(
         revision: None,
     };
     let expected = place.resource_version.clone();
+    let name_for_error = name.clone();
     let change = blocking(&shared, move |s| {
         let _order = s.write_order.lock().map_err(ApiError::internal)?;
+        if kind == Kind::Dataflow {
+            // Deleting it would leave its nodes running, out of reach.
+            if let Some(current) = s.store.get(&key)?.filter(dataflows::is_active) {
+                let status = &current["status"];
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!(
+                        "dataflow `{name}` is {} on machine `{}`",
+                        status["state"].as_str().unwrap_or_default(),
+                        status["machine"].as_str().unwrap_or_default()
+                    ),
+                    format!("stop it first (`dora stop {name}`), then delete it"),
+                ));
+            }
+        }
         let change = s.store.delete(&key, expected.as_deref(), audit)?;
         if let Some(change) = &change {
             s.publish(vec![change.clone()]);
@@ -500,7 +517,12 @@ async fn delete_one(
     .await?;
     match change {
         Some(change) => Ok(Json(json!({ "deleted": change.object })).into_response()),
-        None => Err(missing(kind, &name, zone.as_deref(), workspace.as_deref())),
+        None => Err(missing(
+            kind,
+            &name_for_error,
+            zone.as_deref(),
+            workspace.as_deref(),
+        )),
     }
 }
 

@@ -54,6 +54,11 @@ struct RunPlace {
     machine: String,
 }
 
+/// Whether a stored dataflow's nodes may be running.
+pub fn is_active(dataflow: &Json_) -> bool {
+    ACTIVE.contains(&dataflow["status"]["state"].as_str().unwrap_or_default())
+}
+
 /// The dataflows' logs and which run belongs to which resource.
 pub struct Dataflows {
     logs: PathBuf,
@@ -222,7 +227,7 @@ fn machines(shared: &Shared, zone: &str) -> Result<Vec<Machine>, ApiError> {
     let mut load: BTreeMap<String, usize> = BTreeMap::new();
     for dataflow in shared.store.list(&format!("{}/", Kind::Dataflow))? {
         let status = &dataflow["status"];
-        if ACTIVE.contains(&status["state"].as_str().unwrap_or_default()) {
+        if is_active(&dataflow) {
             if let Some(machine) = status["machine"].as_str() {
                 *load.entry(machine.to_owned()).or_default() +=
                     status["nodes"].as_u64().unwrap_or(0) as usize;
@@ -604,9 +609,12 @@ pub async fn logs(
             // Whether it had ended before this read: then this read is the
             // last one needed.
             let ended = !follow
-                || shared.store.get(&key).ok().flatten().is_none_or(|d| {
-                    !ACTIVE.contains(&d["status"]["state"].as_str().unwrap_or_default())
-                });
+                || shared
+                    .store
+                    .get(&key)
+                    .ok()
+                    .flatten()
+                    .is_none_or(|d| !is_active(&d));
             match read_from(&file, &mut offset, node.as_deref()) {
                 Ok(chunk) if !chunk.is_empty() => {
                     if sender.blocking_send(Ok(Bytes::from(chunk))).is_err() {
@@ -848,7 +856,7 @@ pub async fn reconcile(shared: &Arc<Shared>, zone: &str, machine: &str) {
             };
             let here = status["machine"] == *machine && dataflow["metadata"]["zone"] == *zone;
             if !here
-                || !ACTIVE.contains(&status["state"].as_str().unwrap_or_default())
+                || !is_active(&dataflow)
                 || running.iter().any(|r| r == id)
             {
                 continue;
