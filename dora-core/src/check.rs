@@ -39,6 +39,11 @@ pub enum Content {
 }
 
 impl CheckedFile {
+    /// The errors among the diagnostics (not the warnings).
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
     /// Whether the file has no error (warnings are allowed).
     pub fn is_valid(&self) -> bool {
         !self.diagnostics.iter().any(Diagnostic::is_error)

@@ -27,7 +27,7 @@ fn bad_files_give_their_pinned_errors() {
     for file in &files {
         let checked = check_file(file);
         assert!(!checked.is_valid(), "{} was accepted", file.display());
-        for diagnostic in checked.diagnostics.iter().filter(|d| d.is_error()) {
+        for diagnostic in checked.errors() {
             assert!(
                 diagnostic.position.is_some(),
                 "{}: `{}` has no line and column",

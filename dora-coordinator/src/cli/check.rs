@@ -24,7 +24,7 @@ pub fn run(paths: &[PathBuf]) -> eyre::Result<ExitCode> {
 
 /// One line per file on stdout: what it holds, or how many errors it has.
 fn print_summary(checked: &CheckedFile) {
-    let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
+    let errors = checked.errors().count();
     let warnings = checked.diagnostics.len() - errors;
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let green = anstyle::Style::new()

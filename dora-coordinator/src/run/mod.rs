@@ -262,9 +262,7 @@ pub fn check_for_machine(source: &str, file: &Path, dir: &Path) -> Result<Datafl
     let cores = process::allowed_cores().map_err(|e| format!("{e:#}"))?;
     checked.check_local_run(&cores);
     match checked.content {
-        Content::Dataflow(dataflow) if !checked.diagnostics.iter().any(|d| d.is_error()) => {
-            Ok(dataflow)
-        }
+        Content::Dataflow(dataflow) if checked.is_valid() => Ok(dataflow),
         _ => Err(anstream::adapter::strip_str(&checked.render(false)).to_string()),
     }
 }

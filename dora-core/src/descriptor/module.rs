@@ -1388,11 +1388,7 @@ nodes:
         );
         let checked = check_file(&dir.join("dataflow.yml"));
         assert!(!checked.is_valid());
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .collect();
+        let errors: Vec<_> = checked.errors().collect();
         assert_eq!(errors.len(), 1, "{}", checked.render(false));
         let error = errors[0];
         assert_eq!(
@@ -1428,11 +1424,7 @@ nodes:
             &[("parts/smooth.yml", &broken), ("dataflow.yml", &flow)],
         );
         let checked = check_file(&dir.join("dataflow.yml"));
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .collect();
+        let errors: Vec<_> = checked.errors().collect();
         assert_eq!(errors.len(), 1, "{}", checked.render(false));
         assert_eq!(errors[0].notes[0].position.line, 6);
     }
@@ -1457,9 +1449,7 @@ nodes:
         let dir = folder("wiring", &[("smooth.yml", SMOOTH), ("flow.yml", flow)]);
         let checked = check_file(&dir.join("flow.yml"));
         let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
+            .errors()
             .map(|d| {
                 let at = d.position.unwrap();
                 (
@@ -1523,12 +1513,7 @@ nodes:
             ],
         );
         let checked = check_file(&dir.join("flows/flow.yml"));
-        let errors: Vec<&str> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.message.as_str())
-            .collect();
+        let errors: Vec<&str> = checked.errors().map(|d| d.message.as_str()).collect();
         let outside = format!(
             "cannot read the module `../parts/smooth.yml` of node `a`: it is outside the folder of the dataflow (`{}`)",
             dir.join("flows").display()
@@ -1546,11 +1531,7 @@ nodes:
     fn a_missing_module_file_is_an_error_at_its_path() {
         let dir = folder("missing", &[("dataflow.yml", SENSOR_AND_PLOT)]);
         let checked = check_file(&dir.join("dataflow.yml"));
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .collect();
+        let errors: Vec<_> = checked.errors().collect();
         // `filter/smoothed` is not reported: what the module sends is unknown.
         assert_eq!(errors.len(), 1, "{}", checked.render(false));
         assert!(errors[0]
@@ -1583,11 +1564,7 @@ nodes:
             &[("parts/selfish.yml", selfish), ("dataflow.yml", flow)],
         );
         let checked = check_file(&dir.join("dataflow.yml"));
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .collect();
+        let errors: Vec<_> = checked.errors().collect();
         assert_eq!(errors.len(), 1, "{}", checked.render(false));
         assert_eq!(
             errors[0].message,
@@ -1601,11 +1578,7 @@ nodes:
     #[test]
     fn without_the_dataflow_s_folder_a_module_cannot_be_expanded() {
         let checked = check_source_file("dataflow.yml", SENSOR_AND_PLOT);
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .collect();
+        let errors: Vec<_> = checked.errors().collect();
         assert_eq!(errors.len(), 1, "{}", checked.render(false));
         assert!(errors[0]
             .message
@@ -1642,11 +1615,7 @@ nodes:
 ";
         let dir = folder("taken", &[("smooth.yml", SMOOTH), ("flow.yml", flow)]);
         let checked = check_file(&dir.join("flow.yml"));
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .collect();
+        let errors: Vec<_> = checked.errors().collect();
         assert_eq!(errors.len(), 1, "{}", checked.render(false));
         assert_eq!(
             errors[0].message,
@@ -1767,7 +1736,7 @@ nodes:
                 if file == "flow.yml" || index != 6 {
                     assert!(!checked.is_valid(), "{file} of case {index} was accepted");
                 }
-                for error in checked.diagnostics.iter().filter(|d| d.is_error()) {
+                for error in checked.errors() {
                     assert!(
                         error.position.is_some() && error.hint.is_some(),
                         "case {index}, {file}: {error:?}"

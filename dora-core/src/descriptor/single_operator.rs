@@ -234,11 +234,7 @@ mod tests {
       - { id: b, python: b.py }
 ",
         );
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .collect();
+        let errors: Vec<_> = checked.errors().collect();
         assert_eq!(errors.len(), 1, "{}", checked.render(false));
         assert_eq!(
             errors[0].message,

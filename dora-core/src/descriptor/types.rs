@@ -471,11 +471,7 @@ mod tests {
     #[test]
     fn a_mismatch_is_one_error_with_both_places() {
         let checked = check_source_file("d.yml", TYPED);
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .collect();
+        let errors: Vec<_> = checked.errors().collect();
         assert_eq!(errors.len(), 1, "{}", checked.render(false));
         let error = errors[0];
         assert_eq!(
@@ -540,11 +536,7 @@ mod tests {
         input_types: { image: std/core/v1/String }
 ",
         );
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .collect();
+        let errors: Vec<_> = checked.errors().collect();
         assert_eq!(errors.len(), 1, "{}", checked.render(false));
         assert!(errors[0]
             .message
@@ -571,9 +563,7 @@ mod tests {
 ",
         );
         let errors: Vec<(String, Option<String>)> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
+            .errors()
             .map(|d| (d.message.clone(), d.hint.clone()))
             .collect();
         assert_eq!(

@@ -81,9 +81,7 @@ mod tests {
     fn errors(yaml: &str) -> Vec<(String, Option<String>, (usize, usize))> {
         let checked = check_source_file("d.yml", yaml);
         checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
+            .errors()
             .map(|d| {
                 let at = d.position.expect("every error has a position");
                 (d.message.clone(), d.hint.clone(), (at.line, at.column))

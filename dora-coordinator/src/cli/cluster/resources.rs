@@ -412,7 +412,8 @@ pub fn describe(
     line(&mut out, "Version:", text(&metadata["resourceVersion"]));
     line(&mut out, "Created:", when(&status["createdAt"]));
     line(&mut out, "Changed:", when(&status["updatedAt"]));
-    if object["kind"] == "Node" {
+    // What the coordinator observed: a machine's state, a dataflow's run.
+    if status["state"].is_string() {
         line(
             &mut out,
             "State:",
@@ -422,6 +423,8 @@ pub fn describe(
                 when(&status["since"])
             ),
         );
+    }
+    if object["kind"] == "Node" {
         let labels = object["spec"]["labels"]
             .as_object()
             .map(|labels| {
@@ -508,15 +511,6 @@ pub fn describe(
         );
     }
     if object["kind"] == "Dataflow" && status["id"].is_string() {
-        line(
-            &mut out,
-            "State:",
-            format!(
-                "{} (since {})",
-                text(&status["state"]),
-                when(&status["since"])
-            ),
-        );
         line(&mut out, "Run:", text(&status["id"]));
         line(&mut out, "Machine:", text(&status["machine"]));
         line(&mut out, "Folder:", text(&status["folder"]));
