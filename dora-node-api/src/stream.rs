@@ -57,10 +57,9 @@ struct Input {
     closed: bool,
     /// Its `input_timeout`, when messages last came (once one has), and
     /// whether it is closed for the node until the next one.
-    timeout: Option<Duration>,
+    timeout: Option<(Duration, Counter)>,
     last_message: Option<Instant>,
     timed_out: bool,
-    timeouts: Counter,
     /// The layout its edge's type gives payloads, and the count of those
     /// that did not fit.
     layout: Option<(Layout, Counter)>,
@@ -183,10 +182,12 @@ impl EventStream {
                         dropped,
                         closing: false,
                         closed: false,
-                        timeout: input.timeout.map(|t| t.as_std()),
+                        timeout: input.timeout.map(|timeout| {
+                            let counter = counters.counter(kind::INPUT_TIMEOUTS, id.as_str());
+                            (timeout.as_std(), counter)
+                        }),
                         last_message: None,
                         timed_out: false,
-                        timeouts: counters.counter(kind::INPUT_TIMEOUTS, id.as_str()),
                         layout: input.layout.map(|layout| {
                             (layout, counters.counter(kind::TYPE_MISMATCHES, id.as_str()))
                         }),
@@ -297,8 +298,10 @@ impl EventStream {
         let timeouts = self
             .inputs
             .iter()
-            .filter_map(|i| match (i.timeout, i.last_message) {
-                (Some(timeout), Some(last)) if !i.closed && !i.timed_out => Some(last + timeout),
+            .filter_map(|i| match (&i.timeout, i.last_message) {
+                (Some((timeout, _)), Some(last)) if !i.closed && !i.timed_out => {
+                    Some(last + *timeout)
+                }
                 _ => None,
             });
         self.timers.iter().map(|t| t.next).chain(timeouts).min()
@@ -372,9 +375,7 @@ impl EventStream {
             Ok(Some(event)) => Some(event),
             Ok(None) if !self.pending.is_empty() => None,
             Ok(None) => {
-                if let Some(liveness) = &self.liveness {
-                    liveness.waiting();
-                }
+                self.mark_waiting();
                 let woken = self.wait(how).err().map(|e| self.error_event(e));
                 self.mark_active();
                 woken
@@ -397,8 +398,8 @@ impl EventStream {
         }
     }
 
-    /// Records that the node waits for an event (an async stream that
-    /// found none).
+    /// Records, for a launcher that watches the node, that it is about to
+    /// wait for an event.
     pub(crate) fn mark_waiting(&self) {
         if let Some(liveness) = &self.liveness {
             liveness.waiting();
@@ -562,10 +563,12 @@ impl EventStream {
         let input = self.inputs.iter_mut().find(|i| {
             !i.closed
                 && !i.timed_out
-                && matches!((i.timeout, i.last_message), (Some(t), Some(last)) if now >= last + t)
+                && matches!((&i.timeout, i.last_message), (Some((t, _)), Some(last)) if now >= last + *t)
         })?;
         input.timed_out = true;
-        input.timeouts.add(1);
+        if let Some((_, timeouts)) = &input.timeout {
+            timeouts.add(1);
+        }
         Some(Event::InputClosed {
             id: input.id.clone(),
         })
