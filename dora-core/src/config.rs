@@ -37,6 +37,8 @@ use crate::descriptor::{
     Dataflow, Input, InputSource, Operator, OperatorSource, QueuePolicy, RestartPolicy,
 };
 use crate::id::{DataId, NodeId, OperatorId};
+use crate::log::LogLevel;
+use crate::relay::{self, Route, RELAY_NODE};
 use crate::Duration;
 
 /// The environment variable that carries a node's [`NodeConfig`] as JSON.
@@ -73,6 +75,10 @@ pub struct NodeConfig {
     /// one (see `dora_node_api::stats::Liveness`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub health_check: bool,
+    /// The node's `min_log_level`: its logger need not even format
+    /// records less severe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_log_level: Option<LogLevel>,
 }
 
 /// One operator of a runtime node.
@@ -171,6 +177,20 @@ pub struct OutputConfig {
 }
 
 impl OutputConfig {
+    /// An output on `channel` with no receivers yet.
+    fn new(channel: String) -> OutputConfig {
+        OutputConfig {
+            channel,
+            receivers: Vec::new(),
+            // Settled once every receiver is known.
+            settings: ChannelSettings {
+                receivers: 0,
+                queue_size: 1,
+                backpressure: false,
+            },
+        }
+    }
+
     fn settle(&mut self) {
         self.settings = ChannelSettings {
             receivers: self.receivers.len(),
@@ -218,7 +238,8 @@ pub enum NodeConfigError {
 }
 
 impl NodeConfig {
-    /// The configuration of every node of a valid dataflow, for one run.
+    /// The configuration of every node of a valid dataflow, for one run,
+    /// and of the log relay ([`RELAY_NODE`]) when the dataflow needs it.
     /// Every edge is local; placement marks the remote ones.
     pub fn for_dataflow(dataflow: &Dataflow, dataflow_id: &str) -> BTreeMap<NodeId, NodeConfig> {
         let nodes: Vec<NodeId> = dataflow.nodes.iter().map(|n| n.id.clone()).collect();
@@ -229,19 +250,7 @@ impl NodeConfig {
                 let mut outputs = BTreeMap::new();
                 let mut add_output = |id: DataId| {
                     let channel = channel::output(dataflow_id, &node.id, &id);
-                    outputs.insert(
-                        id,
-                        OutputConfig {
-                            channel,
-                            receivers: Vec::new(),
-                            // Settled once every receiver is known.
-                            settings: ChannelSettings {
-                                receivers: 0,
-                                queue_size: 1,
-                                backpressure: false,
-                            },
-                        },
-                    );
+                    outputs.insert(id, OutputConfig::new(channel));
                 };
                 node.outputs.iter().cloned().for_each(&mut add_output);
                 for operator in &node.operators {
@@ -267,10 +276,32 @@ impl NodeConfig {
                         _ => node.max_restarts,
                     },
                     health_check: node.health_check_timeout.is_some(),
+                    min_log_level: node.min_log_level,
                 };
                 (node.id.clone(), config)
             })
             .collect();
+        let mut relay = relay::needed(dataflow).then(|| {
+            let mut nodes = nodes.clone();
+            nodes.push(RELAY_NODE.into());
+            for config in configs.values_mut() {
+                config.nodes = nodes.clone();
+            }
+            let id = NodeId::from(RELAY_NODE);
+            NodeConfig {
+                dataflow_id: dataflow_id.to_owned(),
+                inputs: BTreeMap::new(),
+                outputs: BTreeMap::new(),
+                wakeup: channel::wakeup(dataflow_id, &id),
+                control: channel::control(dataflow_id, &id),
+                node_id: id,
+                nodes,
+                operators: Vec::new(),
+                max_restarts: 0,
+                health_check: false,
+                min_log_level: None,
+            }
+        });
         for connection in dataflow.connections() {
             let receiver = &connection.receiver;
             // Operators of one node pass messages in-process.
@@ -283,6 +314,26 @@ impl NodeConfig {
             let input_id = DataId::qualified(receiver.operator.as_ref(), &receiver.input);
             let channel = match connection.source {
                 InputSource::Timer(_) => None,
+                InputSource::Logs(_) => relay.as_mut().map(|relay| {
+                    let route = Route::Logs {
+                        reader: receiver.node.clone(),
+                        input: input_id.clone(),
+                    };
+                    let mut output = OutputConfig::new(channel::output(
+                        dataflow_id,
+                        &relay.node_id,
+                        &route.output(),
+                    ));
+                    output.receivers.push(receiver_config(
+                        receiver.node.clone(),
+                        input_id.clone(),
+                        channel::wakeup(dataflow_id, &receiver.node),
+                        connection.input,
+                    ));
+                    let channel = output.channel.clone();
+                    relay.outputs.insert(route.output(), output);
+                    channel
+                }),
                 InputSource::Output(source) => {
                     let output_id = DataId::qualified(source.operator.as_ref(), &source.output);
                     let wakeup = channel::wakeup(dataflow_id, &receiver.node);
@@ -305,6 +356,23 @@ impl NodeConfig {
                 input.layout = dataflow.edge_type(&connection).and_then(|t| t.layout());
                 config.inputs.insert(input_id, input);
             }
+        }
+        if let Some(mut relay) = relay {
+            // The relay, not the node, sends what the node prints or logs.
+            for node in &dataflow.nodes {
+                let routes = [
+                    (relay::printed_output(node), Route::Printed(node.id.clone())),
+                    (relay::logged_output(node), Route::Logged(node.id.clone())),
+                ];
+                for (output, route) in routes {
+                    let moved = output
+                        .and_then(|output| configs.get_mut(&node.id)?.outputs.remove(&output));
+                    if let Some(moved) = moved {
+                        relay.outputs.insert(route.output(), moved);
+                    }
+                }
+            }
+            configs.insert(relay.node_id.clone(), relay);
         }
         let mut settings = BTreeMap::new();
         for output in configs.values_mut().flat_map(|c| c.outputs.values_mut()) {

@@ -13,11 +13,15 @@ pub mod descriptor;
 pub mod diagnostic;
 mod duration;
 pub mod id;
+pub mod log;
 pub mod protocol;
+pub mod relay;
 pub mod resource;
 pub mod schema;
 pub mod selector;
+mod size;
 pub mod suggest;
 pub mod yaml;
 
 pub use duration::{Duration, DurationError};
+pub use size::{ByteSize, ByteSizeError};

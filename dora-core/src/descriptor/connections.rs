@@ -40,7 +40,7 @@ impl Dataflow {
                     None => node.output_types.get(&output.output),
                 }
             }
-            InputSource::Timer(_) => None,
+            InputSource::Timer(_) | InputSource::Logs(_) => None,
         };
         output_type.or_else(|| {
             let receiver = &connection.receiver;

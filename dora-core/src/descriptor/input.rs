@@ -8,6 +8,7 @@
 //!   boxes: detector/yolo/boxes       # node/operator/output
 //!   tick: dora/timer/millis/100      # a timer made inside the receiving node
 //!   slow: dora/timer/hz/0.5          # a rate in ticks per second, maybe fractional
+//!   logs: dora/logs/warn             # other nodes' logs, as JSON: `dora/logs[/LEVEL[/NODE]]`
 //! ```
 //!
 //! Long form, with the queue and, for operators, a deadline:
@@ -30,6 +31,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::id::{DataId, NodeId, OperatorId};
+use crate::log::LogLevel;
 use crate::Duration;
 
 /// The default number of messages an input holds before its policy applies.
@@ -160,6 +162,36 @@ pub enum InputSource {
     Output(OutputRef),
     /// A timer that ticks inside the receiving node.
     Timer(TimerInterval),
+    /// The logs of the dataflow's other nodes, as JSON
+    /// ([`LogMessage`](crate::log::LogMessage)): `dora/logs`,
+    /// `dora/logs/LEVEL` or `dora/logs/LEVEL/NODE`.
+    Logs(LogsSource),
+}
+
+/// Which logs a `dora/logs` source carries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LogsSource {
+    /// Messages at this level or more severe (`stdout`, all, by default).
+    pub level: LogLevel,
+    /// Only this node's messages.
+    pub node: Option<NodeId>,
+}
+
+impl LogsSource {
+    /// Whether a message of `level` from `node` goes to this source.
+    pub fn wants(&self, level: LogLevel, node: &str) -> bool {
+        level.passes(self.level) && self.node.as_ref().is_none_or(|n| n.as_str() == node)
+    }
+}
+
+impl fmt::Display for LogsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.node, self.level) {
+            (None, LogLevel::Stdout) => f.write_str("dora/logs"),
+            (None, level) => write!(f, "dora/logs/{level}"),
+            (Some(node), level) => write!(f, "dora/logs/{level}/{node}"),
+        }
+    }
 }
 
 /// An output of a node (`node/output`) or of an operator in a runtime node
@@ -277,6 +309,7 @@ impl fmt::Display for InputSource {
         match self {
             InputSource::Output(output) => output.fmt(f),
             InputSource::Timer(timer) => timer.fmt(f),
+            InputSource::Logs(logs) => logs.fmt(f),
         }
     }
 }
@@ -303,6 +336,11 @@ impl FromStr for InputSource {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let error = |message: String| InputSourceError { message };
         let parts: Vec<&str> = text.split('/').collect();
+        if parts.get(..2) == Some(&["dora", "logs"]) {
+            return parse_logs(text, &parts[2..])
+                .map(InputSource::Logs)
+                .map_err(error);
+        }
         if parts.first() == Some(&"dora") {
             return parse_timer(text, &parts[1..])
                 .map(InputSource::Timer)
@@ -336,6 +374,29 @@ impl FromStr for InputSource {
     }
 }
 
+fn parse_logs(text: &str, parts: &[&str]) -> Result<LogsSource, String> {
+    let usage = "logs are read as `dora/logs`, `dora/logs/LEVEL` or `dora/logs/LEVEL/NODE`";
+    let level = |word: &str| {
+        word.parse::<LogLevel>()
+            .map_err(|e| format!("in `{text}`: {e}; {usage}"))
+    };
+    match parts {
+        [] => Ok(LogsSource {
+            level: LogLevel::Stdout,
+            node: None,
+        }),
+        [word] => Ok(LogsSource {
+            level: level(word)?,
+            node: None,
+        }),
+        [word, node] if !node.trim().is_empty() => Ok(LogsSource {
+            level: level(word)?,
+            node: Some((*node).into()),
+        }),
+        _ => Err(format!("`{text}` is not a logs source; {usage}")),
+    }
+}
+
 fn parse_timer(text: &str, parts: &[&str]) -> Result<TimerInterval, String> {
     let usage =
         "timers are written `dora/timer/millis/N`, `dora/timer/secs/N` or `dora/timer/hz/N`";
@@ -344,7 +405,7 @@ fn parse_timer(text: &str, parts: &[&str]) -> Result<TimerInterval, String> {
     };
     if *kind != "timer" {
         return Err(format!(
-            "`{text}`: `dora` is reserved for dora's own sources, and `{kind}` is not one of them; {usage}"
+            "`{text}`: `dora` is reserved for dora's own sources, `dora/timer/...` and `dora/logs/...`, and `{kind}` is not one of them; {usage}"
         ));
     }
     let whole = || {
@@ -414,9 +475,9 @@ impl JsonSchema for InputSource {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "description": "`node/output`, `node/operator/output`, or a timer: `dora/timer/millis/N`, `dora/timer/secs/N`, `dora/timer/hz/N` (N may be fractional for `hz`).",
-            "pattern": r"^[^/\s]+/[^/\s]+(/[^/\s]+)?$",
-            "examples": ["camera/image", "runtime/detector/boxes", "dora/timer/millis/100"]
+            "description": "`node/output`, `node/operator/output`, a timer: `dora/timer/millis/N`, `dora/timer/secs/N`, `dora/timer/hz/N` (N may be fractional for `hz`), or logs: `dora/logs`, `dora/logs/LEVEL`, `dora/logs/LEVEL/NODE`.",
+            "pattern": r"^[^/\s]+/[^/\s]+(/[^/\s]+){0,2}$",
+            "examples": ["camera/image", "runtime/detector/boxes", "dora/timer/millis/100", "dora/logs/warn"]
         })
     }
 }
@@ -438,6 +499,26 @@ mod tests {
             "dora/timer/secs/2".parse(),
             Ok(InputSource::Timer(TimerInterval::Secs(2)))
         );
+        for text in ["dora/logs", "dora/logs/warn", "dora/logs/debug/camera"] {
+            let source: InputSource = text.parse().unwrap();
+            assert!(matches!(source, InputSource::Logs(_)), "{text}");
+            assert_eq!(source.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn a_logs_source_takes_its_level_and_node() {
+        let source = |text: &str| match text.parse::<InputSource>() {
+            Ok(InputSource::Logs(logs)) => logs,
+            other => panic!("{text}: {other:?}"),
+        };
+        let all = source("dora/logs");
+        assert!(all.wants(LogLevel::Stdout, "a") && all.wants(LogLevel::Error, "b"));
+        let warn = source("dora/logs/warn");
+        assert!(warn.wants(LogLevel::Error, "a") && !warn.wants(LogLevel::Info, "a"));
+        assert!(!warn.wants(LogLevel::Stdout, "a"));
+        let one = source("dora/logs/info/camera");
+        assert!(one.wants(LogLevel::Info, "camera") && !one.wants(LogLevel::Info, "lidar"));
     }
 
     #[test]
@@ -449,6 +530,9 @@ mod tests {
         assert!(message("dora/timer/minutes/1").contains("not a timer unit"));
         assert!(message("dora/timer/millis/ten").contains("not a whole number"));
         assert!(message("dora/clock/millis/1").contains("reserved"));
+        assert!(message("dora/logs/loud").contains("`loud` is not a log level"));
+        assert!(message("dora/logs/info/a/b").contains("not a logs source"));
+        assert!(message("dora/logs/info/").contains("not a logs source"));
     }
 
     #[test]

@@ -42,13 +42,13 @@ use serde::{Deserialize, Serialize};
 
 pub use connections::{Connection, Receiver};
 pub use input::{
-    Hertz, Input, InputSource, InputSourceError, OutputRef, QueuePolicy, TimerInterval,
+    Hertz, Input, InputSource, InputSourceError, LogsSource, OutputRef, QueuePolicy, TimerInterval,
     DEFAULT_QUEUE_SIZE, MAX_TIMER_HZ,
 };
 pub use module::{check_module, Module, MODULE_INPUTS};
 pub(crate) use module::{check_module_file, is_module_file};
 pub use node::{Args, Deploy, Driver, EnvValue, Node, RestartPolicy};
-pub use operator::{Operator, OperatorSource};
+pub use operator::{Operator, OperatorSource, PythonSource};
 pub use single_operator::SINGLE_OPERATOR_DEFAULT_ID;
 pub use types::{Layout, TypeName, TypeNameError};
 

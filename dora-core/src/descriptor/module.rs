@@ -850,9 +850,9 @@ fn bind(fields: &UseFields, module: &Module) -> Expansion {
             }
             for operator in &mut node.operators {
                 let sources = [
-                    &mut operator.shared_library,
-                    &mut operator.python,
-                    &mut operator.c,
+                    operator.shared_library.as_mut(),
+                    operator.python.as_mut().map(|p| &mut p.source),
+                    operator.c.as_mut(),
                 ];
                 for source in sources.into_iter().flatten() {
                     relocate(source, folder);
@@ -1330,7 +1330,10 @@ nodes:
         );
         let compare = dataflow.node("stereo.compare").unwrap();
         assert_eq!(
-            compare.operators[0].python.as_deref(),
+            compare.operators[0]
+                .python
+                .as_ref()
+                .map(|p| p.source.as_str()),
             Some("parts/compare.py")
         );
         assert_eq!(compare.build.as_deref(), Some("make stereo"));

@@ -27,8 +27,9 @@ use super::input::Input;
 use super::operator::Operator;
 use super::types::TypeName;
 use crate::id::{DataId, NodeId};
+use crate::log::LogLevel;
 use crate::selector::Selectors;
-use crate::Duration;
+use crate::{ByteSize, Duration};
 
 /// One node of a dataflow: a custom program (`path`) or a runtime node
 /// that hosts `operators`.
@@ -121,6 +122,24 @@ pub struct Node {
     /// The container image, for `driver: docker`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Logs and printed lines less severe than this are dropped at the
+    /// source: not shown, not written, not sent (default `stdout`: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_log_level: Option<LogLevel>,
+    /// The node's log file is rotated when it reaches this size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_log_size: Option<ByteSize>,
+    /// How many rotated log files are kept (default 5, at most 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rotated_files: Option<u32>,
+    /// Each line the node prints is also sent, as UTF-8 text, on this
+    /// output (one of `outputs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_stdout_as: Option<DataId>,
+    /// Each record the node logs is also sent, as JSON, on this output
+    /// (one of `outputs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_logs_as: Option<DataId>,
 }
 
 fn default_max_restarts() -> u32 {
@@ -164,6 +183,11 @@ impl Node {
             deploy: Deploy::default(),
             driver: Driver::default(),
             image: None,
+            min_log_level: None,
+            max_log_size: None,
+            max_rotated_files: None,
+            send_stdout_as: None,
+            send_logs_as: None,
         }
     }
 

@@ -39,9 +39,11 @@ pub struct Operator {
         skip_serializing_if = "Option::is_none"
     )]
     pub shared_library: Option<String>,
-    /// A Python operator: the `.py` file that defines `class Operator`.
+    /// A Python operator: the `.py` file that defines `class Operator`,
+    /// or `{ source: FILE, conda_env: ENV }` to run it in a conda
+    /// environment (which must have the `dora` package).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub python: Option<String>,
+    pub python: Option<PythonSource>,
     /// A C operator: the shared library that exports the dora operator ABI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub c: Option<String>,
@@ -72,6 +74,101 @@ pub struct Operator {
     /// restarted for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_restarts: Option<u32>,
+    /// Each line the runtime node prints (all its operators share its
+    /// process) is sent, as UTF-8 text, on this output of this operator.
+    /// At most one operator of a node says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_stdout_as: Option<DataId>,
+}
+
+/// A Python operator's file, and the conda environment it runs in, if any.
+/// Written `python: FILE` or `python: { source: FILE, conda_env: ENV }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonSource {
+    pub source: String,
+    pub conda_env: Option<String>,
+}
+
+impl Serialize for PythonSource {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match &self.conda_env {
+            None => serializer.serialize_str(&self.source),
+            Some(env) => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("source", &self.source)?;
+                map.serialize_entry("conda_env", env)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PythonSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PythonVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for PythonVisitor {
+            type Value = PythonSource;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("the operator's `.py` file, or `{ source: FILE, conda_env: ENV }`")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<PythonSource, E> {
+                Ok(PythonSource {
+                    source: text.to_owned(),
+                    conda_env: None,
+                })
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PythonSource, A::Error> {
+                let (mut source, mut conda_env) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "source" => source = Some(map.next_value::<String>()?),
+                        "conda_env" => conda_env = Some(map.next_value::<String>()?),
+                        other => return Err(serde::de::Error::custom(format!(
+                            "unknown key `{other}` in `python:`; it takes `source` and `conda_env`"
+                        ))),
+                    }
+                }
+                let source = source.ok_or_else(|| {
+                    serde::de::Error::custom("`python:` needs `source:`, the operator's `.py` file")
+                })?;
+                Ok(PythonSource { source, conda_env })
+            }
+        }
+
+        deserializer.deserialize_any(PythonVisitor)
+    }
+}
+
+impl JsonSchema for PythonSource {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PythonSource".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "The operator's `.py` file, or the file and the conda environment to run it in.",
+            "anyOf": [
+                { "type": "string" },
+                {
+                    "type": "object",
+                    "properties": {
+                        "source": { "type": "string" },
+                        "conda_env": { "type": "string" }
+                    },
+                    "required": ["source"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
 }
 
 /// What an operator is loaded from.
@@ -89,7 +186,9 @@ impl Operator {
             self.shared_library
                 .as_deref()
                 .map(OperatorSource::SharedLibrary),
-            self.python.as_deref().map(OperatorSource::Python),
+            self.python
+                .as_ref()
+                .map(|p| OperatorSource::Python(&p.source)),
             self.c.as_deref().map(OperatorSource::C),
         ]
         .into_iter()

@@ -171,7 +171,13 @@ mod tests {
         assert!(webcam.is_runtime());
         assert_eq!(webcam.operators.len(), 1);
         assert_eq!(webcam.operators[0].id.as_str(), "op");
-        assert_eq!(webcam.operators[0].python.as_deref(), Some("webcam.py"));
+        assert_eq!(
+            webcam.operators[0]
+                .python
+                .as_ref()
+                .map(|p| p.source.as_str()),
+            Some("webcam.py")
+        );
         assert_eq!(dataflow.nodes[1].operators[0].id.as_str(), "yolo");
         let sources: Vec<String> = dataflow
             .connections()

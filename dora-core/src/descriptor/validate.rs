@@ -147,6 +147,7 @@ impl<'a> Checker<'a> {
             }
         }
         self.restart(node, tree);
+        self.logging(node, tree);
         self.deploy(node, tree);
         let mut cores = HashSet::new();
         for core in &node.cpu_affinity {
@@ -376,6 +377,15 @@ impl<'a> Checker<'a> {
         }
         self.outputs(&operator.outputs, tree);
         self.input_ids(&operator.inputs, tree);
+        if let Some(output) = &operator.send_stdout_as {
+            if !operator.outputs.contains(output) {
+                self.error(
+                    tree.value_position("send_stdout_as"),
+                    format!("`send_stdout_as` of {where_} names `{output}`, which is not one of its outputs"),
+                    format!("add `{output}` to its `outputs`"),
+                );
+            }
+        }
     }
 
     fn restart(&mut self, node: &Node, tree: &Value) {
@@ -434,6 +444,116 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
+        }
+    }
+
+    /// `send_stdout_as` and `send_logs_as` name one of the node's outputs
+    /// (of its one operator, for `operator:`); rotation keeps 1 to 100 files.
+    fn logging(&mut self, node: &Node, tree: &Value) {
+        for key in ["send_stdout_as", "send_logs_as"] {
+            let output = match key {
+                "send_stdout_as" => &node.send_stdout_as,
+                _ => &node.send_logs_as,
+            };
+            let Some(output) = output else { continue };
+            let (declared, operator_outputs): (Vec<&str>, bool) = match node.operators.as_slice() {
+                [] => (node.outputs.iter().map(DataId::as_str).collect(), false),
+                [operator] => (operator.outputs.iter().map(DataId::as_str).collect(), true),
+                _ => {
+                    self.error(
+                        tree.key_position(key),
+                        format!("node `{}` runs several operators, so `{key}` cannot tell whose output it names", node.id),
+                        "give the node one operator, or print from a custom node",
+                    );
+                    continue;
+                }
+            };
+            if !declared.contains(&output.as_str()) {
+                let list = if operator_outputs {
+                    "its operator's `outputs`"
+                } else {
+                    "`outputs`"
+                };
+                self.error(
+                    tree.value_position(key),
+                    format!(
+                        "`{key}` of node `{}` names `{output}`, which is not one of its outputs",
+                        node.id
+                    ),
+                    format!("add `{output}` to {list}"),
+                );
+            }
+        }
+        let mut printing = node
+            .operators
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.send_stdout_as.is_some());
+        let first = printing.next();
+        let second = printing.next();
+        let position = |index: usize| {
+            tree.get("operators")
+                .and_then(|v| v.item(index))
+                .map_or(tree.position, |t| t.key_position("send_stdout_as"))
+        };
+        if let (Some(_), Some((index, _))) = (node.send_stdout_as.as_ref().and(first), first) {
+            self.error(
+                position(index),
+                format!(
+                    "node `{}` has `send_stdout_as` and so has one of its operators",
+                    node.id
+                ),
+                "keep one of them",
+            );
+        }
+        if let Some((index, _)) = second {
+            self.error(
+                position(index),
+                format!("two operators of node `{}` have `send_stdout_as`, but they share one process and what it prints", node.id),
+                "keep it on one operator",
+            );
+        }
+        if node.send_stdout_as.is_some() && node.send_stdout_as == node.send_logs_as {
+            self.error(
+                tree.value_position("send_logs_as"),
+                format!(
+                    "node `{}` sends its printed lines and its logs on the same output",
+                    node.id
+                ),
+                "give `send_logs_as` an output of its own",
+            );
+        }
+        if node
+            .max_rotated_files
+            .is_some_and(|n| !(1..=100).contains(&n))
+        {
+            self.error(
+                tree.value_position("max_rotated_files"),
+                format!(
+                    "the `max_rotated_files` of node `{}` is not between 1 and 100",
+                    node.id
+                ),
+                "keep 1 to 100 rotated files (the default is 5)",
+            );
+        }
+        if node.max_rotated_files.is_some() && node.max_log_size.is_none() {
+            self.diagnostics.push(
+                Diagnostic::warning(
+                    tree.key_position("max_rotated_files"),
+                    format!(
+                        "`max_rotated_files` has no effect: the log of node `{}` is never rotated",
+                        node.id
+                    ),
+                )
+                .with_hint("add `max_log_size`, like `max_log_size: 50MB`"),
+            );
+        }
+        if node.max_log_size.is_some_and(|size| size.bytes() == 0) {
+            self.error(
+                tree.value_position("max_log_size"),
+                format!("the `max_log_size` of node `{}` is 0, so its log would be rotated at every line", node.id),
+                "give a size like `50MB`, or remove it to keep one file",
+            );
         }
     }
 
@@ -515,6 +635,30 @@ impl<'a> Checker<'a> {
                     }
                 }
                 InputSource::Output(output) => self.source(output, &what, source_at),
+                InputSource::Logs(logs) => {
+                    if let Some(node) = &logs.node {
+                        if !self.nodes.contains_key(node.as_str())
+                            && !self.unreadable.contains(node.as_str())
+                        {
+                            let nodes =
+                                self.nodes.keys().copied().filter(|id| *id != MODULE_INPUTS);
+                            let hint = match did_you_mean(node.as_str(), nodes.clone()) {
+                                Some(best) => {
+                                    format!("did you mean `dora/logs/{}/{best}`?", logs.level)
+                                }
+                                None => format!("the nodes are: {}", quoted_list(sorted(nodes))),
+                            };
+                            self.error(source_at, format!("{what} reads the logs of node `{node}`, which is not in this dataflow"), hint);
+                        }
+                    }
+                    if operator {
+                        self.error(
+                            source_at,
+                            format!("{what} reads `{logs}`, which nodes' inputs can and operators' cannot"),
+                            "read the logs in a custom node",
+                        );
+                    }
+                }
             }
             if input.queue_size == 0 {
                 self.error(
