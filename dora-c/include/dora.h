@@ -29,6 +29,25 @@
 #include "dora_operator.h"
 
 /**
+ * The most severe level: the node cannot do its work.
+ */
+#define DORA_LOG_ERROR 0
+
+/**
+ * Something is wrong, and the node goes on.
+ */
+#define DORA_LOG_WARN 1
+
+#define DORA_LOG_INFO 2
+
+#define DORA_LOG_DEBUG 3
+
+/**
+ * The most verbose level.
+ */
+#define DORA_LOG_TRACE 4
+
+/**
  * The type of a node event.
  */
 typedef enum {
@@ -198,6 +217,19 @@ int32_t dora_event_param_bytes(const DoraNodeEvent *event,
                                const char *key,
                                const uint8_t **value,
                                size_t *len);
+
+/**
+ * Logs `message` (NUL-terminated; invalid UTF-8 is replaced, not
+ * refused) at `level`, one of `DORA_LOG_ERROR` to `DORA_LOG_TRACE`, from
+ * `target` (NUL-terminated, such as the file or module; NULL for none).
+ * Works before `dora_init_from_env` too, as a plain line on stderr.
+ * Returns `DORA_OK`, or `DORA_INVALID` for an unknown level or a NULL
+ * message.
+ *
+ * # Safety
+ * `message` and `target` are NULL or point to NUL-terminated strings.
+ */
+int32_t dora_log(int32_t level, const char *target, const char *message);
 
 /**
  * Joins the dataflow that `dora run` started this process for. Returns

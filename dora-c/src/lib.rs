@@ -4,6 +4,7 @@
 //! - the node API (`node.rs`, `event.rs`, `params.rs`): join a dataflow,
 //!   take events, read inputs in place, send outputs by copy or written in
 //!   place in shared memory;
+//! - structured logs (`log.rs`): `dora_log`;
 //! - through `include/dora_operator.h` (generated from
 //!   `dora_operator_api::abi`), the operator ABI that C operators
 //!   implement and `dora-runtime` loads.
@@ -14,11 +15,13 @@
 
 mod error;
 mod event;
+mod log;
 mod node;
 mod params;
 
 pub use error::dora_last_error;
 pub use event::*;
+pub use log::*;
 pub use node::*;
 pub use params::*;
 

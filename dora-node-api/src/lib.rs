@@ -20,11 +20,13 @@
 //!
 //! The pieces: [`DoraNode`] sends (`node.rs`), [`EventStream`] receives
 //! (`stream.rs`, and as an async `Stream` in `stream_async.rs`), [`Event`] and [`Data`] are what arrives (`event.rs`),
-//! [`transport`] moves the bytes, [`launch`] is the launcher's side of a run.
+//! [`transport`] moves the bytes, [`launch`] is the launcher's side of a run,
+//! and [`log`](mod@log) gives nodes structured logs.
 
 mod error;
 mod event;
 pub mod launch;
+pub mod log;
 mod mapped;
 mod metadata;
 mod node;

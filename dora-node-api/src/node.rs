@@ -101,6 +101,10 @@ impl DoraNode {
         config: NodeConfig,
         interrupted: &mut dyn FnMut() -> bool,
     ) -> Result<(DoraNode, EventStream), InitError> {
+        // The relay runs inside the launcher, whose own logging stays its own.
+        if config.node_id.as_str() != dora_core::relay::RELAY_NODE {
+            crate::log::configure(config.min_log_level);
+        }
         let shm = Rc::new(Shm::open(&config.dataflow_id, config.node_id.as_str())?);
         let counters = Counters::for_this_process();
         let mut events = EventStream::new(shm.clone(), &config, &counters)?;

@@ -162,10 +162,13 @@ impl EventStream {
                         });
                     }
                 }
-                InputSource::Output(output) => {
+                // `dora/logs` comes from the launcher's relay node like any
+                // other node's output.
+                InputSource::Output(_) | InputSource::Logs(_) => {
                     let (Some(channel), Some(settings)) = (&input.channel, input.settings) else {
                         return Err(InitError::BadConfig(format!(
-                            "input `{id}` reads `{output}` but has no channel to read it from"
+                            "input `{id}` reads `{}` but has no channel to read it from",
+                            input.source
                         )));
                     };
                     let received = counters.counter(kind::RECEIVED, id.as_str());
@@ -173,7 +176,10 @@ impl EventStream {
                     inputs.push(Input {
                         id: id.clone(),
                         subscriber: Some(shm.subscriber(channel, settings, input.queue_size)?),
-                        source: config.nodes.iter().position(|n| *n == output.node),
+                        source: config.nodes.iter().position(|n| match &input.source {
+                            InputSource::Output(output) => *n == output.node,
+                            _ => n.as_str() == dora_core::relay::RELAY_NODE,
+                        }),
                         last_sequence: None,
                         held: Arc::new(AtomicUsize::new(0)),
                         received_before: received.get(),

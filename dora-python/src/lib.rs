@@ -1,11 +1,12 @@
 //! The `dora` Python package's native module, `dora._dora`: the node API
-//! (`node.rs`, `event.rs`), conversions (`convert.rs`), Python operators
+//! (`node.rs`, `event.rs`), logs (`log.rs`), conversions (`convert.rs`), Python operators
 //! (`operator.rs`) and the `dora` command.
 
 use pyo3::prelude::*;
 
 mod convert;
 mod event;
+mod log;
 mod node;
 mod operator;
 
@@ -33,6 +34,8 @@ fn _dora(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<operator::OperatorContext>()?;
     m.add_class::<operator::Store>()?;
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;
+    m.add_function(wrap_pyfunction!(log::log, m)?)?;
+    m.add_function(wrap_pyfunction!(log::min_log_level, m)?)?;
     m.add_function(wrap_pyfunction!(operator::run_runtime, m)?)?;
     Ok(())
 }

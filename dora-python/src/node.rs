@@ -56,6 +56,9 @@ impl Node {
             return Err(error);
         }
         let (node, events) = joined.map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        // `logging` reaches the launcher as records, unless the node set up
+        // logging of its own.
+        py.import("dora._log")?.call_method0("install")?;
         Ok(Node { node, events })
     }
 

@@ -91,6 +91,9 @@ fn wants_context(py: Python<'_>, operator: &Bound<'_, PyAny>) -> PyResult<bool> 
 }
 
 fn load(py: Python<'_>, path: &Path) -> PyResult<Instance> {
+    // The runtime has joined its dataflow: `logging` in operators reaches
+    // the launcher as records (once per process; it adds one handler).
+    py.import("dora._log")?.call_method0("install")?;
     let globals = py
         .import("runpy")?
         .call_method1("run_path", (path.to_string_lossy().as_ref(),))?;

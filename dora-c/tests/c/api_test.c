@@ -49,6 +49,9 @@ static void null_arguments_are_errors(void) {
     CHECK(dora_params_set_bytes(params, "k", NULL, 3) == DORA_INVALID);
     dora_params_free(params);
     dora_params_free(NULL);
+    CHECK(dora_log(DORA_LOG_INFO, NULL, NULL) == DORA_INVALID);
+    CHECK(dora_log(7, NULL, "x") == DORA_INVALID);
+    CHECK(strstr(dora_last_error(), "not a log level") != NULL);
     dora_free_event(NULL);
     dora_free_node(NULL);
 }
@@ -189,6 +192,7 @@ int main(void) {
     if (node == NULL) {
         return 1;
     }
+    CHECK(dora_log(DORA_LOG_WARN, "api_test", "logged from C") == DORA_OK);
     send(node);
     receive(node);
     hold_many(node);

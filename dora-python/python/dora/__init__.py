@@ -9,6 +9,10 @@ A Python node::
         if event.type == "INPUT":
             node.send_output("out", event.data, event.metadata)
 
+Logs: ``logging.info(...)`` and the other ``logging`` calls reach ``dora
+run`` as records with their level once ``Node()`` has returned (see
+``LogHandler``); ``dora.log("warn", "text")`` logs one directly.
+
 A Python operator is a file with ``class Operator`` whose
 ``on_event(self, event, send_output)`` handles one event; list it under
 ``python:`` in a node's ``operators:``. ``event.data`` is a read-only
@@ -29,9 +33,10 @@ come out as bytes::
                 send_output("out", event.data, event.metadata)
 """
 
-from ._dora import Event, Node, OperatorContext, OutputBuffer, Store
+from ._dora import Event, Node, OperatorContext, OutputBuffer, Store, log
+from ._log import LogHandler
 
-__all__ = ["Event", "Node", "OperatorContext", "OutputBuffer", "Status", "Store"]
+__all__ = ["Event", "LogHandler", "Node", "OperatorContext", "OutputBuffer", "Status", "Store", "log"]
 
 
 class Status:

@@ -101,3 +101,17 @@ def run_cli(args: list[str]) -> int:
 
 def run_runtime() -> bool:
     """Hosts the operators of a runtime node; True if all went well."""
+
+def log(
+    level: str,
+    message: str,
+    target: Optional[str] = None,
+    file: Optional[str] = None,
+    line: Optional[int] = None,
+    fields: Optional[str] = None,
+) -> None:
+    """Logs ``message`` at ``level`` ("error", "warn", "info", "debug" or
+    "trace"); ``fields`` is a JSON object of values that go with it."""
+
+def min_log_level() -> str:
+    """The node's ``min_log_level`` ("stdout" when it has none)."""
