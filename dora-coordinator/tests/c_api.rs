@@ -43,6 +43,11 @@ fn every_c_api_function_works_and_valgrind_finds_no_leak_or_bad_access() {
         "valgrind found errors:\n{stderr}"
     );
     assert!(stderr.contains("definitely lost: 0 bytes"), "{stderr}");
+    // `dora_log` reached the launcher as a record: shown with its level.
+    assert!(
+        stderr.contains("api | WARN  api_test: logged from C"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -190,6 +190,35 @@ fn a_node_that_never_joins_fails_the_start_clearly() {
 }
 
 #[test]
+fn a_python_operator_in_a_conda_environment_without_conda_says_what_is_missing() {
+    let file = scratch_dataflow(
+        "conda-missing",
+        "nodes:
+  - id: plot
+    operator:
+      python: { source: plot.py, conda_env: vision }
+      inputs: { tick: dora/timer/millis/50 }
+",
+    );
+    let dir = file.parent().unwrap();
+    std::fs::write(dir.join("plot.py"), "class Operator:\n    pass\n").unwrap();
+    let output = finish(
+        dora()
+            .arg("run")
+            .arg(&file)
+            .env("CONDA_EXE", dir.join("no-conda-here")),
+    );
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("node `plot` runs its Python operators in the conda environment `vision`")
+            && stderr.contains("cannot be started; install conda"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn python_nodes_without_the_dora_package_are_refused_before_anything_starts() {
     let file = scratch_dataflow(
         "python-without-dora",

@@ -12,7 +12,8 @@ pub enum VertexKind {
     Node,
     /// An operator inside a runtime node.
     Operator,
-    /// A timer, ticking inside the nodes that read it.
+    /// One of dora's own sources: a timer, ticking inside the nodes that
+    /// read it, or `dora/logs`.
     Timer,
 }
 
@@ -115,8 +116,9 @@ impl Graph {
                 continue;
             };
             let (from, output) = match connection.source {
-                InputSource::Timer(timer) => {
-                    let name = timer.to_string();
+                // dora's own sources: drawn once each, however many read them.
+                InputSource::Timer(_) | InputSource::Logs(_) => {
+                    let name = connection.source.to_string();
                     let from = *timers.entry(name.clone()).or_insert_with(|| {
                         graph.vertices.push(Vertex {
                             key: key(&[&name]),
@@ -127,7 +129,11 @@ impl Graph {
                         });
                         graph.vertices.len() - 1
                     });
-                    (from, "tick".to_owned())
+                    let output = match connection.source {
+                        InputSource::Timer(_) => "tick",
+                        _ => "logs",
+                    };
+                    (from, output.to_owned())
                 }
                 InputSource::Output(output) => {
                     let source = (

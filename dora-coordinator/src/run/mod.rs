@@ -14,9 +14,11 @@
 
 mod build;
 mod git;
+mod logs;
 mod out;
 mod output;
 mod process;
+mod relay;
 mod summary;
 mod supervisor;
 
@@ -36,6 +38,7 @@ use dora_core::descriptor::Dataflow;
 use dora_core::id::{DataId, NodeId};
 use dora_core::protocol::cluster::DataflowReport;
 use dora_core::protocol::START_TIMEOUT;
+use dora_core::relay::RELAY_NODE;
 use dora_node_api::launch::{RunChannels, StartError};
 use dora_node_api::transport::{claim_run, remove_abandoned_runs, remove_run_files};
 use eyre::{bail, WrapErr};
@@ -124,6 +127,9 @@ struct Run<'a> {
     health_checked: Instant,
     /// A node process has ended since the last clean-up of dead ones.
     clean_up_due: bool,
+    /// The log relay, when the dataflow sends what nodes print or log as
+    /// data. Dropped before the run's shared memory is removed.
+    relay: Option<relay::Relay>,
 }
 
 impl Drop for Run<'_> {
@@ -136,6 +142,8 @@ impl Drop for Run<'_> {
                 process.join_printers_for(Duration::from_secs(1));
             }
         }
+        // The relay leaves the run while its shared memory still exists.
+        self.relay = None;
         let _ = remove_run_files(&self.run_id);
     }
 }
@@ -302,8 +310,17 @@ pub fn execute(
     std::fs::create_dir_all(&run_dir)
         .wrap_err_with(|| format!("cannot create the run folder {}", run_dir.display()))?;
 
-    let configs = NodeConfig::for_dataflow(dataflow, &run_id);
+    let mut configs = NodeConfig::for_dataflow(dataflow, &run_id);
     let ids: Vec<NodeId> = dataflow.nodes.iter().map(|n| n.id.clone()).collect();
+    // Every node of the start-up barrier: the dataflow's, and the relay
+    // last when there is one.
+    let members = ids
+        .first()
+        .and_then(|id| configs.get(id))
+        .map_or_else(|| ids.clone(), |c| c.nodes.clone());
+    let relay = configs
+        .remove(RELAY_NODE)
+        .map(|config| relay::Relay::start(config, &configs));
     let slots = slots(&ids, &configs);
     let mut run = Run {
         dataflow,
@@ -318,15 +335,22 @@ pub fn execute(
         started_ms: vec![0; ids.len()],
         health_checked: Instant::now(),
         clean_up_due: false,
+        relay,
     };
-    let channels = RunChannels::open(&run_id, &ids)?;
+    let channels = RunChannels::open(&run_id, &members)?;
     for index in 0..ids.len() {
         run.spawn(index)?;
     }
-    let all: Vec<usize> = (0..ids.len()).collect();
+    let all: Vec<usize> = (0..members.len()).collect();
     channels.start(&all, false, START_TIMEOUT, || {
         if stop.load(Ordering::Relaxed) {
             return Some(StartError::Stopped);
+        }
+        if let Some(reason) = run.relay.as_ref().and_then(relay::Relay::failed) {
+            return Some(StartError::NodeEnded {
+                node: RELAY_NODE.into(),
+                reason: format!("the log relay could not join the run: {reason}"),
+            });
         }
         run.first_ended()
     })?;
@@ -346,6 +370,11 @@ pub fn execute(
         };
         run.account(index, cause);
     }
+    let relayed = run
+        .relay
+        .as_ref()
+        .map(relay::Relay::sent)
+        .unwrap_or_default();
     let rows: Vec<Row> = run
         .slots
         .iter()
@@ -357,6 +386,7 @@ pub fn execute(
             stats: run.stats(slot),
             losses: slot.losses.clone(),
             operators: operator_rows(&run.configs[&slot.id]),
+            relayed: relayed.get(slot.id.as_str()).copied().unwrap_or(0),
         })
         .collect();
     let (summary, failed) = summary::render(&rows, &run.run_dir);
@@ -373,11 +403,14 @@ fn slots(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<Slot> {
                     let dora_core::descriptor::InputSource::Output(source) = &config.source else {
                         return None;
                     };
+                    let output = DataId::qualified(source.operator.as_ref(), &source.output);
+                    // What the relay sends for a node is not counted as the
+                    // node's.
+                    configs.get(&source.node)?.outputs.get(&output)?;
                     Some(Edge {
                         input: input.to_string(),
                         sender: ids.iter().position(|n| *n == source.node)?,
-                        output: DataId::qualified(source.operator.as_ref(), &source.output)
-                            .to_string(),
+                        output: output.to_string(),
                     })
                 })
                 .collect();
@@ -405,18 +438,23 @@ fn operator_rows(config: &NodeConfig) -> Vec<OperatorRow> {
         .collect()
 }
 
-/// Per node: the nodes that read its outputs, by index.
+/// Per node: the nodes that read its outputs, by index; also those that
+/// read what it prints or logs through the relay.
 fn downstream(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<BTreeSet<usize>> {
-    ids.iter()
-        .map(|id| {
-            configs[id]
-                .outputs
-                .values()
-                .flat_map(|o| &o.receivers)
-                .filter_map(|r| ids.iter().position(|n| *n == r.node))
-                .collect()
-        })
-        .collect()
+    let mut downstream = vec![BTreeSet::new(); ids.len()];
+    for (reader, id) in ids.iter().enumerate() {
+        for input in configs[id].inputs.values() {
+            let dora_core::descriptor::InputSource::Output(source) = &input.source else {
+                continue;
+            };
+            if let Some(sender) = ids.iter().position(|n| *n == source.node) {
+                if sender != reader {
+                    downstream[sender].insert(reader);
+                }
+            }
+        }
+    }
+    downstream
 }
 
 impl Run<'_> {
@@ -443,6 +481,7 @@ impl Run<'_> {
             &files,
             prefix,
             self.out,
+            self.relay.as_ref().and_then(|r| r.line_for(&node.id)),
         )
     }
 
@@ -637,6 +676,10 @@ impl Run<'_> {
         channels: &RunChannels,
     ) -> Ended {
         process.join_printers();
+        // Its readers get what it printed before they learn it ended.
+        if let Some(relay) = &self.relay {
+            relay.flush();
+        }
         // A process that ended without closing its ports (a crash, or an
         // exit that skips destructors) leaves them behind: release them, so
         // that nobody waits for it and what is sent to it counts as

@@ -4,12 +4,11 @@
 //! to it (a stack, a guard page) made every later fork slower, so that
 //! starting a thousand nodes took minutes.
 
-use std::fs::File;
-use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::logs::{Entry, NodeLog};
 use super::out::Out;
 use super::process::Stream;
 
@@ -67,11 +66,19 @@ impl Printing {
 /// One stream of one node.
 struct Source {
     fd: OwnedFd,
-    /// What was read after the last full line.
+    /// What was read and not yet passed on: the lines after `held`, and
+    /// what follows the last full line.
     pending: Vec<u8>,
+    /// A line the relay had no room for: the stream is not read until the
+    /// relay takes it, so that the node waits on its pipe, and the other
+    /// nodes' output (a reader's, which the relay may be waiting for) goes
+    /// on being passed.
+    held: Option<Entry>,
+    /// The stream has ended; it closes once everything is passed on.
+    ended: bool,
     node: Arc<str>,
     prefix: Arc<str>,
-    log: Arc<Mutex<File>>,
+    log: Arc<Mutex<NodeLog>>,
     out: Out,
     to: Stream,
     colours: bool,
@@ -79,17 +86,55 @@ struct Source {
 }
 
 impl Source {
-    fn emit(&self, line: &[u8]) {
-        let text = String::from_utf8_lossy(line);
-        self.out
-            .line(&self.node, &self.prefix, self.to, self.colours, &text);
-        if let Ok(mut file) = self.log.lock() {
-            let _ = writeln!(file, "{text}");
+    /// One line: filtered by the node's `min_log_level`, shown, written to
+    /// the node's log, and handed to the relay when the dataflow wants it.
+    /// Returns the entry when the relay had no room for it.
+    fn emit(&self, line: &[u8]) -> Option<Entry> {
+        let entry = Entry::read(line, matches!(self.to, Stream::Stderr));
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        if !entry.passes(log.min_level) {
+            return None;
         }
+        let shown = entry.render(self.colours);
+        self.out
+            .line(&self.node, &self.prefix, self.to, self.colours, &shown);
+        let written = match self.colours {
+            true => log.file.append(&entry.render(false)),
+            false => log.file.append(&shown),
+        };
+        if let Err(error) = written {
+            log.file_failed(&self.node, &error);
+        }
+        log.relay.as_ref()?.try_send(entry).err()
     }
 
-    /// Reads what is there; `false` once the stream has ended.
-    fn read(&mut self, buffer: &mut [u8]) -> bool {
+    /// Passes on the full lines read, until the relay has no room for one;
+    /// `false` then.
+    fn pass_lines(&mut self) -> bool {
+        if let Some(entry) = self.held.take() {
+            let relay = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(relay) = &relay.relay {
+                self.held = relay.try_send(entry).err();
+            }
+            if self.held.is_some() {
+                return false;
+            }
+        }
+        let mut start = 0;
+        while let Some(end) = self.pending[start..].iter().position(|b| *b == b'\n') {
+            let held = self.emit(&self.pending[start..start + end]);
+            start += end + 1;
+            if held.is_some() {
+                self.held = held;
+                break;
+            }
+        }
+        self.pending.drain(..start);
+        self.held.is_none()
+    }
+
+    /// Reads what is there and passes it on.
+    fn read(&mut self, buffer: &mut [u8]) {
         // SAFETY: reading into a buffer we own, from a descriptor we own.
         let n = unsafe {
             libc::read(
@@ -100,29 +145,29 @@ impl Source {
         };
         if n < 0 {
             let error = std::io::Error::last_os_error();
-            return matches!(
+            self.ended = !matches!(
                 error.kind(),
                 std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
             );
+        } else if n == 0 {
+            self.ended = true;
+        } else {
+            self.pending.extend_from_slice(&buffer[..n as usize]);
         }
-        if n == 0 {
-            return false;
+        // The last line, even without its newline.
+        if self.ended && self.pending.last().is_some_and(|b| *b != b'\n') {
+            self.pending.push(b'\n');
         }
-        self.pending.extend_from_slice(&buffer[..n as usize]);
-        let mut start = 0;
-        while let Some(end) = self.pending[start..].iter().position(|b| *b == b'\n') {
-            self.emit(&self.pending[start..start + end]);
-            start += end + 1;
-        }
-        self.pending.drain(..start);
-        true
+        self.pass_lines();
     }
 
-    /// The stream has ended: its last line, and one stream fewer open.
+    /// Whether the stream has ended and everything it carried is passed on.
+    fn done(&self) -> bool {
+        self.ended && self.held.is_none() && self.pending.is_empty()
+    }
+
+    /// One stream fewer open.
     fn close(self) {
-        if !self.pending.is_empty() {
-            self.emit(&self.pending);
-        }
         let mut open = self
             .open
             .streams
@@ -141,6 +186,9 @@ struct Passer {
 }
 
 static PASSER: OnceLock<Result<Passer, String>> = OnceLock::new();
+
+/// How often a stream held for the relay is tried again (ms).
+const RELAY_RETRY_MS: i32 = 2;
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
@@ -186,13 +234,22 @@ fn pass_on(wake: OwnedFd) {
             events: libc::POLLIN,
             revents: 0,
         });
+        // A held stream is not looked at (a negative descriptor), so that
+        // neither its data nor its hang-up wakes the thread in a loop.
         polled.extend(sources.iter().map(|s| libc::pollfd {
-            fd: s.fd.as_raw_fd(),
+            fd: if s.held.is_some() {
+                -1
+            } else {
+                s.fd.as_raw_fd()
+            },
             events: libc::POLLIN,
             revents: 0,
         }));
+        let retry = sources.iter().any(|s| s.held.is_some());
+        let timeout = if retry { RELAY_RETRY_MS } else { -1 };
         // SAFETY: `polled` holds `polled.len()` initialised entries.
-        let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, -1) };
+        let ready =
+            unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, timeout) };
         if ready < 0 {
             let error = std::io::Error::last_os_error();
             if error.kind() != std::io::ErrorKind::Interrupted {
@@ -210,14 +267,18 @@ fn pass_on(wake: OwnedFd) {
                 > 0
             {}
         }
-        let mut ended = Vec::new();
         for (index, entry) in polled[1..].iter().enumerate() {
-            if entry.revents != 0 && !sources[index].read(&mut buffer) {
-                ended.push(index);
+            let source = &mut sources[index];
+            if source.held.is_some() {
+                source.pass_lines();
+            } else if entry.revents != 0 {
+                source.read(&mut buffer);
             }
         }
-        for index in ended.into_iter().rev() {
-            sources.swap_remove(index).close();
+        for index in (0..sources.len()).rev() {
+            if sources[index].done() {
+                sources.swap_remove(index).close();
+            }
         }
     }
 }
@@ -228,7 +289,7 @@ pub fn pass(
     streams: Vec<(OwnedFd, Stream)>,
     node: &str,
     prefix: &str,
-    log: File,
+    log: NodeLog,
     out: &Out,
 ) -> std::io::Result<Printing> {
     let passer = passer()?;
@@ -244,6 +305,8 @@ pub fn pass(
         new.push(Source {
             fd,
             pending: Vec::new(),
+            held: None,
+            ended: false,
             node: node.clone(),
             prefix: prefix.clone(),
             log: log.clone(),

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use dora_core::config::{NodeConfig, ENV_VAR};
 use dora_core::descriptor::{Driver, Node, OperatorSource};
 
+use super::logs::NodeLog;
 use super::output::Printing;
 use eyre::{bail, WrapErr};
 
@@ -78,6 +79,20 @@ fn config_value(config: &NodeConfig, files: &NodeFiles) -> eyre::Result<String> 
 /// Python operators), else `dora-runtime`, built and installed beside
 /// `dora`.
 fn runtime_command(node: &Node) -> eyre::Result<Command> {
+    let conda: BTreeSet<&str> = node
+        .operators
+        .iter()
+        .filter_map(|o| o.python.as_ref()?.conda_env.as_deref())
+        .collect();
+    match conda.into_iter().collect::<Vec<_>>().as_slice() {
+        [] => {}
+        [env] => return conda_runtime(node, env),
+        envs => bail!(
+            "the operators of node `{}` ask for the conda environments {}, but they run in one process; give them one environment, or put them in nodes of their own",
+            node.id,
+            envs.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(" and ")
+        ),
+    }
     if let Ok(custom) = std::env::var("DORA_RUNTIME") {
         let words = shell_words::split(&custom)
             .wrap_err_with(|| format!("DORA_RUNTIME is not a valid command: {custom}"))?;
@@ -109,6 +124,36 @@ fn runtime_command(node: &Node) -> eyre::Result<Command> {
         );
     }
     Ok(Command::new(runtime))
+}
+
+/// The runtime of a node whose Python operators run in conda environment
+/// `env`: that environment's Python, with the `dora` package installed in
+/// it, through `conda run`.
+fn conda_runtime(node: &Node, env: &str) -> eyre::Result<Command> {
+    let conda = std::env::var("CONDA_EXE").unwrap_or_else(|_| "conda".to_owned());
+    let found = Command::new(&conda)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        bail!(
+            "node `{}` runs its Python operators in the conda environment `{env}`, but `{conda}` cannot be started; install conda (with `pip install ./dora-python` in that environment), or remove `conda_env` to use the Python that runs `dora`",
+            node.id
+        );
+    }
+    let mut command = Command::new(conda);
+    command.args([
+        "run",
+        "--no-capture-output",
+        "-n",
+        env,
+        "python",
+        "-m",
+        "dora.runtime",
+    ]);
+    Ok(command)
 }
 
 /// The Python that runs `.py` nodes: `DORA_PYTHON` when set (the Python
@@ -207,6 +252,7 @@ pub fn spawn(
     files: &NodeFiles,
     prefix: String,
     out: &super::out::Out,
+    relay: Option<super::relay::RelayLine>,
 ) -> eyre::Result<NodeProcess> {
     let mut command = command(node, dir)?;
     command
@@ -223,6 +269,10 @@ pub fn spawn(
     let cores = cpu_set(&node.cpu_affinity)
         .wrap_err_with(|| format!("cannot pin node `{}` to its `cpu_affinity`", node.id))?;
     die_with_launcher(&mut command, cores);
+    // Appended to, so that a restarted node's output follows its earlier
+    // output.
+    let log = NodeLog::new(node, files.log.clone(), relay)
+        .wrap_err_with(|| format!("cannot create the log file {}", files.log.display()))?;
     let mut child = command.spawn().wrap_err_with(|| {
         format!(
             "cannot start node `{}` ({:?}); check its `path` and that it was built",
@@ -230,13 +280,6 @@ pub fn spawn(
             command.get_program()
         )
     })?;
-    // Appended to, so that a restarted node's output follows its earlier
-    // output.
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&files.log)
-        .wrap_err_with(|| format!("cannot create the log file {}", files.log.display()))?;
     let mut streams = Vec::new();
     if let Some(stdout) = child.stdout.take() {
         streams.push((OwnedFd::from(stdout), Stream::Stdout));
@@ -377,7 +420,12 @@ pub fn say(text: &str) {
 /// `prefix` in front, a newline at the end, and no colour codes (the
 /// node's own included) when `colours` is false.
 pub(super) fn prefixed_line(prefix: &str, text: &str, colours: bool) -> Vec<u8> {
-    let line = format!("{prefix}{text}\n");
+    // A record's message may hold several lines (a Python traceback): each
+    // gets the prefix.
+    let line = match text.contains('\n') {
+        true => format!("{prefix}{}\n", text.replace('\n', &format!("\n{prefix}"))),
+        false => format!("{prefix}{text}\n"),
+    };
     if colours {
         line.into_bytes()
     } else {
@@ -388,6 +436,14 @@ pub(super) fn prefixed_line(prefix: &str, text: &str, colours: bool) -> Vec<u8> 
 #[cfg(test)]
 mod tests {
     use super::prefixed_line;
+
+    #[test]
+    fn every_line_of_a_message_of_several_gets_the_prefix() {
+        assert_eq!(
+            prefixed_line("py | ", "failed\nTraceback\n  line 3", false),
+            b"py | failed\npy | Traceback\npy |   line 3\n"
+        );
+    }
 
     #[test]
     fn a_line_without_colours_loses_every_colour_code() {

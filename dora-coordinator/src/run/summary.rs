@@ -144,6 +144,8 @@ pub struct Row<'a> {
     pub stats: Option<NodeStats>,
     pub losses: Vec<Loss>,
     pub operators: Vec<OperatorRow>,
+    /// Messages the log relay sent of what the node printed or logged.
+    pub relayed: u64,
 }
 
 /// `n thing` or `n things`.
@@ -310,6 +312,12 @@ pub fn render(rows: &[Row], run_dir: &Path) -> (String, bool) {
             let (lines, operators_failed) = operator_lines(row, stats);
             failed |= operators_failed;
             notes.extend(lines);
+        }
+        if row.relayed > 0 {
+            notes.push(format!(
+                "{} of what it printed or logged went out through the log relay (`send_stdout_as`, `send_logs_as`, `dora/logs`)",
+                plural(row.relayed, "message")
+            ));
         }
         for note in notes {
             let _ = writeln!(out, "{:<width$}  {note}", "");
