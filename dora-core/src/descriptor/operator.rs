@@ -131,9 +131,11 @@ impl<'de> Deserialize<'de> for PythonSource {
                     match key.as_str() {
                         "source" => source = Some(map.next_value::<String>()?),
                         "conda_env" => conda_env = Some(map.next_value::<String>()?),
-                        other => return Err(serde::de::Error::custom(format!(
+                        other => {
+                            return Err(serde::de::Error::custom(format!(
                             "unknown key `{other}` in `python:`; it takes `source` and `conda_env`"
-                        ))),
+                        )))
+                        }
                     }
                 }
                 let source = source.ok_or_else(|| {

@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use super::module::MODULE_INPUTS;
-use super::{Driver, Input, InputSource, Node, OutputRef, RestartPolicy, Written};
+use super::{Driver, Input, InputSource, Node, OutputRef, QueuePolicy, RestartPolicy, Written};
 use crate::diagnostic::Diagnostic;
 use crate::id::{id_problem, DataId, MAX_ID_LEN};
+use crate::relay;
 use crate::suggest::did_you_mean;
 use crate::yaml::{Position, Value, ValueKind};
 
@@ -634,7 +635,16 @@ impl<'a> Checker<'a> {
                         }
                     }
                 }
-                InputSource::Output(output) => self.source(output, &what, source_at),
+                InputSource::Output(output) => {
+                    self.source(output, &what, source_at);
+                    if input.queue_policy == QueuePolicy::Backpressure && self.relayed(output) {
+                        self.error(
+                            input_tree.value_position("queue_policy"),
+                            format!("{what} reads `{output}`, which carries what node `{}` prints or logs, with `backpressure`: a reader that stops would hold up that node's output and the run's end", output.node),
+                            "use `drop_oldest` with a `queue_size` that fits a burst; every drop is counted in the summary",
+                        );
+                    }
+                }
                 InputSource::Logs(logs) => {
                     if let Some(node) = &logs.node {
                         if !self.nodes.contains_key(node.as_str())
@@ -656,6 +666,13 @@ impl<'a> Checker<'a> {
                             source_at,
                             format!("{what} reads `{logs}`, which nodes' inputs can and operators' cannot"),
                             "read the logs in a custom node",
+                        );
+                    }
+                    if input.queue_policy == QueuePolicy::Backpressure {
+                        self.error(
+                            input_tree.value_position("queue_policy"),
+                            format!("{what} reads `{logs}` with `backpressure`: a reader that stops would hold up every node's output and the run's end"),
+                            "use `drop_oldest` with a `queue_size` that fits a burst; every drop is counted in the summary",
                         );
                     }
                 }
@@ -699,6 +716,16 @@ impl<'a> Checker<'a> {
                 _ => {}
             }
         }
+    }
+
+    /// Whether `output` is sent by the log relay: it is what its node
+    /// prints or logs (`send_stdout_as`, `send_logs_as`).
+    fn relayed(&self, output: &OutputRef) -> bool {
+        let Some(node) = self.nodes.get(output.node.as_str()) else {
+            return false;
+        };
+        let id = DataId::qualified(output.operator.as_ref(), &output.output);
+        [relay::printed_output(node), relay::logged_output(node)].contains(&Some(id))
     }
 
     fn source(&mut self, output: &OutputRef, what: &str, position: Position) {
