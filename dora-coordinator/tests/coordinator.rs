@@ -705,6 +705,45 @@ fn the_cli_applies_lists_watches_and_deletes_through_a_saved_context() {
         text(&reapplied.stderr)
     );
 
+    // `-e NAME=VALUE` fills `${NAME}` in before the file is sent; a name
+    // without a value stops the apply at its place, before anything is sent.
+    let templated = dir.join("templated.yml");
+    std::fs::write(
+        &templated,
+        "apiVersion: v1\nkind: Volume\nmetadata: { name: v-${SUFFIX}, workspace: lab }\nspec: { storage: ${STORAGE} }\n",
+    )
+    .unwrap();
+    let path = templated.to_str().unwrap();
+    let filled = plain(&[
+        "apply",
+        "-f",
+        path,
+        "-e",
+        "SUFFIX=x1",
+        "-e",
+        "STORAGE=disk",
+        "-e",
+        "UNUSED=1",
+    ]);
+    assert!(filled.status.success(), "{}", text(&filled.stderr));
+    assert_eq!(text(&filled.stdout), "volume/v-x1 created\n");
+    assert!(text(&filled.stderr).contains("warning: `-e UNUSED` is used by none of the files"));
+    let shown = plain(&["get", "volume", "v-x1", "--workspace", "lab", "-o", "json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["spec"]["storage"], "disk");
+    let holey = plain(&["apply", "-f", path, "-e", "SUFFIX=x2"]);
+    assert_eq!(holey.status.code(), Some(1));
+    let error = text(&holey.stderr);
+    assert!(
+        error.contains("`${STORAGE}` has no value")
+            && error.contains("templated.yml:4:18")
+            && error.contains("pass `-e STORAGE=VALUE`")
+            && error.contains("nothing was applied"),
+        "{error}"
+    );
+    let absent = plain(&["get", "volume", "v-x2", "--workspace", "lab"]);
+    assert_eq!(absent.status.code(), Some(1));
+
     let missing = coordinator.cli(&["delete", "volume", "nope", "--workspace", "lab"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stderr)

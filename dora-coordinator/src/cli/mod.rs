@@ -126,6 +126,9 @@ enum Command {
             required = true
         )]
         files: Vec<PathBuf>,
+        /// Replaces `${NAME}` in the files by VALUE (`$${` is a literal `${`).
+        #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
+        values: Vec<String>,
         #[command(flatten)]
         place: cluster::Place,
         #[command(flatten)]
@@ -278,9 +281,10 @@ pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
         #[cfg(feature = "cluster")]
         Command::Apply {
             files,
+            values,
             place,
             connection,
-        } => cluster::apply(&connection, &place, &files),
+        } => cluster::apply(&connection, &place, &files, &values),
         #[cfg(feature = "cluster")]
         Command::Get {
             kind,

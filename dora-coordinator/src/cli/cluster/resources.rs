@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use dora_core::diagnostic::{self, Diagnostic};
+use dora_core::substitute;
 use dora_core::yaml::Position;
 use eyre::{bail, eyre, WrapErr};
 use hyper::{Method, StatusCode};
@@ -14,15 +15,49 @@ use super::{api_error, encode, ok, query, Connection, Output, Place};
 use crate::client::{Answer, Client};
 use crate::server;
 
-/// `dora apply -f FILE|DIR...`: each file in one request, stored whole or
-/// not at all.
-pub fn apply(connection: &Connection, place: &Place, paths: &[PathBuf]) -> eyre::Result<ExitCode> {
-    let client = connection.client()?;
+/// `dora apply -f FILE|DIR... [-e NAME=VALUE]...`: each file, with its
+/// `${NAME}`s replaced, in one request, stored whole or not at all.
+pub fn apply(
+    connection: &Connection,
+    place: &Place,
+    paths: &[PathBuf],
+    values: &[String],
+) -> eyre::Result<ExitCode> {
+    let values = substitute::parse_values(values).map_err(|e| eyre!(e))?;
     let files = crate::cli::expand_folders(paths)?;
-    let mut all_ok = true;
+    // Every file is read and filled in before anything is sent: a hole in
+    // any of them applies none.
+    let mut texts = Vec::new();
+    let mut unused = values
+        .keys()
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>();
+    let mut holes = false;
     for file in &files {
         let text = std::fs::read_to_string(file)
             .wrap_err_with(|| format!("cannot read {}", file.display()))?;
+        match substitute::substitute(&text, &values) {
+            Ok(done) => {
+                unused.retain(|name| done.unused.contains(name));
+                texts.push(done.text);
+            }
+            Err(errors) => {
+                let shown = file.display().to_string();
+                crate::cli::print_rendered(&diagnostic::render(&shown, &text, &errors, true));
+                holes = true;
+            }
+        }
+    }
+    if holes {
+        eprintln!("nothing was applied");
+        return Ok(ExitCode::FAILURE);
+    }
+    for name in &unused {
+        eprintln!("warning: `-e {name}` is used by none of the files (no `${{{name}}}` in them)");
+    }
+    let client = connection.client()?;
+    let mut all_ok = true;
+    for (file, text) in files.iter().zip(texts) {
         let answer = client.call(
             Method::POST,
             &format!("/api/v1/apply{}", query(place, &[])),
