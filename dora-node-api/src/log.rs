@@ -1,6 +1,6 @@
-//! Structured logging for nodes: [`log`](fn@log) and [`write`] here, the
+//! Structured logging for nodes: [`log`](fn@log) and [`write()`] here, the
 //! `log` crate's macros once the node has joined its dataflow, `dora_log`
-//! in C and a `logging` handler in Python all end in [`write`].
+//! in C and a `logging` handler in Python all end in [`write()`].
 //!
 //! Under `dora run` a record goes to the node's stderr as one line that the
 //! launcher reads apart from printed lines (see [`dora_core::log`]): it

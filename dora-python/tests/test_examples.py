@@ -28,3 +28,10 @@ def test_python_operators_in_one_runtime_fed_by_a_rust_node():
     lines = node_lines(stdout, "runtime")
     assert "10 words so far; the last: #5" in lines, stdout
     assert "2 operators handled" in lines[-1], stdout
+
+
+def test_printed_lines_and_warnings_reach_another_node_as_messages():
+    stdout = run_example("python-logs")
+    lines = node_lines(stdout, "monitor")
+    assert "reading 1: temperature 21" in lines, stdout
+    assert "warning 1 from sensor: hot: 28 C {'celsius': 28}" in lines, stdout

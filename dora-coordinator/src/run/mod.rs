@@ -448,9 +448,7 @@ fn downstream(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<BTr
                 continue;
             };
             if let Some(sender) = ids.iter().position(|n| *n == source.node) {
-                if sender != reader {
-                    downstream[sender].insert(reader);
-                }
+                downstream[sender].insert(reader);
             }
         }
     }

@@ -108,16 +108,15 @@ impl Source {
         log.relay.as_ref()?.try_send(entry).err()
     }
 
-    /// Passes on the full lines read, until the relay has no room for one;
-    /// `false` then.
-    fn pass_lines(&mut self) -> bool {
+    /// Passes on the full lines read, until the relay has no room for one.
+    fn pass_lines(&mut self) {
         if let Some(entry) = self.held.take() {
             let relay = self.log.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(relay) = &relay.relay {
                 self.held = relay.try_send(entry).err();
             }
             if self.held.is_some() {
-                return false;
+                return;
             }
         }
         let mut start = 0;
@@ -130,7 +129,6 @@ impl Source {
             }
         }
         self.pending.drain(..start);
-        self.held.is_none()
     }
 
     /// Reads what is there and passes it on.

@@ -10,6 +10,7 @@
 //! target/release/dora-bench            # everything
 //! target/release/dora-bench startup    # only the start-up of many nodes
 //! target/release/dora-bench latency    # only the latency, blocking wake-ups
+//! target/release/dora-bench logs       # only logs: records, printed lines, the relay
 //! ```
 //!
 //! The busy-polling runs each keep a core busy, and the throughput runs
@@ -20,6 +21,7 @@
 //! from `dora run` to every node having returned from `init`.
 
 mod cluster;
+mod logs;
 mod raw;
 mod report;
 mod startup;
@@ -63,6 +65,11 @@ fn main() {
         Some("cluster") => std::env::current_exe()
             .map_err(Into::into)
             .and_then(|exe| cluster::run(&exe)),
+        Some("logs") => std::env::current_exe()
+            .map_err(Into::into)
+            .and_then(|exe| logs::run(&exe)),
+        Some("logs-writer") => logs::writer(args.get(2).map(String::as_str)),
+        Some("logs-reader") => logs::reader(),
         Some("start-sender") => startup::sender(),
         Some("start-receiver") => startup::receiver(),
         Some("node-sender") => node_sender(),
