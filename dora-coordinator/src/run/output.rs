@@ -93,7 +93,13 @@ impl Source {
         let entry = Entry::read(line, matches!(self.to, Stream::Stderr));
         let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
         if !entry.passes(log.min_level) {
-            return None;
+            // Below the node's `min_log_level`: only `send_stdout_as` takes
+            // it, when it is a printed line.
+            let relay = log.relay.as_ref()?;
+            let printed = matches!(entry, Entry::Printed { .. });
+            return (printed && relay.every_printed_line)
+                .then(|| relay.try_send(entry).err())
+                .flatten();
         }
         let shown = entry.render(self.colours);
         self.out

@@ -19,6 +19,7 @@ use std::time::Duration;
 use dora_core::config::NodeConfig;
 use dora_core::descriptor::{InputSource, LogsSource};
 use dora_core::id::{DataId, NodeId};
+use dora_core::log::LogLevel;
 use dora_core::relay::Route;
 use dora_node_api::{DoraNode, Parameters};
 
@@ -43,6 +44,9 @@ enum Item {
 pub struct RelayLine {
     node: Arc<str>,
     sender: SyncSender<Item>,
+    /// Whether the node's printed lines go out (`send_stdout_as`): then
+    /// all of them do, whatever its `min_log_level`, as in dora-rs.
+    pub every_printed_line: bool,
 }
 
 impl RelayLine {
@@ -81,6 +85,8 @@ pub struct Relay {
     wanted: Option<Vec<NodeId>>,
     /// How many messages it sent, by the node whose line they carried.
     sent: Sent,
+    /// The nodes with `send_stdout_as`.
+    printing: Vec<NodeId>,
 }
 
 type Sent = Arc<Mutex<BTreeMap<String, u64>>>;
@@ -117,6 +123,19 @@ impl Relay {
             }
             targets.push((output.clone(), target));
         }
+        let printing = targets
+            .iter()
+            .filter_map(|(_, t)| match t {
+                Target::Printed(node) => Some(node.clone()),
+                _ => None,
+            })
+            .collect();
+        // A printed line below its node's `min_log_level` still goes out
+        // on `send_stdout_as`, and nowhere else.
+        let min_levels: BTreeMap<String, LogLevel> = configs
+            .iter()
+            .filter_map(|(id, c)| Some((id.to_string(), c.min_log_level?)))
+            .collect();
         let (sender, receiver) = mpsc::sync_channel(QUEUE);
         let failed = Arc::new(Mutex::new(None));
         let failed_in_thread = failed.clone();
@@ -125,7 +144,10 @@ impl Relay {
         let thread = std::thread::Builder::new()
             .name("dora-log-relay".to_owned())
             .spawn(move || {
-                if let Err(reason) = relay(config, &targets, &receiver, &sent_in_thread) {
+                let filter = |node: &str, entry: &Entry| {
+                    entry.passes(min_levels.get(node).copied().unwrap_or(LogLevel::Stdout))
+                };
+                if let Err(reason) = relay(config, &targets, &receiver, &sent_in_thread, &filter) {
                     *failed_in_thread
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner) = Some(reason);
@@ -145,6 +167,7 @@ impl Relay {
             failed,
             wanted,
             sent,
+            printing,
         }
     }
 
@@ -164,6 +187,7 @@ impl Relay {
         Some(RelayLine {
             node: node.as_str().into(),
             sender: self.sender.clone().filter(|_| wanted)?,
+            every_printed_line: self.printing.contains(node),
         })
     }
 
@@ -227,6 +251,7 @@ fn relay(
     targets: &[(DataId, Target)],
     receiver: &Receiver<Item>,
     sent: &Sent,
+    passes: &dyn Fn(&str, &Entry) -> bool,
 ) -> Result<(), String> {
     let (mut node, _events) = DoraNode::init(config).map_err(|e| e.to_string())?;
     let mut failures = 0u64;
@@ -238,6 +263,7 @@ fn relay(
                 continue;
             }
         };
+        let passed = passes(&origin, &entry);
         let mut json: Option<Vec<u8>> = None;
         let mut as_json = || {
             json.get_or_insert_with(|| {
@@ -251,6 +277,7 @@ fn relay(
                     Entry::Printed { text, .. } => text.as_bytes().to_vec(),
                     Entry::Logged(_) => continue,
                 },
+                _ if !passed => continue,
                 Target::Logged(node) if node.as_str() == &*origin => match &entry {
                     Entry::Logged(_) => as_json(),
                     Entry::Printed { .. } => continue,
