@@ -149,8 +149,8 @@ pub struct InputConfig {
     /// that does not fit is counted, not delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<crate::descriptor::Layout>,
-    /// Whether the source runs on another machine (read over the network).
-    pub remote: bool,
+    /// Where the source runs, and so how its messages come.
+    pub from: SourceLink,
     /// The settings of the channel read from (the same for all its readers).
     pub settings: Option<ChannelSettings>,
 }
@@ -213,12 +213,34 @@ impl OutputConfig {
 pub struct ReceiverConfig {
     pub node: NodeId,
     pub input: DataId,
-    /// The receiving node's wake-up channel, notified after each send.
-    pub wakeup: String,
+    /// Where the receiver runs, and so how the sender reaches it.
+    pub link: ReceiverLink,
     pub queue_size: usize,
     pub queue_policy: QueuePolicy,
-    /// Whether the receiver runs on another machine.
-    pub remote: bool,
+}
+
+/// How a sender reaches one of its receivers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiverLink {
+    /// On the sender's machine, through shared memory: the sender notifies
+    /// the receiving node's wake-up channel after each send (when the node
+    /// may be asleep).
+    Local { wakeup: String },
+    /// On another machine, over the network: the receiving node's side of
+    /// the network wakes it, so the sender has no wake-up to notify.
+    Remote { machine: String },
+}
+
+/// Where an input's source runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceLink {
+    /// On this machine (or none: a timer, which ticks in the node).
+    #[default]
+    Local,
+    /// On another machine: its messages come over the network.
+    Remote { machine: String },
 }
 
 /// Why a node could not read its configuration.
@@ -463,7 +485,7 @@ fn input_config(input: &Input, channel: Option<String>) -> InputConfig {
         deadline: input.deadline,
         timeout: input.input_timeout,
         layout: None,
-        remote: false,
+        from: SourceLink::Local,
         settings: None,
     }
 }
@@ -472,9 +494,8 @@ fn receiver_config(node: NodeId, input: DataId, wakeup: String, from: &Input) ->
     ReceiverConfig {
         node,
         input,
-        wakeup,
+        link: ReceiverLink::Local { wakeup },
         queue_size: from.queue_size,
         queue_policy: from.queue_policy,
-        remote: false,
     }
 }

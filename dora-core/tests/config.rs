@@ -1,6 +1,6 @@
 //! The configuration every node is started with, derived from a dataflow.
 
-use dora_core::config::{NodeConfig, NodeConfigError, ENV_VAR};
+use dora_core::config::{NodeConfig, NodeConfigError, ReceiverLink, ENV_VAR};
 use dora_core::descriptor::{Dataflow, QueuePolicy};
 
 fn dataflow() -> Dataflow {
@@ -39,7 +39,10 @@ fn outputs_list_every_receiver_with_its_queue() {
             (
                 r.node.as_str(),
                 r.input.as_str(),
-                r.wakeup.as_str(),
+                match &r.link {
+                    ReceiverLink::Local { wakeup } => wakeup.as_str(),
+                    ReceiverLink::Remote { .. } => "remote",
+                },
                 r.queue_size,
                 r.queue_policy,
             )

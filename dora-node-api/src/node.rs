@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dora_core::config::NodeConfig;
+use dora_core::config::{NodeConfig, ReceiverLink};
 use dora_core::id::DataId;
 use dora_core::protocol::{Report, Signal, StartPhase};
 use iceoryx2::port::LoanError;
@@ -114,17 +114,22 @@ impl DoraNode {
         for (id, output) in &config.outputs {
             let mut wake = Vec::new();
             for receiver in &output.receivers {
-                let index = match channels.iter().position(|c| *c == receiver.wakeup) {
+                let wakeup = match &receiver.link {
+                    ReceiverLink::Local { wakeup } => wakeup,
+                    ReceiverLink::Remote { machine } => {
+                        return Err(InitError::BadConfig(format!(
+                            "output `{id}` has a receiver, `{}`, on machine `{machine}`, and this node API sends within one machine only; place the nodes on one machine",
+                            receiver.node
+                        )))
+                    }
+                };
+                let index = match channels.iter().position(|c| *c == wakeup) {
                     Some(index) => index,
                     None => {
-                        channels.push(&receiver.wakeup);
+                        channels.push(wakeup);
                         wakeups.push(Wakeup {
-                            notifier: shm.notifier(
-                                &receiver.wakeup,
-                                Signal::MAX_ID,
-                                config.nodes.len(),
-                            )?,
-                            awake: AwakeFlag::open(&config.dataflow_id, &receiver.wakeup)?,
+                            notifier: shm.notifier(wakeup, Signal::MAX_ID, config.nodes.len())?,
+                            awake: AwakeFlag::open(&config.dataflow_id, wakeup)?,
                         });
                         wakeups.len() - 1
                     }
@@ -622,6 +627,35 @@ mod tests {
         crate::transport::remove_run_files(&run).unwrap();
         assert!(
             matches!(&error, InitError::BadConfig(reason) if reason == "node `lonely` is not among the dataflow's nodes"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_edge_to_or_from_another_machine_is_refused_with_the_reason() {
+        let dataflow = Dataflow::from_yaml_str(
+            "nodes:\n  - id: source\n    path: source\n    outputs: [out]\n  - id: sink\n    path: sink\n    inputs:\n      in: source/out\n",
+        )
+        .unwrap();
+        let run = format!("remote{}", std::process::id());
+        let mut configs = NodeConfig::for_dataflow(&dataflow, &run);
+        let mut source = configs.remove("source").unwrap();
+        source.outputs.get_mut("out").unwrap().receivers[0].link = ReceiverLink::Remote {
+            machine: "robot-2".into(),
+        };
+        let error = DoraNode::init(source).err().unwrap().to_string();
+        assert!(
+            error.contains("receiver, `sink`, on machine `robot-2`"),
+            "{error}"
+        );
+        let mut sink = configs.remove("sink").unwrap();
+        sink.inputs.get_mut("in").unwrap().from = dora_core::config::SourceLink::Remote {
+            machine: "robot-1".into(),
+        };
+        let error = DoraNode::init(sink).err().unwrap().to_string();
+        crate::transport::remove_run_files(&run).unwrap();
+        assert!(
+            error.contains("input `in` reads `source/out` from machine `robot-1`"),
             "{error}"
         );
     }

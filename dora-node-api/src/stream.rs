@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dora_core::config::NodeConfig;
+use dora_core::config::{NodeConfig, SourceLink};
 use dora_core::descriptor::{InputSource, Layout};
 use dora_core::id::DataId;
 use iceoryx2::port::listener::ListenerWaitError;
@@ -165,6 +165,12 @@ impl EventStream {
                 // `dora/logs` comes from the launcher's relay node like any
                 // other node's output.
                 InputSource::Output(_) | InputSource::Logs(_) => {
+                    if let SourceLink::Remote { machine } = &input.from {
+                        return Err(InitError::BadConfig(format!(
+                            "input `{id}` reads `{}` from machine `{machine}`, and this node API receives within one machine only; place the nodes on one machine",
+                            input.source
+                        )));
+                    }
                     let (Some(channel), Some(settings)) = (&input.channel, input.settings) else {
                         return Err(InitError::BadConfig(format!(
                             "input `{id}` reads `{}` but has no channel to read it from",
