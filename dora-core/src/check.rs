@@ -46,7 +46,7 @@ impl CheckedFile {
 
     /// Whether the file has no error (warnings are allowed).
     pub fn is_valid(&self) -> bool {
-        !self.diagnostics.iter().any(Diagnostic::is_error)
+        self.errors().next().is_none()
     }
 
     /// The diagnostics, rendered for people.

@@ -32,10 +32,20 @@ static MIN_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Stdout as u8);
 /// Whether records go to a launcher as structured lines.
 static STRUCTURED: AtomicBool = AtomicBool::new(false);
 
+/// The least severe level written: the node's `min_log_level`, or
+/// `stdout` (everything) when it has none or has not joined a dataflow.
+pub fn min_level() -> LogLevel {
+    let index = MIN_LEVEL.load(Ordering::Relaxed) as usize;
+    LogLevel::ALL
+        .get(index)
+        .copied()
+        .unwrap_or(LogLevel::Stdout)
+}
+
 /// Whether a record of `level` would be written: callers can skip
 /// building a costly message.
 pub fn enabled(level: LogLevel) -> bool {
-    level as u8 <= MIN_LEVEL.load(Ordering::Relaxed)
+    level.passes(min_level())
 }
 
 /// Logs `message` at `level`.

@@ -171,6 +171,11 @@ impl EventStream {
                             input.source
                         )));
                     }
+                    // `dora/logs` is sent by the relay node.
+                    let sender = match &input.source {
+                        InputSource::Output(output) => output.node.as_str(),
+                        _ => dora_core::relay::RELAY_NODE,
+                    };
                     let (Some(channel), Some(settings)) = (&input.channel, input.settings) else {
                         return Err(InitError::BadConfig(format!(
                             "input `{id}` reads `{}` but has no channel to read it from",
@@ -182,10 +187,7 @@ impl EventStream {
                     inputs.push(Input {
                         id: id.clone(),
                         subscriber: Some(shm.subscriber(channel, settings, input.queue_size)?),
-                        source: config.nodes.iter().position(|n| match &input.source {
-                            InputSource::Output(output) => *n == output.node,
-                            _ => n.as_str() == dora_core::relay::RELAY_NODE,
-                        }),
+                        source: config.nodes.iter().position(|n| n.as_str() == sender),
                         last_sequence: None,
                         held: Arc::new(AtomicUsize::new(0)),
                         received_before: received.get(),

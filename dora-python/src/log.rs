@@ -44,10 +44,5 @@ pub fn log(
 /// when it has none), for the `logging` handler's level.
 #[pyfunction]
 pub fn min_log_level() -> &'static str {
-    LogLevel::ALL
-        .into_iter()
-        .rev()
-        .find(|level| node_log::enabled(*level))
-        .unwrap_or(LogLevel::Error)
-        .as_str()
+    node_log::min_level().as_str()
 }

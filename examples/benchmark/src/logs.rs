@@ -9,13 +9,12 @@
 //! gives the writer's time per line and the whole run's lines per second.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use dora_node_api::log::{self, LogLevel};
 use dora_node_api::{DoraNode, Event};
 
-use crate::AnyResult;
+use crate::{append_result, run_dora, AnyResult};
 
 /// Lines per case.
 const LINES: u64 = 100_000;
@@ -86,20 +85,7 @@ struct Measured {
 
 fn once(dora: &Path, file: &Path) -> AnyResult<Measured> {
     let results = file.with_extension("results");
-    let _ = std::fs::remove_file(&results);
-    let started = Instant::now();
-    let status = Command::new(dora)
-        .arg("run")
-        .arg(file)
-        .env("DORA_BENCH_RESULTS", &results)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", dora.display()))?;
-    let wall = started.elapsed().as_secs_f64() * 1e3;
-    if !status.success() {
-        return Err(format!("`dora run {}` failed ({status})", file.display()).into());
-    }
+    let wall = run_dora(dora, file, &results)?;
     let text = std::fs::read_to_string(&results)?;
     let mut writer = None;
     let mut reader = None;
@@ -160,18 +146,6 @@ pub fn run(exe: &Path) -> AnyResult<()> {
     Ok(())
 }
 
-fn report(line: String) -> AnyResult<()> {
-    use std::io::Write;
-    let path = std::env::var_os("DORA_BENCH_RESULTS")
-        .ok_or("DORA_BENCH_RESULTS is not set; run `dora-bench logs`")?;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    file.write_all(line.as_bytes())?;
-    Ok(())
-}
-
 /// Logs (`record`) or prints (`print`) [`LINES`] lines, then reports how
 /// long that took.
 pub fn writer(what: Option<&str>) -> AnyResult<()> {
@@ -192,7 +166,7 @@ pub fn writer(what: Option<&str>) -> AnyResult<()> {
         }
         _ => return Err("logs-writer takes `record` or `print`".into()),
     }
-    report(format!("writer {}\n", started.elapsed().as_nanos()))
+    append_result(&format!("writer {}", started.elapsed().as_nanos()))
 }
 
 /// Counts what arrives until every line is accounted for (received or
@@ -218,5 +192,5 @@ pub fn reader() -> AnyResult<()> {
         }
     }
     let (received, dropped) = counts(&events);
-    report(format!("reader {received} {dropped}\n"))
+    append_result(&format!("reader {received} {dropped}"))
 }

@@ -48,6 +48,44 @@ pub const GAP: Duration = Duration::from_millis(1);
 /// The throughput runs: (size, messages).
 pub const THROUGHPUT: [(usize, u64); 2] = [(8, 1_000_000), (4 << 20, 500)];
 
+/// Runs `dora run FILE` with `DORA_BENCH_RESULTS` set to `results`, its
+/// output thrown away; how long it took (ms), once it has succeeded.
+pub fn run_dora(
+    dora: &std::path::Path,
+    file: &std::path::Path,
+    results: &std::path::Path,
+) -> AnyResult<f64> {
+    let _ = std::fs::remove_file(results);
+    let started = Instant::now();
+    let status = Command::new(dora)
+        .arg("run")
+        .arg(file)
+        .env("DORA_BENCH_RESULTS", results)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", dora.display()))?;
+    let wall = started.elapsed().as_secs_f64() * 1e3;
+    if !status.success() {
+        return Err(format!("`dora run {}` failed ({status})", file.display()).into());
+    }
+    Ok(wall)
+}
+
+/// Appends `line` to the file `DORA_BENCH_RESULTS` names: one short append
+/// per line, so that the lines of several nodes never mix.
+pub fn append_result(line: &str) -> AnyResult<()> {
+    use std::io::Write;
+    let path = std::env::var_os("DORA_BENCH_RESULTS")
+        .ok_or("DORA_BENCH_RESULTS is not set; run this mode through `dora-bench`")?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(format!("{line}\n").as_bytes())?;
+    Ok(())
+}
+
 pub fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

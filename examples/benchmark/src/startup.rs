@@ -2,14 +2,11 @@
 //! a dataflow of pairs (a sender and a receiver of one message) has
 //! returned from `init`, and until the whole run has ended.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use dora_node_api::{DoraNode, Event, Parameters};
 
-use crate::{now_ns, AnyResult};
+use crate::{append_result, now_ns, run_dora, AnyResult};
 
 /// The sizes of the dataflows, in nodes.
 const NODES: [usize; 2] = [100, 1000];
@@ -34,21 +31,8 @@ fn dataflow(dir: &Path, exe: &Path, nodes: usize) -> AnyResult<std::path::PathBu
 /// in milliseconds.
 fn once(dora: &Path, file: &Path, nodes: usize) -> AnyResult<(f64, f64)> {
     let marks = file.with_extension("marks");
-    let _ = std::fs::remove_file(&marks);
     let started_ns = now_ns();
-    let started = Instant::now();
-    let status = Command::new(dora)
-        .arg("run")
-        .arg(file)
-        .env("DORA_BENCH_RESULTS", &marks)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", dora.display()))?;
-    let ended = started.elapsed().as_secs_f64() * 1e3;
-    if !status.success() {
-        return Err(format!("`dora run {}` failed ({status})", file.display()).into());
-    }
+    let ended = run_dora(dora, file, &marks)?;
     let text = std::fs::read_to_string(&marks)?;
     std::fs::remove_file(&marks)?;
     let marks: Vec<u64> = text.lines().filter_map(|l| l.parse().ok()).collect();
@@ -85,15 +69,7 @@ pub fn run(exe: &Path) -> AnyResult<()> {
 
 /// Records that this node has returned from init.
 fn mark() -> AnyResult<()> {
-    let path = std::env::var_os("DORA_BENCH_RESULTS")
-        .ok_or("DORA_BENCH_RESULTS is not set; run `dora-bench startup`")?;
-    // One short append per node: the lines of several nodes never mix.
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    file.write_all(format!("{}\n", now_ns()).as_bytes())?;
-    Ok(())
+    append_result(&now_ns().to_string())
 }
 
 pub fn sender() -> AnyResult<()> {
