@@ -137,6 +137,13 @@ impl Report {
 pub mod cluster {
     use serde::{Deserialize, Serialize};
 
+    mod container;
+
+    pub use container::{
+        container_report_key, parse_container_report_key, ContainerReport, ContainerRun,
+        ContainerState, Mount, CONTAINER_REPORT_ALL,
+    };
+
     /// The version of these messages; a daemon and a coordinator of
     /// another version refuse each other with a message that says so.
     pub const VERSION: u32 = 1;
@@ -234,6 +241,14 @@ pub mod cluster {
         List,
         /// What the machine has (as its daemon found at its start).
         Inventory,
+        /// Run a workload's replica in a container and keep it as its
+        /// restart policy says. Done at once when it already runs here.
+        RunContainer { run: Box<ContainerRun> },
+        /// Stop a container (SIGTERM, then SIGKILL after `grace_ms`) and
+        /// remove it.
+        DeleteContainer { uid: String, grace_ms: u64 },
+        /// The state of every container that runs here.
+        Containers,
     }
 
     /// A daemon's answer to a [`Command`].
@@ -250,6 +265,10 @@ pub mod cluster {
         /// What the machine has.
         Inventory {
             inventory: Inventory,
+        },
+        /// The last report of every container here.
+        Containers {
+            containers: Vec<ContainerReport>,
         },
         Refused {
             reason: String,

@@ -37,7 +37,8 @@ pub struct ContainerSpec {
     pub workload: String,
     /// The replica's index, from 0.
     pub replica: u32,
-    /// The machine it runs on.
+    /// The machine it runs on; empty while it waits to be placed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub machine: String,
     /// The image it runs.
     pub image: String,

@@ -371,6 +371,22 @@ fn check_workload(workload: &WorkloadSpec, tree: &Value, diagnostics: &mut Vec<D
             "write the command to run, like `/bin/bash`",
         );
     }
+    if let Err(problem) = shell_words::split(&workload.config.cmd) {
+        error(
+            path_value(tree, &["config", "cmd"]),
+            format!("the command cannot be split into words: {problem}"),
+            "close every quote; the command is split as a shell would, and not run by one",
+        );
+    }
+    for name in workload.config.env.keys() {
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            error(
+                path_value(tree, &["config", "env"]),
+                format!("`{name}` cannot name an environment variable"),
+                "use a name without `=`, like `MODEL_DIR`",
+            );
+        }
+    }
     if workload.config.shm_size == Some(0) {
         error(
             path_value(tree, &["config", "shmSize"]),
