@@ -91,6 +91,7 @@ fn workloads(count: usize, replicas: u32) -> Vec<WorkloadRequest> {
                     Affinity::Pack
                 },
                 replicas: (0..replicas).collect(),
+                ports: vec![],
             }
         })
         .collect()

@@ -19,7 +19,10 @@
 //! 2. The machine has, free, `selectors.gpu.count` GPUs whose product is
 //!    accepted and `selectors.cpu.count` CPUs of an accepted model. GPUs
 //!    are given by UUID, the lowest in the machine's inventory first, all
-//!    of one product when one accepted product has enough.
+//!    of one product when one accepted product has enough. The machine
+//!    ports the replica opens (its `nodePort`s) are free there: two
+//!    replicas never hold one port of one machine, so a workload with
+//!    ports runs at most one replica per machine.
 //! 3. `Distribute` puts each replica on a machine holding the fewest
 //!    replicas of its workload (counting those already running), so it
 //!    never stacks while a machine without one fits. `Pack` fills the
@@ -57,7 +60,7 @@ mod unfit;
 use std::collections::HashMap;
 use std::fmt;
 
-use dora_core::resource::{Affinity, WorkloadSpec};
+use dora_core::resource::{Affinity, Protocol, WorkloadSpec};
 use dora_core::selector::Selectors;
 
 use affinity::WorkloadState;
@@ -88,6 +91,9 @@ pub struct Gpu {
     pub product: String,
 }
 
+/// A port opened on a machine: its protocol and number.
+pub type NodePort = (Protocol, u16);
+
 /// Replicas of one workload to place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkloadRequest {
@@ -101,6 +107,8 @@ pub struct WorkloadRequest {
     pub affinity: Affinity,
     /// The indexes of the replicas to place.
     pub replicas: Vec<u32>,
+    /// The machine ports each replica opens, sorted.
+    pub ports: Vec<NodePort>,
 }
 
 impl WorkloadRequest {
@@ -112,8 +120,22 @@ impl WorkloadRequest {
             selectors: spec.selectors.clone(),
             affinity: spec.config.affinity,
             replicas: (0..spec.replica.count).collect(),
+            ports: node_ports(spec),
         }
     }
+}
+
+/// The machine ports a replica of `spec` opens, sorted.
+pub fn node_ports(spec: &WorkloadSpec) -> Vec<NodePort> {
+    let mut ports: Vec<NodePort> = spec
+        .network
+        .ports
+        .iter()
+        .map(|p| (p.protocol, p.node_port))
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 /// One replica of one workload.
@@ -146,6 +168,8 @@ pub struct Assignment {
     /// The UUIDs of its GPUs.
     pub gpus: Vec<String>,
     pub cpus: u32,
+    /// The machine ports it opens.
+    pub ports: Vec<NodePort>,
 }
 
 /// A replica that was not placed, and why.
@@ -173,11 +197,12 @@ pub fn place(workloads: &[WorkloadRequest], machines: &[Machine], taken: &Taken)
     let mut state = WorkloadState::new(cluster.machines.len());
     let mut placed: HashMap<(&str, u32), u32> = HashMap::new();
     for request in workloads {
-        let need = cluster.need(&request.selectors);
+        let need = cluster.need(&request.selectors, &request.ports);
         let key = GroupKey {
             zone: &request.zone,
             gpu: need.gpu.as_ref().map(Demand::key),
             cpu: need.cpu.as_ref().map(Demand::key),
+            ports: &request.ports,
         };
         // The group is shared by needs that differ only in the order of
         // their product names; that order, the preference when GPUs are
@@ -216,6 +241,7 @@ pub fn place(workloads: &[WorkloadRequest], machines: &[Machine], taken: &Taken)
                         machine: cluster.machines[pos as usize].name.clone(),
                         gpus,
                         cpus,
+                        ports: request.ports.clone(),
                     });
                 }
                 None => {

@@ -14,6 +14,7 @@ pub(super) struct GroupKey<'a> {
     pub(super) zone: &'a str,
     pub(super) gpu: Option<(Accept, u32)>,
     pub(super) cpu: Option<(Accept, u32)>,
+    pub(super) ports: &'a [super::NodePort],
 }
 
 /// The machines that fit one need, by room: (replicas that fit, Reverse(position)).
@@ -86,6 +87,10 @@ impl Group {
         zone: &str,
         selectors: &Selectors,
     ) -> Unfit {
+        // A reason about ports depends on every machine: not cached.
+        if !self.need.ports.is_empty() {
+            return cluster.unfit(zone, selectors, &self.need).0;
+        }
         if let Some(cached) = &self.unfit {
             let still = cached
                 .closest

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use dora_core::selector::{ProductName, Selector, Selectors};
 
 use super::unfit::{self, Closest, Unfit};
-use super::{Machine, Taken};
+use super::{Machine, NodePort, Taken};
 
 /// Which products a selector accepts, as interned ids.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -54,6 +54,8 @@ impl Demand {
 pub(super) struct Need {
     pub(super) gpu: Option<Demand>,
     pub(super) cpu: Option<Demand>,
+    /// The machine ports a replica opens.
+    pub(super) ports: Vec<NodePort>,
 }
 
 /// The GPUs of one product on one machine that are free.
@@ -86,6 +88,8 @@ pub(super) struct Cluster<'a> {
     pub(super) placements: usize,
     /// Per machine: `placements` after the last replica placed there.
     pub(super) changed: Vec<usize>,
+    /// The machine ports held, by machine position.
+    pub(super) ports: HashSet<(u32, NodePort)>,
 }
 
 impl<'a> Cluster<'a> {
@@ -101,9 +105,11 @@ impl<'a> Cluster<'a> {
 
         let mut used_cpus = vec![0u32; sorted.len()];
         let mut running: HashMap<&str, Vec<u32>> = HashMap::new();
+        let mut ports = HashSet::new();
         for held in taken.iter() {
             if let Some(&pos) = position.get(held.machine.as_str()) {
                 used_cpus[pos as usize] = used_cpus[pos as usize].saturating_add(held.cpus);
+                ports.extend(held.ports.iter().map(|&port| (pos, port)));
                 running
                     .entry(held.replica.workload.as_str())
                     .or_default()
@@ -181,10 +187,11 @@ impl<'a> Cluster<'a> {
             zones,
             running,
             placements: 0,
+            ports,
         }
     }
 
-    pub(super) fn need(&self, selectors: &Selectors) -> Need {
+    pub(super) fn need(&self, selectors: &Selectors, ports: &[NodePort]) -> Need {
         let demand = |selector: &Option<Selector>| {
             let selector = selector.as_ref().filter(|s| s.count > 0)?;
             let accept = match &selector.product_name {
@@ -204,6 +211,7 @@ impl<'a> Cluster<'a> {
         Need {
             gpu: demand(&selectors.gpu),
             cpu: demand(&selectors.cpu),
+            ports: ports.to_vec(),
         }
     }
 
@@ -225,8 +233,25 @@ impl<'a> Cluster<'a> {
         (gpus, cpus)
     }
 
-    /// How many more replicas with `need` fit at `pos`.
+    /// How many more replicas with `need` fit at `pos`: one at most
+    /// when it opens ports, and none when one of them is held there.
     pub(super) fn room(&self, pos: u32, need: &Need) -> u32 {
+        let room = self.resource_room(pos, need);
+        if need.ports.is_empty() {
+            room
+        } else if need
+            .ports
+            .iter()
+            .any(|&port| self.ports.contains(&(pos, port)))
+        {
+            0
+        } else {
+            room.min(1)
+        }
+    }
+
+    /// How many more replicas with `need` fit at `pos`, by GPUs and CPUs.
+    fn resource_room(&self, pos: u32, need: &Need) -> u32 {
         let (gpus, cpus) = self.free(pos, need);
         let mut room = u32::MAX;
         if let Some(demand) = &need.gpu {
@@ -273,6 +298,8 @@ impl<'a> Cluster<'a> {
         }
         let cpus = need.cpu.as_ref().map_or(0, |d| d.count);
         self.free_cpus[pos] = self.free_cpus[pos].saturating_sub(cpus);
+        self.ports
+            .extend(need.ports.iter().map(|&port| (pos as u32, port)));
         self.placements += 1;
         self.changed[pos] = self.placements;
         (uuids, cpus)
@@ -302,6 +329,18 @@ impl<'a> Cluster<'a> {
                 zone: zone.to_owned(),
                 not_ready,
                 unschedulable: index.all.len() - not_ready,
+            };
+            return (unfit, None);
+        }
+        if !need.ports.is_empty()
+            && index
+                .schedulable
+                .iter()
+                .any(|&pos| self.resource_room(pos, need) > 0)
+        {
+            let unfit = Unfit::PortsTaken {
+                zone: zone.to_owned(),
+                ports: unfit::ports(&need.ports),
             };
             return (unfit, None);
         }

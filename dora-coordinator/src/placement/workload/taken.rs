@@ -1,15 +1,16 @@
-//! What is taken: the CPUs and GPUs each running replica holds.
+//! What is taken: the CPUs, GPUs and machine ports each running replica
+//! holds.
 //!
 //! The ledger is kept per replica, not per machine, so that releasing a
 //! replica that ended gives back exactly what it held and nothing else:
 //! `release` removes one entry, and every GPU that entry named is free
-//! again at once. A GPU is held by at most one replica: `take` refuses
-//! the second.
+//! again at once. A GPU, or a port of a machine, is held by at most one
+//! replica: `take` refuses the second.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{Assignment, ReplicaId};
+use super::{Assignment, NodePort, ReplicaId};
 
 /// The CPUs and GPUs held by running replicas, one entry per replica.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub struct Taken {
     replicas: BTreeMap<ReplicaId, Assignment>,
     /// GPU UUID -> the replica that holds it.
     gpus: BTreeMap<String, ReplicaId>,
+    /// (machine, port) -> the replica that holds it.
+    ports: BTreeMap<(String, NodePort), ReplicaId>,
 }
 
 /// Why `Taken::take` refused an assignment; nothing was taken.
@@ -26,6 +29,12 @@ pub enum TakeError {
     ReplicaRuns { replica: ReplicaId, machine: String },
     /// The GPU is held by another replica (or listed twice).
     GpuHeld { gpu: String, holder: ReplicaId },
+    /// The machine's port is held by another replica.
+    PortHeld {
+        machine: String,
+        port: NodePort,
+        holder: ReplicaId,
+    },
 }
 
 impl fmt::Display for TakeError {
@@ -37,6 +46,15 @@ impl fmt::Display for TakeError {
             TakeError::GpuHeld { gpu, holder } => {
                 write!(f, "GPU `{gpu}` is already held by {holder}")
             }
+            TakeError::PortHeld {
+                machine,
+                port,
+                holder,
+            } => write!(
+                f,
+                "port {} of `{machine}` is already held by {holder}",
+                super::unfit::ports(&[*port])
+            ),
         }
     }
 }
@@ -70,8 +88,23 @@ impl Taken {
                 holder: holder.clone(),
             });
         }
+        for &port in &assignment.ports {
+            if let Some(holder) = self.ports.get(&(assignment.machine.clone(), port)) {
+                return Err(TakeError::PortHeld {
+                    machine: assignment.machine.clone(),
+                    port,
+                    holder: holder.clone(),
+                });
+            }
+        }
         for gpu in &assignment.gpus {
             self.gpus.insert(gpu.clone(), assignment.replica.clone());
+        }
+        for &port in &assignment.ports {
+            self.ports.insert(
+                (assignment.machine.clone(), port),
+                assignment.replica.clone(),
+            );
         }
         self.replicas.insert(assignment.replica.clone(), assignment);
         Ok(())
@@ -83,6 +116,9 @@ impl Taken {
         let assignment = self.replicas.remove(replica)?;
         for gpu in &assignment.gpus {
             self.gpus.remove(gpu);
+        }
+        for &port in &assignment.ports {
+            self.ports.remove(&(assignment.machine.clone(), port));
         }
         Some(assignment)
     }
@@ -123,6 +159,7 @@ mod tests {
             machine: machine.to_owned(),
             gpus: gpus.iter().map(|g| (*g).to_owned()).collect(),
             cpus: 2,
+            ports: vec![],
         }
     }
 

@@ -45,6 +45,7 @@ fn gpus(name: &str, product_name: ProductName, count: u32, replicas: u32) -> Wor
         },
         affinity: Affinity::Distribute,
         replicas: (0..replicas).collect(),
+        ports: vec![],
     }
 }
 
@@ -58,6 +59,7 @@ fn cpus(name: &str, count: u32, replicas: u32, affinity: Affinity) -> WorkloadRe
         },
         affinity,
         replicas: (0..replicas).collect(),
+        ports: vec![],
     }
 }
 
@@ -108,6 +110,7 @@ fn a_taken_gpu_is_skipped_by_uuid_not_by_index() {
             machine: "gpu-1".to_owned(),
             gpus: vec!["GPU-a".to_owned()],
             cpus: 0,
+            ports: vec![],
         })
         .unwrap();
     let placed = place(&[gpus("w", one(V100), 1, 1)], &machines, &taken);
@@ -246,6 +249,7 @@ fn distribute_counts_the_replicas_already_running() {
             machine: "m1".to_owned(),
             gpus: Vec::new(),
             cpus: 1,
+            ports: vec![],
         })
         .unwrap();
     let mut request = cpus("w", 1, 2, Affinity::Distribute);
@@ -264,6 +268,7 @@ fn pack_joins_the_machine_that_already_runs_the_workload() {
             machine: "m2".to_owned(),
             gpus: Vec::new(),
             cpus: 4,
+            ports: vec![],
         })
         .unwrap();
     let mut request = cpus("w", 4, 2, Affinity::Pack);
@@ -282,6 +287,7 @@ fn pack_does_not_join_a_machine_that_went_not_ready() {
             machine: "m1".to_owned(),
             gpus: Vec::new(),
             cpus: 4,
+            ports: vec![],
         })
         .unwrap();
     machines[0].ready = false;
@@ -350,6 +356,7 @@ fn a_replica_that_runs_or_is_asked_twice_is_placed_once() {
             machine: "m1".to_owned(),
             gpus: Vec::new(),
             cpus: 1,
+            ports: vec![],
         })
         .unwrap();
     let mut request = cpus("w", 1, 1, Affinity::Pack);
@@ -415,4 +422,50 @@ fn the_order_of_the_machines_does_not_change_the_result() {
     assert_eq!(machines_of(&placed), [(0, "m3"), (1, "m1"), (2, "m2")]);
     machines.reverse();
     assert_eq!(place(&requests, &machines, &Taken::new()), placed);
+}
+
+#[test]
+fn a_machine_port_is_given_to_one_replica_per_machine_and_freed_with_it() {
+    use dora_core::resource::Protocol;
+    let machines = [machine("m1", "dc-1", &[]), machine("m2", "dc-1", &[])];
+    let web = |name: &str, replicas: u32, affinity: Affinity| WorkloadRequest {
+        ports: vec![(Protocol::Tcp, 8080)],
+        ..cpus(name, 1, replicas, affinity)
+    };
+    // Pack cannot stack replicas that open the same port.
+    let placed = place(&[web("web", 3, Affinity::Pack)], &machines, &Taken::new());
+    assert_eq!(machines_of(&placed), [(0, "m1"), (1, "m2")]);
+    let reason = placed.unplaced[0].reason.to_string();
+    assert_eq!(
+        reason,
+        "every Ready machine in zone `dc-1` with room for it already has machine port 8080/tcp taken; use another `nodePort`, or free it"
+    );
+    // Another workload with the port waits until a holder ends.
+    let mut taken = Taken::new();
+    for assignment in placed.assignments {
+        assert_eq!(assignment.ports, [(Protocol::Tcp, 8080)]);
+        taken.take(assignment).unwrap();
+    }
+    let other = web("other", 1, Affinity::Distribute);
+    assert!(place(std::slice::from_ref(&other), &machines, &taken)
+        .assignments
+        .is_empty());
+    // The same number over UDP is another port.
+    let udp = WorkloadRequest {
+        ports: vec![(Protocol::Udp, 8080)],
+        ..other.clone()
+    };
+    assert_eq!(place(&[udp], &machines, &taken).assignments.len(), 1);
+    taken.release(&ReplicaId::new("web", 1)).unwrap();
+    let placed = place(&[other], &machines, &taken);
+    assert_eq!(machines_of(&placed), [(0, "m2")]);
+    // Taken refuses a second holder of a port.
+    let clash = Assignment {
+        replica: ReplicaId::new("clash", 0),
+        machine: "m1".to_owned(),
+        gpus: vec![],
+        cpus: 0,
+        ports: vec![(Protocol::Tcp, 8080)],
+    };
+    assert!(matches!(taken.take(clash), Err(TakeError::PortHeld { .. })));
 }

@@ -29,6 +29,9 @@ pub enum Unfit {
         /// The Ready machine that comes closest, if any has something free.
         closest: Option<Closest>,
     },
+    /// Every Ready machine with room for the replica holds one of the
+    /// machine ports it opens.
+    PortsTaken { zone: String, ports: String },
 }
 
 /// The machine that comes closest to what a replica needs.
@@ -45,6 +48,10 @@ impl fmt::Display for Unfit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Unfit::AlreadyPlaced { machine } => write!(f, "it already runs on `{machine}`"),
+            Unfit::PortsTaken { zone, ports } => write!(
+                f,
+                "every Ready machine in zone `{zone}` with room for it already has machine port {ports} taken; use another `nodePort`, or free it"
+            ),
             Unfit::NoMachineInZone { zone } => write!(
                 f,
                 "zone `{zone}` has no machine; join one with `dora daemon`"
@@ -146,6 +153,25 @@ fn devices(selector: &Selector, what: &str) -> String {
                 format!("{count} free {what}{s} of {}", names.join(" or "))
             }
         },
+    }
+}
+
+/// Ports as a person reads them: `25000/tcp and 25001/udp`.
+pub(super) fn ports(ports: &[super::NodePort]) -> String {
+    let words: Vec<String> = ports
+        .iter()
+        .map(|(protocol, port)| {
+            let protocol = match protocol {
+                dora_core::resource::Protocol::Tcp => "tcp",
+                dora_core::resource::Protocol::Udp => "udp",
+            };
+            format!("{port}/{protocol}")
+        })
+        .collect();
+    match words.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
+use dora_core::resource::Protocol;
 use dora_core::selector::{ProductName, Selector};
 
 use super::super::*;
@@ -71,17 +72,27 @@ fn machines() -> impl Strategy<Value = Vec<Machine>> {
 fn requests() -> impl Strategy<Value = Vec<WorkloadRequest>> {
     let needs =
         proptest::collection::vec((selector(&GPU_PRODUCTS, 3), selector(&CPU_MODELS, 6)), 3);
+    // Ports from a small pool, so that workloads share some.
+    let ports = proptest::collection::btree_set(
+        prop_oneof![
+            Just((Protocol::Tcp, 80)),
+            Just((Protocol::Tcp, 443)),
+            Just((Protocol::Udp, 80))
+        ],
+        0..2,
+    );
     let request = (
         0..ZONES.len(),
         0usize..3,
         prop_oneof![Just(Affinity::Distribute), Just(Affinity::Pack)],
         0u32..7,
+        proptest::option::weighted(0.3, ports),
     );
     (needs, proptest::collection::vec(request, 0..6)).prop_map(|(needs, requests)| {
         requests
             .into_iter()
             .enumerate()
-            .map(|(i, (zone, need, affinity, replicas))| {
+            .map(|(i, (zone, need, affinity, replicas, ports))| {
                 let (gpu, cpu) = needs[need].clone();
                 WorkloadRequest {
                     name: format!("w{i}"),
@@ -89,6 +100,7 @@ fn requests() -> impl Strategy<Value = Vec<WorkloadRequest>> {
                     selectors: Selectors { cpu, gpu },
                     affinity,
                     replicas: (0..replicas).collect(),
+                    ports: ports.unwrap_or_default().into_iter().collect(),
                 }
             })
             .collect()
@@ -143,6 +155,7 @@ struct Ledger<'a> {
     held: BTreeSet<String>,
     cpus: BTreeMap<&'a str, u32>,
     replicas: BTreeMap<(&'a str, String), u32>,
+    ports: BTreeSet<(&'a str, NodePort)>,
 }
 
 impl<'a> Ledger<'a> {
@@ -165,6 +178,7 @@ impl<'a> Ledger<'a> {
             held: BTreeSet::new(),
             cpus: BTreeMap::new(),
             replicas: BTreeMap::new(),
+            ports: BTreeSet::new(),
         };
         for held in taken.iter() {
             ledger.record(held);
@@ -180,6 +194,8 @@ impl<'a> Ledger<'a> {
                 .replicas
                 .entry((name, assignment.replica.workload.clone()))
                 .or_default() += 1;
+            self.ports
+                .extend(assignment.ports.iter().map(|&port| (name, port)));
         }
     }
 
@@ -201,6 +217,13 @@ impl<'a> Ledger<'a> {
     /// Whether one more replica of `request` fits on `machine` now.
     fn fits(&self, machine: &Machine, request: &WorkloadRequest) -> bool {
         if !machine.ready || machine.unschedulable || machine.zone != request.zone {
+            return false;
+        }
+        if request
+            .ports
+            .iter()
+            .any(|&port| self.ports.contains(&(machine.name.as_str(), port)))
+        {
             return false;
         }
         if let Some(gpu) = request.selectors.gpu.as_ref() {
@@ -258,6 +281,13 @@ proptest! {
             }
             let distinct: BTreeSet<&String> = assignment.gpus.iter().collect();
             prop_assert_eq!(distinct.len(), assignment.gpus.len());
+            prop_assert_eq!(&assignment.ports, &request.ports);
+            for port in &assignment.ports {
+                prop_assert!(
+                    !ledger.ports.contains(&(machine.name.as_str(), *port)),
+                    "port {port:?} of {} given twice", machine.name
+                );
+            }
             if request.affinity == Affinity::Distribute {
                 let here = ledger.count(&machine.name, &request.name);
                 for other in ledger.machines.values() {
