@@ -8,6 +8,8 @@ mod client;
 mod control;
 #[cfg(feature = "cluster")]
 mod daemon;
+#[cfg(feature = "cluster")]
+mod driver;
 mod graph;
 pub mod placement;
 mod run;

@@ -5,152 +5,19 @@
 
 mod common;
 
+use common::cluster::*;
+use common::text;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn dora() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dora"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dora-coord-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A coordinator process, killed with SIGKILL when dropped.
-struct Coordinator {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-    token: String,
-}
-
-impl Coordinator {
-    /// Starts one on a free loopback port with `extra` arguments.
-    fn start(dir: &Path, extra: &[&str]) -> Coordinator {
-        let mut command = dora();
-        command
-            .args(["coordinator", "--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(dir)
-            .args(extra);
-        if !extra.contains(&"--control-listen") {
-            command
-                .arg("--control-listen")
-                .arg(format!("127.0.0.1:{}", free_port()));
-        }
-        let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let port = line
-            .split("://127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split([' ', ',']).next())
-            .and_then(|port| port.parse().ok())
-            .unwrap_or_else(|| panic!("no address in: {line}"));
-        // Whatever it says later goes on to the test's stderr.
-        std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = stderr.read_to_string(&mut rest);
-            eprint!("{rest}");
-        });
-        let token = std::fs::read_to_string(dir.join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        Coordinator {
-            child,
-            port,
-            dir: dir.to_owned(),
-            token,
-        }
-    }
-
-    fn address(&self, scheme: &str) -> String {
-        format!("{scheme}://127.0.0.1:{}", self.port)
-    }
-
-    /// Runs `dora ARGS` against this coordinator (plain HTTP).
-    fn cli(&self, args: &[&str]) -> Output {
-        dora()
-            .args(args)
-            .env("DORA_COORDINATOR", self.address("http"))
-            .env("DORA_TOKEN", &self.token)
-            .env("XDG_CONFIG_HOME", self.dir.join("config"))
-            .output()
-            .unwrap()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Coordinator {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// One HTTP/1.1 request on a new connection; the status and JSON body.
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &[u8],
-) -> (u16, serde_json::Value) {
-    try_http(port, method, path, token, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-}
-
-/// Like [`http`]; an error when the coordinator is gone.
-fn try_http(
-    port: u16,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &[u8],
-) -> std::io::Result<(u16, serde_json::Value)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let kind = if body.starts_with(b"{") {
-        "application/json"
-    } else {
-        "application/yaml"
-    };
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    // A server may answer (413) before reading a large body, and close.
-    let _ = stream.write_all(body);
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    let answer = text(&answer);
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status in: {answer:?}")))?;
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    Ok((
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    ))
 }
 
 fn volumes(coordinator: &Coordinator) -> Vec<String> {
@@ -753,85 +620,6 @@ fn the_cli_applies_lists_watches_and_deletes_through_a_saved_context() {
 }
 
 /// A free loopback port, for the control plane.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A daemon process, killed with SIGKILL when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn daemon(coordinator: &Coordinator, machine: &str, zone: &str, token: Option<&str>) -> Command {
-    let mut command = dora();
-    command
-        .args(["daemon", "--coordinator", &coordinator.address("https")])
-        .args(["--machine", machine, "--zone", zone])
-        .arg("--ca")
-        .arg(coordinator.dir.join("ca.pem"))
-        .arg("--state-dir")
-        .arg(coordinator.dir.join(format!("daemon-{machine}")))
-        .args(["--inventory"])
-        .arg(coordinator.dir.join("gpus.yml"));
-    if let Some(token) = token {
-        command.args(["--join-token", token]);
-    }
-    command
-}
-
-/// `dora ARGS` against a coordinator that serves https with its own CA.
-fn secure_cli(coordinator: &Coordinator, args: &[&str]) -> Output {
-    dora()
-        .args(args)
-        .args([
-            "--coordinator",
-            &coordinator.address("https"),
-            "--token",
-            &coordinator.token,
-        ])
-        .arg("--ca")
-        .arg(coordinator.dir.join("ca.pem"))
-        .env("XDG_CONFIG_HOME", coordinator.dir.join("config"))
-        .output()
-        .unwrap()
-}
-
-/// The machine's state as the coordinator has it.
-fn machine_state(coordinator: &Coordinator, zone: &str, machine: &str) -> String {
-    let output = secure_cli(
-        coordinator,
-        &["get", "machine", machine, "--zone", zone, "-o", "json"],
-    );
-    let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-    body["status"]["state"]
-        .as_str()
-        .unwrap_or("absent")
-        .to_owned()
-}
-
-/// How long until the machine shows `state`; fails after 20 s.
-fn wait_for_state(coordinator: &Coordinator, zone: &str, machine: &str, state: &str) -> Duration {
-    let start = Instant::now();
-    while machine_state(coordinator, zone, machine) != state {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "`{machine}` is {}, not {state}",
-            machine_state(coordinator, zone, machine)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
-}
-
 #[test]
 fn machines_join_with_a_join_token_and_show_not_ready_within_3s_when_their_daemon_dies() {
     let dir = scratch("machines");

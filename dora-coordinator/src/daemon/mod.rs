@@ -6,6 +6,7 @@
 //! holds the machine's presence there while it runs, and carries out the
 //! coordinator's commands: it runs dataflows (see [`runs`]).
 
+mod containers;
 pub mod inventory;
 mod runs;
 
@@ -203,10 +204,13 @@ async fn serve(options: &DaemonOptions, joined: &Joined, inventory: Inventory) -
     // Commands are taken before the machine is announced: the
     // coordinator asks what runs here as soon as it sees the machine.
     let runs = runs::Runs::new(session.clone(), &joined.zone, &joined.machine, inventory);
+    let containers =
+        containers::Containers::new(session.clone(), &joined.zone, &joined.machine, dir);
     let commands = session
         .declare_queryable(cluster::command_key(&joined.zone, &joined.machine))
         .await
         .map_err(|e| eyre!("cannot take commands: {e}"))?;
+    containers.adopt().await;
     let presence = session
         .liveliness()
         .declare_token(cluster::presence_key(&joined.zone, &joined.machine))
@@ -233,29 +237,43 @@ async fn serve(options: &DaemonOptions, joined: &Joined, inventory: Inventory) -
         tokio::select! {
             query = commands.recv_async() => {
                 let Ok(query) = query else { break };
-                let answer = match query.payload().map(|p| serde_json::from_slice::<Command>(&p.to_bytes())) {
-                    Some(Ok(command)) => {
-                        let runs = runs.clone();
-                        tokio::task::spawn_blocking(move || runs.handle(command))
-                            .await
-                            .unwrap_or_else(|e| CommandAnswer::Refused { reason: e.to_string() })
+                let (runs, containers) = (runs.clone(), containers.clone());
+                // Each command on a task of its own: deleting a container
+                // waits out its grace period.
+                tokio::spawn(async move {
+                    let answer = match query.payload().map(|p| serde_json::from_slice::<Command>(&p.to_bytes())) {
+                        Some(Ok(command)) if containers::Containers::takes(&command) => {
+                            containers.handle(command).await
+                        }
+                        Some(Ok(command)) => {
+                            tokio::task::spawn_blocking(move || runs.handle(command))
+                                .await
+                                .unwrap_or_else(|e| CommandAnswer::Refused { reason: e.to_string() })
+                        }
+                        Some(Err(error)) => CommandAnswer::Refused {
+                            reason: format!("a command this daemon does not understand ({error}); run the same dora version on the machine and the coordinator"),
+                        },
+                        None => CommandAnswer::Refused { reason: "a command without a payload".to_owned() },
+                    };
+                    let payload = match serde_json::to_vec(&answer) {
+                        Ok(payload) => payload,
+                        Err(error) => {
+                            eprintln!("cannot answer the coordinator: {error}");
+                            return;
+                        }
+                    };
+                    if let Err(error) = query.reply(query.key_expr().clone(), payload).await {
+                        eprintln!("cannot answer the coordinator: {error}");
                     }
-                    Some(Err(error)) => CommandAnswer::Refused {
-                        reason: format!("a command this daemon does not understand ({error}); run the same dora version on the machine and the coordinator"),
-                    },
-                    None => CommandAnswer::Refused { reason: "a command without a payload".to_owned() },
-                };
-                let payload = serde_json::to_vec(&answer)?;
-                if let Err(error) = query.reply(query.key_expr().clone(), payload).await {
-                    eprintln!("cannot answer the coordinator: {error}");
-                }
+                });
             }
             _ = &mut stop => break,
         }
     }
     drop(commands);
     // Every dataflow is stopped the orderly way, its summary sent, before
-    // the machine leaves.
+    // the machine leaves. Containers go on running, to be adopted by the
+    // daemon's next start.
     let stopping = runs.clone();
     tokio::task::spawn_blocking(move || {
         stopping.stop_all(runs::DEFAULT_GRACE + Duration::from_secs(5))

@@ -99,6 +99,11 @@ impl Runs {
             Command::Inventory => CommandAnswer::Inventory {
                 inventory: self.inventory.clone(),
             },
+            Command::RunContainer { .. }
+            | Command::DeleteContainer { .. }
+            | Command::Containers => CommandAnswer::Refused {
+                reason: "containers are not dataflows".to_owned(),
+            },
             Command::List => {
                 let state = self.state();
                 CommandAnswer::Running {

@@ -169,6 +169,15 @@ async fn apply(
     let mut writes = Vec::with_capacity(resources.len());
     let mut applied = Vec::with_capacity(resources.len());
     for resource in resources {
+        if resource.kind == Kind::Container {
+            return Err(ApiError::bad_request(
+                format!(
+                    "container `{}` cannot be applied: the coordinator makes one Container per replica of a workload",
+                    resource.metadata.name
+                ),
+                "apply the Workload; see its replicas with `dora get containers`",
+            ));
+        }
         let (write, placed) = placed_write(resource, &place, &caller)?;
         caller.authorize(Verb::Apply, placed.kind, placed.workspace.as_deref())?;
         writes.push(write);
@@ -478,6 +487,12 @@ async fn delete_one(
         return Err(ApiError::bad_request(
             "a user cannot delete itself",
             "ask another administrator to delete this user",
+        ));
+    }
+    if kind == Kind::Container {
+        return Err(ApiError::bad_request(
+            format!("container `{name}` cannot be deleted alone: it is a replica of a workload, which would start it again"),
+            "delete the workload (`dora delete workload NAME`), or lower its `replica.count` and apply it",
         ));
     }
     let key = keys::key(kind, zone.as_deref(), workspace.as_deref(), &name);

@@ -266,7 +266,7 @@ fn machines(shared: &Shared, zone: &str) -> Result<Vec<Machine>, ApiError> {
 }
 
 /// Sends `command` to the daemon of `machine` in `zone`; its answer.
-async fn command(
+pub(super) async fn command(
     shared: &Shared,
     zone: &str,
     machine: &str,

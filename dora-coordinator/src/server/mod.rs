@@ -15,6 +15,7 @@ mod keys;
 mod presence;
 mod store;
 mod tls;
+mod workloads;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -150,6 +151,9 @@ async fn run(shared: Arc<Shared>, options: ServerOptions) -> eyre::Result<()> {
     let session = presence::open(control, options.control_listen).await?;
     let _ = shared.control.set(session.clone());
     let reports = tokio::spawn(dataflows::follow_reports(shared.clone(), session.clone()));
+    let container_reports =
+        tokio::spawn(workloads::follow_reports(shared.clone(), session.clone()));
+    let workloads = tokio::spawn(workloads::run(shared.clone()));
     let presence = tokio::spawn(presence::run(shared.clone(), session));
     let state = options.state_dir.display();
     let tls = match &options.tls {
@@ -189,6 +193,8 @@ async fn run(shared: Arc<Shared>, options: ServerOptions) -> eyre::Result<()> {
     }
     presence.abort();
     reports.abort();
+    container_reports.abort();
+    workloads.abort();
     eprintln!("coordinator stopped");
     Ok(())
 }

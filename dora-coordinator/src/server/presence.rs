@@ -61,9 +61,10 @@ async fn watch(shared: Arc<Shared>, session: zenoh::Session) -> eyre::Result<()>
         if ready {
             // What it ran while the coordinator could not hear it.
             let (shared, zone, machine) = (shared.clone(), zone.to_owned(), machine.to_owned());
-            tokio::spawn(
-                async move { super::dataflows::reconcile(&shared, &zone, &machine).await },
-            );
+            tokio::spawn(async move {
+                super::dataflows::reconcile(&shared, &zone, &machine).await;
+                super::workloads::reconcile_machine(&shared, &zone, &machine).await;
+            });
         }
     }
     Ok(())

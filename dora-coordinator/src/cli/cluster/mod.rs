@@ -22,6 +22,7 @@ mod dataflow;
 mod resources;
 mod token;
 mod up;
+mod workload;
 
 pub use context::{config, login};
 pub use dataflow::{list, logs, start, stop};

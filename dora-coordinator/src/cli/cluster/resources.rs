@@ -205,6 +205,12 @@ pub(super) fn row(object: &Json) -> Vec<String> {
     if object["kind"] == "Dataflow" {
         return super::dataflow::row(object);
     }
+    if object["kind"] == "Workload" {
+        return super::workload::workload_row(object);
+    }
+    if object["kind"] == "Container" {
+        return super::workload::container_row(object);
+    }
     if object["kind"] == "Node" {
         let inventory = &status["inventory"];
         let gpus = inventory["gpus"].as_array().cloned().unwrap_or_default();
@@ -237,6 +243,10 @@ pub(super) fn row(object: &Json) -> Vec<String> {
 pub(super) fn headers(object: Option<&Json>) -> Vec<&'static str> {
     if object.is_some_and(|o| o["kind"] == "Dataflow") {
         super::dataflow::HEADERS.to_vec()
+    } else if object.is_some_and(|o| o["kind"] == "Workload") {
+        super::workload::WORKLOAD_HEADERS.to_vec()
+    } else if object.is_some_and(|o| o["kind"] == "Container") {
+        super::workload::CONTAINER_HEADERS.to_vec()
     } else if object.is_some_and(|o| o["kind"] == "Node") {
         vec!["NAME", "ZONE", "STATE", "CPUS", "GPUS", "VERSION", "AGE"]
     } else {
@@ -575,6 +585,12 @@ pub fn describe(
                 why.as_str().unwrap_or_default()
             );
         }
+    }
+    if object["kind"] == "Container" {
+        out += &super::workload::describe_container(&object);
+    }
+    if object["kind"] == "Workload" {
+        out += &super::workload::describe_workload(&client, &object)?;
     }
     out += "Spec:\n";
     for spec_line in to_yaml(&object["spec"]).lines() {
