@@ -9,8 +9,10 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::cluster::*;
@@ -120,9 +122,14 @@ struct Cluster {
 
 impl Cluster {
     fn start(test: &str, machines: &[(&str, &[&str])]) -> Cluster {
+        Cluster::start_with(test, machines, &[])
+    }
+
+    /// Like [`Cluster::start`], with more arguments for the coordinator.
+    fn start_with(test: &str, machines: &[(&str, &[&str])], extra: &[&str]) -> Cluster {
         let dir = scratch(test);
         let image = Image::import(&dir, test);
-        let coordinator = Coordinator::start(&dir, &[]);
+        let coordinator = Coordinator::start(&dir, extra);
         let zone = Zone(format!("wl-{}-{test}", std::process::id()));
         let output = secure_cli(
             &coordinator,
@@ -590,4 +597,171 @@ fn a_machine_port_goes_to_one_replica_and_a_port_held_outside_dora_fails_with_th
         "{reason}"
     );
     drop(holder);
+}
+
+/// A local SMTP server that keeps every mail it is given, as text.
+struct SmtpSink {
+    port: u16,
+    mails: Arc<Mutex<Vec<String>>>,
+}
+
+impl SmtpSink {
+    fn start() -> SmtpSink {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let kept = mails.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let _ = stream.write_all(b"220 sink\r\n");
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    let command = line.trim_end().to_ascii_uppercase();
+                    let answer: &[u8] = if command.starts_with("DATA") {
+                        let _ = stream.write_all(b"354 go on\r\n");
+                        let mut mail = String::new();
+                        let mut part = String::new();
+                        while reader.read_line(&mut part).is_ok_and(|n| n > 0) {
+                            if part.trim_end() == "." {
+                                break;
+                            }
+                            mail.push_str(&part);
+                            part.clear();
+                        }
+                        kept.lock().unwrap().push(mail);
+                        b"250 kept\r\n"
+                    } else if command.starts_with("QUIT") {
+                        let _ = stream.write_all(b"221 bye\r\n");
+                        break;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = stream.write_all(answer);
+                    line.clear();
+                }
+            }
+        });
+        SmtpSink { port, mails }
+    }
+
+    /// Waits for a mail that holds `text`.
+    fn wait_for(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(mail) = self.mails.lock().unwrap().iter().find(|m| m.contains(text)) {
+                return mail.clone();
+            }
+            assert!(
+                start.elapsed() < LIMIT,
+                "no mail with `{text}`; mails: {:?}",
+                self.mails.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn credit_running_out_stops_replicas_and_a_top_up_resumes_them_with_mail_to_the_owner() {
+    if !engine_or_skip() {
+        return;
+    }
+    let sink = SmtpSink::start();
+    let smtp = format!("smtp://127.0.0.1:{}", sink.port);
+    let cluster = Cluster::start_with(
+        "credit",
+        &[("m1", &[])],
+        &["--smtp", &smtp, "--smtp-from", "dora@cluster.test"],
+    );
+    cluster.apply(
+        "owner",
+        "apiVersion: v1\nkind: User\nmetadata: { name: admin }\nspec: { roles: [admin], email: admin@lab.test }\n",
+    );
+    // 0.001 CPU-hours: 3.6 s of one CPU.
+    let credit = |hours: &str| {
+        format!("apiVersion: v1\nkind: Credit\nmetadata: {{ name: lab, zone: ZONE }}\nspec: {{ workspace: admin, cpuHours: {hours} }}\n")
+    };
+    cluster.apply("credit", &credit("0.001"));
+    let cpu = "  selectors: { cpu: { product_name: All, count: 1 } }\n";
+    cluster.apply(
+        "train",
+        &workload(
+            "train",
+            1,
+            &format!("{cpu}  notify: {{ byEmail: true }}\n  config: {{ cmd: sleep 300 }}\n"),
+        ),
+    );
+    let running = cluster.wait("train", LIMIT, |r| states(r) == ["Running"]);
+    let first = running[0]["status"]["containerId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sink.wait_for("Subject: dora: workload train is Running");
+    let exhausted = cluster.wait("train", LIMIT, |r| {
+        states(r) == ["CreditExhausted"] && r[0]["status"]["containerId"].is_null()
+    });
+    let reason = exhausted[0]["status"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("CreditExhausted: workspace `admin` has used"),
+        "{reason}"
+    );
+    assert!(
+        cluster.zone.containers("").is_empty(),
+        "its container was not removed"
+    );
+    let mail = sink.wait_for("Subject: dora: workload train is CreditExhausted");
+    assert!(mail.contains("To: admin@lab.test"), "{mail}");
+    // What was used: the 3.6 s granted, and at most a few seconds more
+    // until the coordinator saw it.
+    let listed = cluster.cli(&["get", "credits", "--zone", &cluster.zone.0, "-o", "json"]);
+    let credits: Json = serde_json::from_slice(&listed.stdout).unwrap();
+    let used = credits[0]["status"]["usedCpuHours"].as_f64().unwrap();
+    assert!((0.001..0.0025).contains(&used), "used {used} CPU-hours");
+    let table = text(
+        &cluster
+            .cli(&["get", "credits", "--zone", &cluster.zone.0])
+            .stdout,
+    );
+    assert!(table.contains("of 0.001 (0.000 left)"), "{table}");
+    // Nothing new starts meanwhile, and says why.
+    cluster.apply(
+        "eval",
+        &workload("eval", 1, &format!("{cpu}  config: {{ cmd: sleep 300 }}\n")),
+    );
+    let eval = cluster.wait("eval", LIMIT, |r| {
+        r.len() == 1
+            && r[0]["status"]["reason"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("NoCredit:"))
+    });
+    assert_eq!(states(&eval), ["Pending"]);
+    // More credit: both run, train in a new container; nothing was set
+    // to zero for good.
+    cluster.apply("credit", &credit("1.0"));
+    let resumed = cluster.wait("train", LIMIT, |r| states(r) == ["Running"]);
+    assert_ne!(resumed[0]["status"]["containerId"], first.as_str());
+    cluster.wait("eval", LIMIT, |r| states(r) == ["Running"]);
+    let workload: Json = serde_json::from_slice(
+        &cluster
+            .cli(&[
+                "get",
+                "workload",
+                "train",
+                "--zone",
+                &cluster.zone.0,
+                "-o",
+                "json",
+            ])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(workload["spec"]["replica"]["count"], 1);
+    for name in ["train", "eval"] {
+        let output = cluster.cli(&["delete", "workload", name, "--zone", &cluster.zone.0]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        cluster.wait(name, LIMIT, <[Json]>::is_empty);
+    }
+    assert!(cluster.zone.containers("").is_empty());
 }

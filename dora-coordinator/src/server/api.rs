@@ -190,10 +190,24 @@ async fn apply(
         targets: writes.iter().map(|w| w.key.clone()).collect(),
         revision: None,
     };
+    let user = caller.user.clone();
     let (outcomes, versions) = blocking(&shared, move |s| {
         let _order = s.write_order.lock().map_err(ApiError::internal)?;
         let keys: Vec<String> = writes.iter().map(|w| w.key.clone()).collect();
-        let (outcomes, changes) = s.store.apply(writes, audit)?;
+        let (outcomes, mut changes) = s.store.apply(writes, audit)?;
+        // A workload's owner is who applied it first: mail about it goes
+        // to them.
+        for key in keys.iter().filter(|k| k.starts_with("Workload/")) {
+            let owned = s
+                .store
+                .get(key)?
+                .is_some_and(|w| w["status"]["owner"].is_string());
+            if !owned {
+                let mut fields = serde_json::Map::new();
+                fields.insert("owner".to_owned(), json!(user));
+                changes.extend(s.store.update_status(key, &fields)?);
+            }
+        }
         let mut versions = Vec::with_capacity(keys.len());
         for key in &keys {
             versions.push(

@@ -12,6 +12,7 @@ mod auth;
 mod dataflows;
 mod error;
 mod keys;
+mod notify;
 mod presence;
 mod store;
 mod tls;
@@ -27,6 +28,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 pub use age::{age, ago};
+pub use notify::Smtp;
 use store::{AuditRecord, Change, Store, Token, Write};
 pub use tls::write_new;
 
@@ -53,6 +55,8 @@ pub struct ServerOptions {
     pub advertise: Vec<String>,
     /// Where machines' daemons connect (zenoh).
     pub control_listen: SocketAddr,
+    /// Where mail to workload owners goes.
+    pub smtp: Option<Smtp>,
 }
 
 /// What the handlers share.
@@ -71,6 +75,8 @@ pub struct Shared {
     control: std::sync::OnceLock<zenoh::Session>,
     /// The dataflows' runs and logs.
     dataflows: dataflows::Dataflows,
+    /// Where mail to workload owners goes.
+    smtp: Option<Smtp>,
 }
 
 impl Shared {
@@ -134,6 +140,7 @@ pub fn serve(options: ServerOptions) -> eyre::Result<()> {
         write_order: Mutex::new(()),
         pki,
         endpoints,
+        smtp: options.smtp.clone(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

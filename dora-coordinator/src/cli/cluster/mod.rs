@@ -90,6 +90,13 @@ pub struct CoordinatorArgs {
     /// port 7447).
     #[arg(long, value_name = "ADDRESS")]
     control_listen: Option<std::net::SocketAddr>,
+    /// The SMTP server that mail to workload owners goes through
+    /// (`smtp://HOST:PORT`, plain SMTP to a relay).
+    #[arg(long, value_name = "URL")]
+    smtp: Option<String>,
+    /// The sender of that mail.
+    #[arg(long, value_name = "ADDRESS", default_value = "dora@localhost")]
+    smtp_from: String,
 }
 
 /// `dora daemon`'s arguments.
@@ -249,7 +256,13 @@ pub fn coordinator(args: CoordinatorArgs) -> eyre::Result<ExitCode> {
         insecure,
         advertise,
         control_listen,
+        smtp,
+        smtp_from,
     } = args;
+    let smtp = smtp
+        .map(|url| server::Smtp::parse(&url, &smtp_from))
+        .transpose()
+        .map_err(|e| eyre!("--smtp: {e}"))?;
     let tls = match (tls_cert, tls_key, no_tls) {
         (Some(cert), Some(key), false) => Tls::Given { cert, key },
         (None, None, false) => Tls::SelfMade,
@@ -273,6 +286,7 @@ pub fn coordinator(args: CoordinatorArgs) -> eyre::Result<ExitCode> {
         advertise,
         control_listen: control_listen
             .unwrap_or_else(|| SocketAddr::new(listen.ip(), DEFAULT_CONTROL_PORT)),
+        smtp,
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -211,6 +211,9 @@ pub(super) fn row(object: &Json) -> Vec<String> {
     if object["kind"] == "Container" {
         return super::workload::container_row(object);
     }
+    if object["kind"] == "Credit" {
+        return super::workload::credit_row(object);
+    }
     if object["kind"] == "Node" {
         let inventory = &status["inventory"];
         let gpus = inventory["gpus"].as_array().cloned().unwrap_or_default();
@@ -247,6 +250,8 @@ pub(super) fn headers(object: Option<&Json>) -> Vec<&'static str> {
         super::workload::WORKLOAD_HEADERS.to_vec()
     } else if object.is_some_and(|o| o["kind"] == "Container") {
         super::workload::CONTAINER_HEADERS.to_vec()
+    } else if object.is_some_and(|o| o["kind"] == "Credit") {
+        super::workload::CREDIT_HEADERS.to_vec()
     } else if object.is_some_and(|o| o["kind"] == "Node") {
         vec!["NAME", "ZONE", "STATE", "CPUS", "GPUS", "VERSION", "AGE"]
     } else {

@@ -1,5 +1,5 @@
-//! How workloads and their replicas (Container resources) are shown by
-//! `dora get` and `dora describe`.
+//! How workloads, their replicas (Container resources) and credits are
+//! shown by `dora get` and `dora describe`.
 
 use hyper::Method;
 use serde_json::Value as Json;
@@ -28,6 +28,29 @@ fn age(object: &Json) -> String {
     object["status"]["createdAt"]
         .as_u64()
         .map_or("-".to_owned(), server::age)
+}
+
+pub const CREDIT_HEADERS: [&str; 6] =
+    ["NAME", "ZONE", "WORKSPACE", "GPU-HOURS", "CPU-HOURS", "AGE"];
+
+/// A credit's row: hours used of those granted, and left.
+pub fn credit_row(object: &Json) -> Vec<String> {
+    let hours = |limit: &Json, used: &Json| {
+        let used = used.as_f64().unwrap_or(0.0);
+        match limit.as_f64() {
+            Some(limit) => format!("{used:.3} of {limit} ({:.3} left)", (limit - used).max(0.0)),
+            None => format!("{used:.3} (no limit)"),
+        }
+    };
+    let (spec, status) = (&object["spec"], &object["status"]);
+    vec![
+        text(&object["metadata"]["name"]),
+        text(&object["metadata"]["zone"]),
+        text(&spec["workspace"]),
+        hours(&spec["gpuHours"], &status["usedGpuHours"]),
+        hours(&spec["cpuHours"], &status["usedCpuHours"]),
+        age(object),
+    ]
 }
 
 /// A workload's row: how many of its replicas run, and the count in each

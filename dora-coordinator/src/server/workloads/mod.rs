@@ -16,9 +16,13 @@
 //! |---|---|
 //! | `plan.rs` | from the stored resources, what each pass does |
 //! | `reports.rs` | the daemons' container reports, into the status |
+//! | `credits.rs` | GPU-hours and CPU-hours used and left per workspace |
+//! | `status.rs` | each workload's state, and mail to its owner |
 
+mod credits;
 mod plan;
 mod reports;
+mod status;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -92,7 +96,7 @@ async fn pass(shared: &Arc<Shared>, deleting: &Deleting) {
         }
     };
     for action in actions {
-        if let Action::Delete { uid, .. } = &action {
+        if let Action::Delete { uid, .. } | Action::Stop { uid, .. } = &action {
             let mut deleting = deleting.lock().unwrap_or_else(PoisonError::into_inner);
             if !deleting.insert(uid.clone()) {
                 continue;
@@ -101,7 +105,7 @@ async fn pass(shared: &Arc<Shared>, deleting: &Deleting) {
         let (shared, deleting) = (shared.clone(), deleting.clone());
         tokio::spawn(async move {
             let uid = match &action {
-                Action::Delete { uid, .. } => Some(uid.clone()),
+                Action::Delete { uid, .. } | Action::Stop { uid, .. } => Some(uid.clone()),
                 _ => None,
             };
             carry_out(&shared, action).await;
@@ -159,7 +163,32 @@ async fn carry_out(shared: &Arc<Shared>, action: Action) {
                 _ => {}
             }
         }
+        Action::Stop {
+            key,
+            zone,
+            machine,
+            uid,
+        } => {
+            let stop = Command::DeleteContainer {
+                uid,
+                grace_ms: DELETE_GRACE.as_millis() as u64,
+            };
+            if let Ok(CommandAnswer::Done) = command(shared, &zone, &machine, &stop).await {
+                let fields = json!({ "uid": null, "containerId": null });
+                let event = "stopped and removed: its workspace has no credit left";
+                record(shared, &key, fields, Some(event)).await;
+            }
+        }
         Action::Forget { key } => forget(shared, key).await,
+        Action::Email { to, subject, body } => {
+            let Some(smtp) = shared.smtp.clone() else {
+                return;
+            };
+            let sent = tokio::task::spawn_blocking(move || smtp.send(&to, &subject, &body)).await;
+            if let Ok(Err(error)) = sent {
+                eprintln!("warning: a workload's mail was not sent: {error}");
+            }
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use super::super::error::ApiError;
 use super::super::keys;
 use super::super::store;
 use super::super::Shared;
+use super::credits::{self, Credits};
 use super::{set_status_locked, write};
 use crate::placement::workload::{
     self as placement, Assignment, Gpu, Machine, ReplicaId, Taken, WorkloadRequest,
@@ -37,6 +38,20 @@ pub enum Action {
         machine: String,
         uid: String,
     },
+    /// Have the daemon of `machine` stop and remove the container of a
+    /// replica that stays, `CreditExhausted`.
+    Stop {
+        key: String,
+        zone: String,
+        machine: String,
+        uid: String,
+    },
+    /// Mail the owner of a workload.
+    Email {
+        to: String,
+        subject: String,
+        body: String,
+    },
     /// Remove a replica that runs nowhere.
     Forget { key: String },
 }
@@ -45,24 +60,38 @@ pub enum Action {
 pub fn concerns_workloads(object: &Json) -> bool {
     matches!(
         object["kind"].as_str(),
-        Some("Workload" | "Container" | "Node" | "Volume" | "Storage")
+        Some("Workload" | "Container" | "Node" | "Volume" | "Storage" | "Credit" | "User")
     )
 }
 
 /// A workload as a pass sees it.
-struct Wanted {
-    zone: String,
-    workspace: String,
-    name: String,
-    spec: WorkloadSpec,
+pub(super) struct Wanted {
+    pub(super) zone: String,
+    pub(super) workspace: String,
+    pub(super) name: String,
+    pub(super) spec: WorkloadSpec,
     /// A digest of the spec: a replica made from another spec is replaced.
     template: String,
+    /// The workload as stored, with its status.
+    pub(super) stored: Json,
 }
 
 impl Wanted {
     /// The name placement knows it by, unique in the cluster.
     fn qualified(&self) -> String {
         format!("{}/{}/{}", self.zone, self.workspace, self.name)
+    }
+
+    /// Why its replicas may not run now, for want of credit.
+    fn no_credit(&self, credits: &Credits) -> Option<String> {
+        let count =
+            |s: &Option<dora_core::selector::Selector>| s.as_ref().is_some_and(|s| s.count > 0);
+        credits.exhausted(
+            &self.zone,
+            &self.workspace,
+            count(&self.spec.selectors.gpu),
+            count(&self.spec.selectors.cpu),
+        )
     }
 }
 
@@ -101,6 +130,7 @@ pub fn plan(shared: &Shared) -> Result<Vec<Action>, ApiError> {
             name: text(&metadata["name"]).to_owned(),
             spec,
             template: super::super::auth::hex(&digest.as_ref()[..8]),
+            stored: workload.clone(),
         });
     }
     // Replica key -> (workload, index).
@@ -128,6 +158,8 @@ pub fn plan(shared: &Shared) -> Result<Vec<Action>, ApiError> {
         .collect();
     let mut actions = Vec::new();
     let mut taken = Taken::new();
+    let mut credits = Credits::load(shared)?;
+    let now = credits::now_ms();
     let mut pending: BTreeMap<usize, Vec<(String, u32)>> = BTreeMap::new();
     let mut present = BTreeSet::new();
     for container in store.list(&format!("{}/", Kind::Container))? {
@@ -146,12 +178,20 @@ pub fn plan(shared: &Shared) -> Result<Vec<Action>, ApiError> {
             present.insert(key.clone());
         }
         let state = state_of(&container);
-        if state.is_some_and(ContainerState::holds_resources) {
+        let workspace = text(&container["metadata"]["workspace"]);
+        if state == Some(ContainerState::Running) {
+            let (gpu_hours, cpu_hours, fields) = credits::accrue(&container, now);
+            credits.charge(zone, workspace, gpu_hours, cpu_hours);
+            set_status_locked(shared, &key, fields, None)?;
+        }
+        // A replica stopped for want of credit holds what it had until
+        // its machine has stopped it.
+        let stopping = state == Some(ContainerState::CreditExhausted) && uid.is_some();
+        if state.is_some_and(ContainerState::holds_resources) || stopping {
             // Held until its machine has removed it, also while it is
             // being deleted.
             let workload = format!(
-                "{zone}/{}/{}",
-                text(&container["metadata"]["workspace"]),
+                "{zone}/{workspace}/{}",
                 text(&container["spec"]["workload"])
             );
             let assignment = Assignment {
@@ -184,8 +224,44 @@ pub fn plan(shared: &Shared) -> Result<Vec<Action>, ApiError> {
             }
             continue;
         };
-        if matches!(state, Some(ContainerState::Pending) | None) {
-            pending.entry(w).or_default().push((key, index));
+        let no_credit = wanted[w].no_credit(&credits);
+        match (state, uid) {
+            (Some(ContainerState::Pending) | None, _) => {
+                pending.entry(w).or_default().push((key, index));
+            }
+            // Being stopped: asked again while its machine is here.
+            (Some(ContainerState::CreditExhausted), Some(uid))
+                if ready.contains(&(zone, machine)) =>
+            {
+                actions.push(Action::Stop {
+                    key,
+                    zone: zone.to_owned(),
+                    machine: machine.to_owned(),
+                    uid: uid.to_owned(),
+                });
+            }
+            (Some(ContainerState::CreditExhausted), None) if no_credit.is_none() => {
+                let text = "credit was added: placing it again";
+                let fields = json!({ "state": "Pending", "reason": text, "since": store::now() });
+                set_status_locked(shared, &key, fields, Some(text))?;
+                pending.entry(w).or_default().push((key, index));
+            }
+            (Some(state), uid) if state.holds_resources() => {
+                if let Some(reason) = no_credit {
+                    let text = format!("CreditExhausted: {reason}");
+                    let fields = json!({ "state": "CreditExhausted", "reason": text, "since": store::now() });
+                    set_status_locked(shared, &key, fields, Some(&text))?;
+                    if let (Some(uid), true) = (uid, ready.contains(&(zone, machine))) {
+                        actions.push(Action::Stop {
+                            key,
+                            zone: zone.to_owned(),
+                            machine: machine.to_owned(),
+                            uid: uid.to_owned(),
+                        });
+                    }
+                }
+            }
+            _ => {}
         }
     }
     // Replicas not yet recorded: Pending until placed, below.
@@ -216,49 +292,18 @@ pub fn plan(shared: &Shared) -> Result<Vec<Action>, ApiError> {
         set_status_locked(shared, key, fields, Some("created"))?;
         pending.entry(w).or_default().push((key.clone(), index));
     }
-    place_pending(shared, &wanted, pending, &machines, &taken, &mut actions)?;
-    count_states(shared, &wanted)?;
+    place_pending(
+        shared,
+        &wanted,
+        pending,
+        &machines,
+        &taken,
+        &credits,
+        &mut actions,
+    )?;
+    credits.save(shared)?;
+    super::status::workload_states(shared, &wanted, &mut actions)?;
     Ok(actions)
-}
-
-/// Sets each workload's `status.replicas`: how many replicas are in each
-/// state.
-fn count_states(shared: &Shared, wanted: &[Wanted]) -> Result<(), ApiError> {
-    let mut counts: BTreeMap<(String, String, String), BTreeMap<String, u64>> = BTreeMap::new();
-    for container in shared.store.list(&format!("{}/", Kind::Container))? {
-        let metadata = &container["metadata"];
-        let workload = (
-            text(&metadata["zone"]).to_owned(),
-            text(&metadata["workspace"]).to_owned(),
-            text(&container["spec"]["workload"]).to_owned(),
-        );
-        let state = text(&container["status"]["state"]).to_owned();
-        *counts
-            .entry(workload)
-            .or_default()
-            .entry(state)
-            .or_default() += 1;
-    }
-    for workload in wanted {
-        let place = (
-            workload.zone.clone(),
-            workload.workspace.clone(),
-            workload.name.clone(),
-        );
-        let replicas = counts.remove(&place).unwrap_or_default();
-        let key = keys::key(
-            Kind::Workload,
-            Some(&workload.zone),
-            Some(&workload.workspace),
-            &workload.name,
-        );
-        let mut fields = serde_json::Map::new();
-        fields.insert("replicas".to_owned(), json!(replicas));
-        if let Some(change) = shared.store.update_status(&key, &fields)? {
-            shared.publish(vec![change]);
-        }
-    }
-    Ok(())
 }
 
 /// Places the pending replicas; those that fit are Scheduled and given
@@ -269,12 +314,19 @@ fn place_pending(
     pending: BTreeMap<usize, Vec<(String, u32)>>,
     machines: &[Machine],
     taken: &Taken,
+    credits: &Credits,
     actions: &mut Vec<Action>,
 ) -> Result<(), ApiError> {
     let mut requests = Vec::new();
     let mut keys: BTreeMap<(String, u32), (String, usize, Vec<Mount>)> = BTreeMap::new();
     for (w, replicas) in pending {
         let workload = &wanted[w];
+        if let Some(reason) = workload.no_credit(credits) {
+            for (key, _) in &replicas {
+                pend(shared, key, &format!("NoCredit: {reason}"))?;
+            }
+            continue;
+        }
         let mounts = match mounts(shared, workload) {
             Ok(mounts) => mounts,
             Err(reason) => {
@@ -330,7 +382,7 @@ fn place_pending(
         let fields = json!({
             "state": "Scheduled", "reason": null, "uid": uid, "cpus": assignment.cpus,
             "ports": assignment.ports, "exitCode": null, "containerId": null,
-            "since": store::now(),
+            "reportEpoch": null, "reportSeq": null, "since": store::now(),
         });
         set_status_locked(shared, &key, fields, Some(&event))?;
         let name = format!("{}-{}", workload.name, assignment.replica.index);

@@ -16,7 +16,11 @@ use serde_json::{json, Value as Json};
 use super::super::dataflows::command;
 use super::super::error::ApiError;
 use super::super::{store, Shared};
-use super::set_status_locked;
+use super::{credits, set_status_locked};
+
+fn text(value: &Json) -> &str {
+    value.as_str().unwrap_or_default()
+}
 
 /// Follows every machine's container reports until the process ends.
 pub async fn follow_reports(shared: Arc<Shared>, session: zenoh::Session) {
@@ -97,6 +101,11 @@ fn apply(
     if seen.1.is_some() && (report.epoch, Some(report.seq)) <= seen {
         return Ok(());
     }
+    // Stopped for want of credit: what it says while it stops changes
+    // nothing.
+    if status["state"] == "CreditExhausted" {
+        return Ok(());
+    }
     let state = serde_json::to_value(report.state).map_err(ApiError::internal)?;
     let mut fields = json!({
         "state": state,
@@ -113,6 +122,25 @@ fn apply(
     }
     if status["state"] != state {
         fields["since"] = json!(store::now());
+        let now = credits::now_ms();
+        if status["state"] == "Running" {
+            // The last of its running time, charged as it ends.
+            let (gpu_hours, cpu_hours, used) = credits::accrue(&current, now);
+            let mut credits = credits::Credits::load(shared)?;
+            credits.charge(
+                zone,
+                text(&current["metadata"]["workspace"]),
+                gpu_hours,
+                cpu_hours,
+            );
+            credits.save(shared)?;
+            if let (Some(fields), Json::Object(used)) = (fields.as_object_mut(), used) {
+                fields.extend(used);
+            }
+        }
+        if report.state == ContainerState::Running {
+            fields["runningSince"] = json!(now);
+        }
     }
     set_status_locked(shared, &key, fields, report.event.as_deref())
 }

@@ -83,6 +83,9 @@ pub enum ContainerState {
     Failed,
     /// Ended and waits, with a growing back-off, to be started again.
     CrashLoop,
+    /// Stopped because its workspace has no credit left in the zone;
+    /// started again when credit is added.
+    CreditExhausted,
 }
 
 impl ContainerState {
