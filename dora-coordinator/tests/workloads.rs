@@ -253,7 +253,7 @@ fn replicas_are_spread_or_packed_get_their_gpus_by_uuid_and_delete_leaves_nothin
         &workload(
             "spread",
             2,
-            "  selectors: { cpu: { product_name: All, count: 1 } }\n  config:\n    cmd: sh -c 'echo \"replica $REPLICA\" > /data/$HOSTNAME; exec sleep 300'\n    env: { REPLICA: here }\n    affinity: Distribute\n  volumes: [{ name: data, target: /data }]\n",
+            "  selectors: { cpu: { product_name: All, count: 1 } }\n  config:\n    cmd: sh -c 'echo \"replica $REPLICA\" > /data/$HOSTNAME; echo hello from $REPLICA; echo oops >&2; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done'\n    env: { REPLICA: here }\n    affinity: Distribute\n  volumes: [{ name: data, target: /data }]\n",
         ),
     );
     let spread = cluster.wait("spread", LIMIT, |r| {
@@ -292,6 +292,68 @@ fn replicas_are_spread_or_packed_get_their_gpus_by_uuid_and_delete_leaves_nothin
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+
+    // What they printed, from their machines' engines.
+    let zone = cluster.zone.0.as_str();
+    let logs = cluster.cli(&["logs", "workload/spread", "--zone", zone]);
+    assert!(logs.status.success(), "{}", text(&logs.stderr));
+    let (out, err) = (text(&logs.stdout), text(&logs.stderr));
+    for replica in ["spread-0", "spread-1"] {
+        assert!(
+            out.contains(&format!("{replica} | hello from here\n")),
+            "{out}"
+        );
+        assert!(err.contains(&format!("{replica} | oops\n")), "{err}");
+    }
+    let last_tick = |out: &str| {
+        out.lines()
+            .filter_map(|l| {
+                l.rsplit_once("tick ")
+                    .and_then(|(_, n)| n.parse::<u64>().ok())
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let seen = last_tick(&out);
+    let mut follow = secure_command(
+        &cluster.coordinator,
+        &[
+            "logs",
+            "workload/spread",
+            "--replica",
+            "1",
+            "-f",
+            "--zone",
+            zone,
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        "hello from here",
+        "no replica prefix for one replica"
+    );
+    let start = Instant::now();
+    // Followed: lines printed after the first read arrive too.
+    loop {
+        let line = lines.next().unwrap().unwrap();
+        if last_tick(&line) > seen + 3 {
+            break;
+        }
+        assert!(start.elapsed() < LIMIT, "no new lines while following");
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let wrong = cluster.cli(&["logs", "workload/spread", "--replica", "5", "--zone", zone]);
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong.stderr).contains("has no replica 5; it has 2"),
+        "{}",
+        text(&wrong.stderr)
+    );
 
     // Pack: both on one machine, each with one GPU of its own, by UUID.
     // There is no GPU here: the engine refuses to start them, and says so.

@@ -140,8 +140,8 @@ pub mod cluster {
     mod container;
 
     pub use container::{
-        container_report_key, parse_container_report_key, ContainerReport, ContainerRun,
-        ContainerState, Mount, CONTAINER_REPORT_ALL,
+        container_report_key, output_key, parse_container_report_key, ContainerReport,
+        ContainerRun, ContainerState, Mount, OutputChunk, CONTAINER_REPORT_ALL,
     };
 
     /// The version of these messages; a daemon and a coordinator of
@@ -249,6 +249,16 @@ pub mod cluster {
         DeleteContainer { uid: String, grace_ms: u64 },
         /// The state of every container that runs here.
         Containers,
+        /// Publish what the container of `uid` printed on
+        /// [`output_key`]`(stream)`, as [`OutputChunk`]s; with `follow`,
+        /// then what it prints until it ends or [`Command::EndOutput`].
+        ContainerLogs {
+            uid: String,
+            follow: bool,
+            stream: String,
+        },
+        /// Stop publishing `stream`.
+        EndOutput { stream: String },
     }
 
     /// A daemon's answer to a [`Command`].

@@ -218,14 +218,19 @@ enum Command {
         #[command(flatten)]
         connection: cluster::Connection,
     },
-    /// Show what a dataflow's nodes printed, also after it ended.
+    /// Show what a dataflow's nodes printed, also after it ended; or,
+    /// for `workload/NAME`, what a workload's containers printed.
     #[cfg(feature = "cluster")]
     Logs {
+        /// A dataflow, or `workload/NAME`.
         #[arg(value_name = "NAME")]
         name: String,
         /// Only this node's lines.
         #[arg(value_name = "NODE")]
         node: Option<String>,
+        /// Only this replica of the workload (from 0).
+        #[arg(long, value_name = "INDEX")]
+        replica: Option<u32>,
         /// Keep printing new lines until the dataflow ends.
         #[arg(short, long)]
         follow: bool,
@@ -341,10 +346,24 @@ pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
         Command::Logs {
             name,
             node,
+            replica,
             follow,
             place,
             connection,
-        } => cluster::logs(&connection, &place, &name, node.as_deref(), follow),
+        } => match name.strip_prefix("workload/") {
+            Some(workload) => {
+                if let Some(node) = node {
+                    eyre::bail!(
+                        "`{node}`: a workload has replicas, not nodes; give --replica INDEX"
+                    );
+                }
+                cluster::workload_logs(&connection, &place, workload, replica, follow)
+            }
+            None if replica.is_some() => eyre::bail!(
+                "--replica is for workloads: write `dora logs workload/{name} --replica INDEX`"
+            ),
+            None => cluster::logs(&connection, &place, &name, node.as_deref(), follow),
+        },
         #[cfg(feature = "cluster")]
         Command::Token {
             command,

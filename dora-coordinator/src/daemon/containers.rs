@@ -52,6 +52,8 @@ pub struct Containers {
     table: Mutex<HashMap<String, Entry>>,
     /// When this daemon started, in every report.
     epoch: u64,
+    /// The output streams being published, by name.
+    streams: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
 
 /// How a container's run ended.
@@ -74,6 +76,7 @@ impl Containers {
             dir: state_dir.join("containers"),
             docker: OnceCell::new(),
             table: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
             epoch: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -82,6 +85,10 @@ impl Containers {
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::AbortHandle>> {
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The engine, connected on first use; its absence is said once per
@@ -97,7 +104,11 @@ impl Containers {
     pub fn takes(command: &Command) -> bool {
         matches!(
             command,
-            Command::RunContainer { .. } | Command::DeleteContainer { .. } | Command::Containers
+            Command::RunContainer { .. }
+                | Command::DeleteContainer { .. }
+                | Command::Containers
+                | Command::ContainerLogs { .. }
+                | Command::EndOutput { .. }
         )
     }
 
@@ -177,6 +188,42 @@ impl Containers {
             Command::Containers => CommandAnswer::Containers {
                 containers: self.table().values().map(|e| e.last.clone()).collect(),
             },
+            Command::ContainerLogs {
+                uid,
+                follow,
+                stream,
+            } => {
+                let id = self
+                    .table()
+                    .get(&uid)
+                    .and_then(|e| e.last.container_id.clone());
+                let Some(id) = id else {
+                    return CommandAnswer::Refused {
+                        reason: format!(
+                            "no container of replica {uid} on machine `{}`",
+                            self.machine
+                        ),
+                    };
+                };
+                let docker = match self.docker().await {
+                    Ok(docker) => docker,
+                    Err(reason) => return CommandAnswer::Refused { reason },
+                };
+                let this = self.clone();
+                let key = stream.clone();
+                let task = tokio::spawn(async move {
+                    super::output::publish(&this.session, &stream, docker.logs(&id, follow)).await;
+                    this.streams().remove(&stream);
+                });
+                self.streams().insert(key, task.abort_handle());
+                CommandAnswer::Done
+            }
+            Command::EndOutput { stream } => {
+                if let Some(task) = self.streams().remove(&stream) {
+                    task.abort();
+                }
+                CommandAnswer::Done
+            }
             other => CommandAnswer::Refused {
                 reason: format!("not a container command: {other:?}"),
             },

@@ -8,6 +8,7 @@
 
 mod containers;
 pub mod inventory;
+mod output;
 mod runs;
 
 pub use runs::DEFAULT_GRACE;

@@ -101,7 +101,9 @@ impl Runs {
             },
             Command::RunContainer { .. }
             | Command::DeleteContainer { .. }
-            | Command::Containers => CommandAnswer::Refused {
+            | Command::Containers
+            | Command::ContainerLogs { .. }
+            | Command::EndOutput { .. } => CommandAnswer::Refused {
                 reason: "containers are not dataflows".to_owned(),
             },
             Command::List => {

@@ -17,11 +17,11 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use dora_core::protocol::cluster::ContainerRun;
 use dora_core::resource::{NetworkMode, PullPolicy};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 
 /// The label that holds a container's [`ContainerRun`].
 pub const RUN_LABEL: &str = "dora.run";
@@ -151,6 +151,32 @@ impl Docker {
                 message: "the wait ended without an exit code".to_owned(),
             }),
         }
+    }
+
+    /// What the container printed, as (on stderr, bytes), from its start;
+    /// with `follow`, then what it prints until it ends.
+    pub fn logs(
+        &self,
+        id: &str,
+        follow: bool,
+    ) -> impl Stream<Item = Result<(bool, bytes::Bytes), DockerError>> + use<> {
+        let options = LogsOptionsBuilder::default()
+            .follow(follow)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        self.client.logs(id, Some(options)).map(|piece| {
+            use bollard::container::LogOutput;
+            match piece {
+                Ok(LogOutput::StdErr { message }) => Ok((true, message)),
+                Ok(
+                    LogOutput::StdOut { message }
+                    | LogOutput::Console { message }
+                    | LogOutput::StdIn { message },
+                ) => Ok((false, message)),
+                Err(error) => Err(engine("read the container's log")(error)),
+            }
+        })
     }
 
     /// Whether the container runs, and its last exit code; `None` when the

@@ -195,7 +195,13 @@ pub fn daemon(
 
 /// `dora ARGS` against a coordinator that serves https with its own CA.
 pub fn secure_cli(coordinator: &Coordinator, args: &[&str]) -> Output {
-    dora()
+    secure_command(coordinator, args).output().unwrap()
+}
+
+/// `dora ARGS` against a coordinator that serves https, not yet run.
+pub fn secure_command(coordinator: &Coordinator, args: &[&str]) -> Command {
+    let mut command = dora();
+    command
         .args(args)
         .args([
             "--coordinator",
@@ -205,9 +211,8 @@ pub fn secure_cli(coordinator: &Coordinator, args: &[&str]) -> Output {
         ])
         .arg("--ca")
         .arg(coordinator.dir.join("ca.pem"))
-        .env("XDG_CONFIG_HOME", coordinator.dir.join("config"))
-        .output()
-        .unwrap()
+        .env("XDG_CONFIG_HOME", coordinator.dir.join("config"));
+    command
 }
 
 /// The machine's state as the coordinator has it.

@@ -29,6 +29,7 @@ pub use dataflow::{list, logs, start, stop};
 pub use resources::{apply, delete, describe, get};
 pub use token::token;
 pub use up::{down, up, DownArgs, UpArgs};
+pub use workload::logs as workload_logs;
 
 /// How to reach the coordinator.
 #[derive(Debug, Clone, Args)]

@@ -1,10 +1,13 @@
 //! How workloads, their replicas (Container resources) and credits are
 //! shown by `dora get` and `dora describe`.
 
+use std::process::ExitCode;
+
+use eyre::eyre;
 use hyper::Method;
 use serde_json::Value as Json;
 
-use super::{ok, query, Place};
+use super::{api_error, encode, ok, query, Connection, Place};
 use crate::client::Client;
 use crate::server;
 
@@ -180,4 +183,61 @@ pub fn describe_workload(client: &Client, object: &Json) -> eyre::Result<String>
         }
     }
     Ok(out)
+}
+
+/// `dora logs workload/NAME`: what its containers printed, each line
+/// with its replica's name in front unless one replica was asked for;
+/// with `follow`, until they end or Ctrl-C.
+pub fn logs(
+    connection: &Connection,
+    place: &Place,
+    name: &str,
+    replica: Option<u32>,
+    follow: bool,
+) -> eyre::Result<ExitCode> {
+    let client = connection.client()?;
+    let index = replica.map(|r| r.to_string());
+    let mut extra = Vec::new();
+    if let Some(index) = &index {
+        extra.push(("replica", index.as_str()));
+    }
+    if follow {
+        extra.push(("follow", "1"));
+    }
+    let mut failure = None;
+    client.stream(
+        &format!(
+            "/api/v1/workloads/{}/logs{}",
+            encode(name),
+            query(place, &extra)
+        ),
+        |status, bytes| {
+            let Ok(line) = serde_json::from_slice::<Json>(bytes) else {
+                failure = Some(eyre!("the coordinator sent a line that is not JSON"));
+                return false;
+            };
+            if !status.is_success() {
+                failure = Some(api_error(&crate::client::Answer { status, body: line }));
+                return false;
+            }
+            let text = line["text"].as_str().unwrap_or_default();
+            let out = match replica {
+                Some(_) => format!("{text}\n"),
+                None => format!(
+                    "{name}-{} | {text}\n",
+                    line["replica"].as_u64().unwrap_or(0)
+                ),
+            };
+            let written = if line["stderr"] == true {
+                std::io::Write::write_all(&mut std::io::stderr(), out.as_bytes())
+            } else {
+                std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())
+            };
+            written.is_ok()
+        },
+    )?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }

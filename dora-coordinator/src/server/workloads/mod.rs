@@ -18,8 +18,10 @@
 //! | `reports.rs` | the daemons' container reports, into the status |
 //! | `credits.rs` | GPU-hours and CPU-hours used and left per workspace |
 //! | `status.rs` | each workload's state, and mail to its owner |
+//! | `logs.rs` | what the containers printed, from their machines |
 
 mod credits;
+mod logs;
 mod plan;
 mod reports;
 mod status;
@@ -31,6 +33,7 @@ use std::time::Duration;
 use dora_core::protocol::cluster::{Command, CommandAnswer};
 use serde_json::{json, Value as Json};
 
+pub use logs::logs;
 pub use reports::{follow_reports, reconcile_machine};
 
 use super::dataflows::command;

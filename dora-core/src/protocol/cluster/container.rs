@@ -25,6 +25,25 @@ pub fn parse_container_report_key(key: &str) -> Option<(&str, &str, &str)> {
     parts.next().is_none().then_some(parsed)
 }
 
+/// The key a daemon publishes one output stream on (a container's log).
+pub fn output_key(stream: &str) -> String {
+    format!("dora/v1/output/{stream}")
+}
+
+/// A piece of a container's output, in order: `seq` counts from 0, so a
+/// reader can tell a gap. The last has `end` set, with why it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputChunk {
+    pub seq: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stderr: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+}
+
 /// One replica of a workload, as its machine runs it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
