@@ -24,6 +24,11 @@ pub struct Client {
     ca: Option<PathBuf>,
 }
 
+/// A connection to the coordinator: TCP, or TLS over it.
+trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Connection for T {}
+
 /// An answer of the API.
 pub struct Answer {
     pub status: StatusCode,
@@ -106,6 +111,88 @@ impl Client {
         )
     }
 
+    /// A request to `path`, with the host and the token.
+    fn request(&self, method: Method, path: &str) -> hyper::http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, format!("{}:{}", self.host, self.port))
+            .header(
+                hyper::header::AUTHORIZATION,
+                format!("Bearer {}", self.token),
+            )
+    }
+
+    /// A connection to the coordinator, over TLS unless it serves plain
+    /// HTTP.
+    async fn open(&self) -> eyre::Result<Box<dyn Connection>> {
+        let authority = format!("{}:{}", self.host, self.port);
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .wrap_err_with(|| format!("cannot reach the coordinator at {authority}; is it running (`dora coordinator`), and is the address right?"))?;
+        if !self.tls {
+            return Ok(Box::new(tcp));
+        }
+        let config = client_config(self.ca.as_deref())?;
+        let name = ServerName::try_from(self.host.clone())
+            .map_err(|_| eyre!("`{}` cannot name a TLS server", self.host))?;
+        let stream = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .wrap_err_with(|| format!("TLS with the coordinator at {authority} failed; is --ca the cluster's CA certificate (ca.pem in its state folder), and does it serve https?"))?;
+        Ok(Box::new(stream))
+    }
+
+    /// Sends a POST that asks to switch the connection to `protocol`, and
+    /// runs `work` on the switched connection once the coordinator agreed;
+    /// `Err` holds the API's answer when it refused.
+    pub fn upgrade<R>(
+        &self,
+        path: &str,
+        protocol: &str,
+        work: impl AsyncFnOnce(TokioIo<hyper::upgrade::Upgraded>) -> eyre::Result<R>,
+    ) -> eyre::Result<Result<R, Answer>> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .wrap_err("cannot start the client's runtime")?;
+        runtime.block_on(async {
+            let request = self
+                .request(Method::POST, path)
+                .header(hyper::header::CONNECTION, "upgrade")
+                .header(hyper::header::UPGRADE, protocol)
+                .body(Full::new(Bytes::new()))
+                .wrap_err("cannot make the request")?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(self.open().await?))
+                    .await
+                    .wrap_err("cannot speak HTTP with the coordinator")?;
+            tokio::spawn(async move {
+                let _ = connection.with_upgrades().await;
+            });
+            let response = sender
+                .send_request(request)
+                .await
+                .wrap_err("the coordinator did not answer")?;
+            if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                let status = response.status();
+                let bytes = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+                return Ok(Err(Answer { status, body }));
+            }
+            let upgraded = hyper::upgrade::on(response)
+                .await
+                .wrap_err("the coordinator did not switch the connection")?;
+            work(TokioIo::new(upgraded)).await.map(Ok)
+        })
+    }
+
     fn send(
         &self,
         method: Method,
@@ -120,36 +207,31 @@ impl Client {
             .wrap_err("cannot start the client's runtime")?;
         runtime.block_on(async {
             let authority = format!("{}:{}", self.host, self.port);
-            let tcp = TcpStream::connect((self.host.as_str(), self.port))
-                .await
-                .wrap_err_with(|| format!("cannot reach the coordinator at {authority}; is it running (`dora coordinator`), and is the address right?"))?;
             let (content_type, bytes) = body.unwrap_or(("application/json", Vec::new()));
-            let request = Request::builder()
-                .method(method)
-                .uri(path)
-                .header(hyper::header::HOST, &authority)
-                .header(hyper::header::AUTHORIZATION, format!("Bearer {}", self.token))
+            let request = self
+                .request(method, path)
                 .header(hyper::header::CONTENT_TYPE, content_type)
                 .body(Full::new(Bytes::from(bytes)))
                 .wrap_err("cannot make the request")?;
-            let response = if self.tls {
-                let config = client_config(self.ca.as_deref())?;
-                let name = ServerName::try_from(self.host.clone())
-                    .map_err(|_| eyre!("`{}` cannot name a TLS server", self.host))?;
-                let stream = tokio_rustls::TlsConnector::from(config)
-                    .connect(name, tcp)
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(self.open().await?))
                     .await
-                    .wrap_err_with(|| format!("TLS with the coordinator at {authority} failed; is --ca the cluster's CA certificate (ca.pem in its state folder), and does it serve https?"))?;
-                exchange(TokioIo::new(stream), request).await?
-            } else {
-                exchange(TokioIo::new(tcp), request).await?
-            };
+                    .wrap_err("cannot speak HTTP with the coordinator")?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            let response = sender
+                .send_request(request)
+                .await
+                .wrap_err_with(|| format!("the coordinator at {authority} did not answer"))?;
             let status = response.status();
             let mut body = response.into_body();
             let mut pending: Vec<u8> = Vec::new();
             while let Some(frame) = body.frame().await {
                 let frame = frame.wrap_err("the coordinator's answer broke off")?;
-                let Ok(data) = frame.into_data() else { continue };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
                 pending.extend_from_slice(&data);
                 if by_line {
                     while let Some(end) = pending.iter().position(|b| *b == b'\n') {
@@ -166,25 +248,6 @@ impl Client {
             Ok(())
         })
     }
-}
-
-async fn exchange<T>(
-    io: T,
-    request: Request<Full<Bytes>>,
-) -> eyre::Result<hyper::Response<hyper::body::Incoming>>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .wrap_err("cannot speak HTTP with the coordinator")?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    sender
-        .send_request(request)
-        .await
-        .wrap_err("the coordinator did not answer")
 }
 
 /// TLS that trusts the cluster's CA, and nothing else.

@@ -22,7 +22,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// Runs the `dora` command with `args` (the program name first) and
-/// returns its exit code: 0 on success, 1 on failure, 2 for bad usage.
+/// returns its exit code: 0 on success, 1 on failure, 2 for bad usage,
+/// or the code of what it ran (`dora exec`).
 pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
     let args = match cli::Cli::try_parse_from(args) {
         Ok(args) => args,
@@ -32,8 +33,11 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
         }
     };
     match cli::run(args) {
-        Ok(code) if code == ExitCode::SUCCESS => 0,
-        Ok(_) => 1,
+        // Every code a command gives back, such as `dora exec`'s, is one
+        // of these; `ExitCode` does not tell its number otherwise.
+        Ok(code) => (0..=u8::MAX)
+            .find(|n| ExitCode::from(*n) == code)
+            .unwrap_or(1),
         Err(error) => {
             cli::print_error(&error);
             1

@@ -579,6 +579,80 @@ fn a_daemon_killed_with_kill_9_adopts_its_containers_when_it_restarts() {
         [id[..12].to_owned()],
         "duplicated"
     );
+
+    // Commands in its container: input in, output out, the exit code.
+    let zone = cluster.zone.0.clone();
+    let exec = |cmd: &[&str]| {
+        let mut command = secure_command(
+            &cluster.coordinator,
+            &["exec", "workload/steady", "--zone", zone.as_str()],
+        );
+        command.arg("--").args(cmd);
+        command
+    };
+    let mut cat = exec(&["cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    cat.stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello through exec\n")
+        .unwrap();
+    let cat = cat.wait_with_output().unwrap();
+    assert!(cat.status.success(), "{}", text(&cat.stderr));
+    assert_eq!(text(&cat.stdout), "hello through exec\n");
+    let failing = exec(&["sh", "-c", "echo out; echo err >&2; exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        failing.status.code(),
+        Some(3),
+        "{:?} {:?}",
+        text(&failing.stdout),
+        text(&failing.stderr)
+    );
+    assert_eq!(
+        (text(&failing.stdout), text(&failing.stderr)),
+        ("out\n".to_owned(), "err\n".to_owned())
+    );
+    // With a terminal (made by `script`), the command gets one too.
+    let command = exec(&["sh", "-c", "tty; echo $((6*7))"]);
+    let line: Vec<String> = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let script = Command::new("script")
+        .args(["-qec", &shell_words::join(&line), "/dev/null"])
+        .env("XDG_CONFIG_HOME", cluster.coordinator.dir.join("config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    let shown = text(&script.stdout);
+    assert!(
+        shown.contains("/dev/pts/") && shown.contains("42"),
+        "{shown:?}"
+    );
+    // Nothing to run in: the reason, and no connection switched.
+    let nowhere = secure_command(
+        &cluster.coordinator,
+        &["exec", "workload/absent", "--zone", &zone],
+    )
+    .args(["--", "true"])
+    .output()
+    .unwrap();
+    assert!(!nowhere.status.success());
+    assert!(
+        text(&nowhere.stderr).contains("there is no Workload `absent`"),
+        "{}",
+        text(&nowhere.stderr)
+    );
+
     // Adopted means supervised: delete still stops and removes it.
     let output = cluster.cli(&["delete", "workload", "steady", "--zone", &cluster.zone.0]);
     assert!(output.status.success(), "{}", text(&output.stderr));

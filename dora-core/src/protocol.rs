@@ -143,6 +143,9 @@ pub mod cluster {
         container_report_key, output_key, parse_container_report_key, ContainerReport,
         ContainerRun, ContainerState, Mount, OutputChunk, CONTAINER_REPORT_ALL,
     };
+    pub use exec::{exec_input_key, exec_output_key, ExecFrame};
+
+    mod exec;
 
     /// The version of these messages; a daemon and a coordinator of
     /// another version refuse each other with a message that says so.
@@ -259,6 +262,16 @@ pub mod cluster {
         },
         /// Stop publishing `stream`.
         EndOutput { stream: String },
+        /// Run `cmd` in the container of `uid`, with a terminal when
+        /// `tty`: its input is read from [`exec_input_key`]`(stream)`, its
+        /// output and exit code published on [`exec_output_key`]`(stream)`,
+        /// as [`ExecFrame`]s.
+        Exec {
+            uid: String,
+            cmd: Vec<String>,
+            tty: bool,
+            stream: String,
+        },
     }
 
     /// A daemon's answer to a [`Command`].

@@ -218,6 +218,24 @@ enum Command {
         #[command(flatten)]
         connection: cluster::Connection,
     },
+    /// Run a command in a workload's container: `dora exec workload/NAME
+    /// -- COMMAND ARGS...`, with this terminal when it is one.
+    #[cfg(feature = "cluster")]
+    Exec {
+        /// `workload/NAME`.
+        #[arg(value_name = "WORKLOAD")]
+        target: String,
+        /// The replica to run it in (from 0; default 0).
+        #[arg(long, value_name = "INDEX")]
+        replica: Option<u32>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        cmd: Vec<String>,
+        #[command(flatten)]
+        place: cluster::Place,
+        #[command(flatten)]
+        connection: cluster::Connection,
+    },
     /// Show what a dataflow's nodes printed, also after it ended; or,
     /// for `workload/NAME`, what a workload's containers printed.
     #[cfg(feature = "cluster")]
@@ -364,6 +382,14 @@ pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
             ),
             None => cluster::logs(&connection, &place, &name, node.as_deref(), follow),
         },
+        #[cfg(feature = "cluster")]
+        Command::Exec {
+            target,
+            replica,
+            cmd,
+            place,
+            connection,
+        } => cluster::exec(&connection, &place, &target, replica, cmd),
         #[cfg(feature = "cluster")]
         Command::Token {
             command,

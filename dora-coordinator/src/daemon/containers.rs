@@ -109,6 +109,7 @@ impl Containers {
                 | Command::Containers
                 | Command::ContainerLogs { .. }
                 | Command::EndOutput { .. }
+                | Command::Exec { .. }
         )
     }
 
@@ -217,6 +218,33 @@ impl Containers {
                 });
                 self.streams().insert(key, task.abort_handle());
                 CommandAnswer::Done
+            }
+            Command::Exec {
+                uid,
+                cmd,
+                tty,
+                stream,
+            } => {
+                let id = self
+                    .table()
+                    .get(&uid)
+                    .and_then(|e| e.last.container_id.clone());
+                let Some(id) = id else {
+                    return CommandAnswer::Refused {
+                        reason: format!(
+                            "no container of replica {uid} on machine `{}`",
+                            self.machine
+                        ),
+                    };
+                };
+                let docker = match self.docker().await {
+                    Ok(docker) => docker,
+                    Err(reason) => return CommandAnswer::Refused { reason },
+                };
+                match super::exec::start(&self.session, docker, &id, cmd, tty, &stream).await {
+                    Ok(()) => CommandAnswer::Done,
+                    Err(reason) => CommandAnswer::Refused { reason },
+                }
             }
             Command::EndOutput { stream } => {
                 if let Some(task) = self.streams().remove(&stream) {

@@ -7,6 +7,7 @@
 //! coordinator's commands: it runs dataflows (see [`runs`]).
 
 mod containers;
+mod exec;
 pub mod inventory;
 mod output;
 mod runs;

@@ -103,7 +103,8 @@ impl Runs {
             | Command::DeleteContainer { .. }
             | Command::Containers
             | Command::ContainerLogs { .. }
-            | Command::EndOutput { .. } => CommandAnswer::Refused {
+            | Command::EndOutput { .. }
+            | Command::Exec { .. } => CommandAnswer::Refused {
                 reason: "containers are not dataflows".to_owned(),
             },
             Command::List => {

@@ -40,6 +40,19 @@ pub enum DockerError {
     },
 }
 
+/// Output of a container or a command, as (on stderr, bytes).
+pub type Output =
+    std::pin::Pin<Box<dyn Stream<Item = Result<(bool, bytes::Bytes), DockerError>> + Send>>;
+
+/// A command started in a container by [`Docker::exec`].
+pub struct Exec {
+    pub id: String,
+    /// What it prints.
+    pub output: Output,
+    /// Its standard input.
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
 /// A container of ours that the engine has, with what it runs.
 #[derive(Debug, Clone)]
 pub struct Found {
@@ -177,6 +190,89 @@ impl Docker {
                 Err(error) => Err(engine("read the container's log")(error)),
             }
         })
+    }
+
+    /// Starts `cmd` in the container, attached, with a terminal when
+    /// `tty`: its id, its output as (on stderr, bytes), and its input.
+    pub async fn exec(
+        &self,
+        container: &str,
+        cmd: Vec<String>,
+        tty: bool,
+    ) -> Result<Exec, DockerError> {
+        use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+        let options = CreateExecOptions {
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(tty),
+            cmd: Some(cmd),
+            ..Default::default()
+        };
+        let created = self
+            .client
+            .create_exec(container, options)
+            .await
+            .map_err(engine("run the command"))?;
+        let start = StartExecOptions {
+            detach: false,
+            tty,
+            output_capacity: None,
+        };
+        match self
+            .client
+            .start_exec(&created.id, Some(start))
+            .await
+            .map_err(engine("start the command"))?
+        {
+            StartExecResults::Attached { output, input } => Ok(Exec {
+                id: created.id,
+                output: Box::pin(output.map(|piece| {
+                    use bollard::container::LogOutput;
+                    match piece {
+                        Ok(LogOutput::StdErr { message }) => Ok((true, message)),
+                        Ok(
+                            LogOutput::StdOut { message }
+                            | LogOutput::Console { message }
+                            | LogOutput::StdIn { message },
+                        ) => Ok((false, message)),
+                        Err(error) => Err(engine("read the command's output")(error)),
+                    }
+                })),
+                input,
+            }),
+            StartExecResults::Detached => Err(DockerError::Engine {
+                action: "attach to the command",
+                message: "it started detached".to_owned(),
+            }),
+        }
+    }
+
+    /// Sets the terminal size of a command run by [`Docker::exec`].
+    pub async fn resize_exec(
+        &self,
+        exec: &str,
+        columns: u16,
+        rows: u16,
+    ) -> Result<(), DockerError> {
+        let options = bollard::query_parameters::ResizeExecOptions {
+            h: i32::from(rows),
+            w: i32::from(columns),
+        };
+        self.client
+            .resize_exec(exec, options)
+            .await
+            .map_err(engine("resize the terminal"))
+    }
+
+    /// The exit code of a command run by [`Docker::exec`], once it ended.
+    pub async fn exec_exit_code(&self, exec: &str) -> Result<Option<i64>, DockerError> {
+        let inspected = self
+            .client
+            .inspect_exec(exec)
+            .await
+            .map_err(engine("inspect the command"))?;
+        Ok(inspected.exit_code)
     }
 
     /// Whether the container runs, and its last exit code; `None` when the

@@ -45,10 +45,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/dataflows/{name}/stop", post(dataflows::stop))
         .route("/api/v1/dataflows/{name}/logs", get(dataflows::logs))
         .route("/api/v1/workloads/{name}/logs", get(super::workloads::logs))
+        .route("/api/v1/workloads/{name}/exec", post(super::workloads::exec))
         .fallback(|| async {
             ApiError::not_found(
                 "no such API path",
-                "the API lives under /api/v1/: apply, resources/KIND[/NAME], dataflows/NAME/{start,stop,logs}, workloads/NAME/logs, tokens, events, whoami",
+                "the API lives under /api/v1/: apply, resources/KIND[/NAME], dataflows/NAME/{start,stop,logs}, workloads/NAME/{logs,exec}, tokens, events, whoami",
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -70,4 +70,6 @@ pub enum Verb {
     Stop,
     /// Read what a dataflow's nodes print (`dora logs`).
     Logs,
+    /// Run a command in a workload's container (`dora exec`).
+    Exec,
 }

@@ -19,6 +19,7 @@ use crate::server::{self, ServerOptions, Tls};
 
 mod context;
 mod dataflow;
+mod exec;
 mod resources;
 mod token;
 mod up;
@@ -26,6 +27,7 @@ mod workload;
 
 pub use context::{config, login};
 pub use dataflow::{list, logs, start, stop};
+pub use exec::exec;
 pub use resources::{apply, delete, describe, get};
 pub use token::token;
 pub use up::{down, up, DownArgs, UpArgs};

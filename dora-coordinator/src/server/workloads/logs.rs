@@ -31,11 +31,11 @@ pub struct LogsQuery {
 }
 
 /// One replica whose container can be read: where, and which.
-struct Readable {
-    index: u64,
-    zone: String,
-    machine: String,
-    uid: String,
+pub(super) struct Readable {
+    pub(super) index: u64,
+    pub(super) zone: String,
+    pub(super) machine: String,
+    pub(super) uid: String,
 }
 
 /// `GET /api/v1/workloads/{name}/logs`.
@@ -102,7 +102,7 @@ fn line(value: &Json) -> Bytes {
 
 /// The replicas of workload `name` to read (replica `only`, or all), and
 /// a line for each that has no container to read.
-fn readable(
+pub(super) fn readable(
     shared: &Shared,
     zone: &str,
     workspace: &str,

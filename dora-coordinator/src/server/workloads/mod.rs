@@ -19,8 +19,10 @@
 //! | `credits.rs` | GPU-hours and CPU-hours used and left per workspace |
 //! | `status.rs` | each workload's state, and mail to its owner |
 //! | `logs.rs` | what the containers printed, from their machines |
+//! | `exec.rs` | a command run in a replica's container |
 
 mod credits;
+mod exec;
 mod logs;
 mod plan;
 mod reports;
@@ -33,6 +35,7 @@ use std::time::Duration;
 use dora_core::protocol::cluster::{Command, CommandAnswer};
 use serde_json::{json, Value as Json};
 
+pub use exec::exec;
 pub use logs::logs;
 pub use reports::{follow_reports, reconcile_machine};
 
