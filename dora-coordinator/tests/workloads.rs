@@ -901,3 +901,72 @@ fn credit_running_out_stops_replicas_and_a_top_up_resumes_them_with_mail_to_the_
     }
     assert!(cluster.zone.containers("").is_empty());
 }
+
+/// An image holding the test sink and the libraries it links, made here.
+fn sink_image(dir: &Path) -> Image {
+    let sink = common::root().join("target/debug/test-sink");
+    let root = dir.join("sink-rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy(&sink, root.join("bin/test-sink")).unwrap();
+    let linked = Command::new("ldd").arg(&sink).output().unwrap();
+    for library in text(&linked.stdout)
+        .split_whitespace()
+        .filter(|word| word.starts_with('/'))
+    {
+        let target = root.join(library.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(library, &target).unwrap();
+    }
+    let tar = dir.join("sink.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let name = format!("dora-test-sink:{}", std::process::id());
+    docker(&[
+        "import",
+        "--change",
+        "LABEL dora.test=1",
+        tar.to_str().unwrap(),
+        &name,
+    ]);
+    Image(name)
+}
+
+#[test]
+fn a_node_in_a_container_gets_every_message_of_a_node_outside_through_shared_memory() {
+    if !engine_or_skip() {
+        return;
+    }
+    common::build_nodes_once();
+    let dir = scratch("container-node");
+    let image = sink_image(&dir);
+    let yaml = format!(
+        "nodes:\n  - id: source\n    path: BIN/test-source\n    args: --count 500 --wait-ms 0\n    outputs: [out, sum]\n  - id: sink\n    driver: docker\n    image: {}\n    path: /bin/test-sink\n    inputs:\n      in: {{ source: source/out, queue_policy: backpressure }}\n",
+        image.0
+    );
+    let file = common::scratch_dataflow("container-node", &yaml);
+    let output = common::finish(common::dora().arg("run").arg(&file));
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let report = common::sink_report(&stdout, "sink");
+    assert_eq!(report["received"], 500, "{stdout}");
+    common::assert_no_leftovers(&common::run_dir(&stderr));
+    let run = common::run_dir(&stderr);
+    let id = run.file_name().unwrap().to_string_lossy();
+    let left = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=dora.dataflow-run={id}"),
+    ]);
+    assert!(left.trim().is_empty(), "containers left: {left}");
+}

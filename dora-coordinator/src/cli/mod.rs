@@ -218,6 +218,27 @@ enum Command {
         #[command(flatten)]
         connection: cluster::Connection,
     },
+    /// Run a dataflow node in a container and stand for it (the
+    /// supervisor starts this for `driver: docker` nodes).
+    #[cfg(feature = "cluster")]
+    #[command(hide = true)]
+    ContainerNode {
+        #[arg(long)]
+        image: String,
+        #[arg(long)]
+        name: String,
+        /// The run's id.
+        #[arg(long)]
+        run: String,
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        #[arg(long = "mount", value_name = "FOLDER")]
+        mounts: Vec<String>,
+        /// The program in the image and its arguments (default: the
+        /// image's command).
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    },
     /// Run a command in a workload's container: `dora exec workload/NAME
     /// -- COMMAND ARGS...`, with this terminal when it is one.
     #[cfg(feature = "cluster")]
@@ -382,6 +403,15 @@ pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
             ),
             None => cluster::logs(&connection, &place, &name, node.as_deref(), follow),
         },
+        #[cfg(feature = "cluster")]
+        Command::ContainerNode {
+            image,
+            name,
+            run,
+            env,
+            mounts,
+            cmd,
+        } => cluster::container_node(image, name, run, env, mounts, cmd),
         #[cfg(feature = "cluster")]
         Command::Exec {
             target,

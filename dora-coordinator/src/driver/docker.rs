@@ -75,7 +75,7 @@ fn engine(action: &'static str) -> impl Fn(bollard::errors::Error) -> DockerErro
 }
 
 /// The engine's message, without bollard's wrapping.
-fn message(error: &bollard::errors::Error) -> String {
+pub(super) fn message(error: &bollard::errors::Error) -> String {
     match error {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         other => other.to_string(),
@@ -83,6 +83,27 @@ fn message(error: &bollard::errors::Error) -> String {
 }
 
 impl Docker {
+    /// The engine's client, for what this driver does not wrap.
+    pub(super) fn client(&self) -> &bollard::Docker {
+        &self.client
+    }
+
+    /// The ids of the containers, running or not, with label `key=value`.
+    pub async fn labelled(&self, key: &str, value: &str) -> Result<Vec<String>, DockerError> {
+        let filters: HashMap<&str, Vec<String>> =
+            HashMap::from([("label", vec![format!("{key}={value}")])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let listed = self
+            .client
+            .list_containers(Some(options))
+            .await
+            .map_err(engine("list the containers"))?;
+        Ok(listed.into_iter().filter_map(|c| c.id).collect())
+    }
+
     /// Connects to the engine at `DOCKER_HOST` or its Unix socket, at the
     /// newest API version both sides speak.
     pub async fn connect() -> Result<Docker, DockerError> {

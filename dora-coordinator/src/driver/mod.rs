@@ -5,3 +5,4 @@
 //! same [`ContainerRun`](dora_core::protocol::cluster::ContainerRun).
 
 pub mod docker;
+pub mod node;

@@ -144,6 +144,16 @@ impl Drop for Run<'_> {
         }
         // The relay leaves the run while its shared memory still exists.
         self.relay = None;
+        // A node that was killed leaves its container behind.
+        #[cfg(feature = "cluster")]
+        if self
+            .dataflow
+            .nodes
+            .iter()
+            .any(|n| n.driver == dora_core::descriptor::Driver::Docker)
+        {
+            crate::driver::node::remove_run(&self.run_id);
+        }
         let _ = remove_run_files(&self.run_id);
     }
 }

@@ -39,13 +39,21 @@ impl NodeFiles {
 pub struct NodeProcess {
     pub child: Child,
     printing: Printing,
+    /// The container the process stands for (`driver: docker`).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    container: Option<String>,
 }
 
 impl NodeProcess {
-    /// Kills the process (if it still runs) and waits for it.
+    /// Kills the process (if it still runs) and waits for it; a node in a
+    /// container is removed with its container.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        #[cfg(feature = "cluster")]
+        if let Some(name) = &self.container {
+            crate::driver::node::remove(name);
+        }
     }
 
     /// Waits at most `patience` for what the process printed to be passed
@@ -218,9 +226,6 @@ fn command(node: &Node, dir: &Path) -> eyre::Result<Command> {
     if node.is_runtime() {
         return runtime_command(node);
     }
-    if node.driver == Driver::Docker {
-        bail!("node `{}` uses the docker driver, which `dora run` cannot start yet; use `driver: process`", node.id);
-    }
     let Some(path) = &node.path else {
         bail!("node `{}` has no `path` to run", node.id);
     };
@@ -242,6 +247,70 @@ fn command(node: &Node, dir: &Path) -> eyre::Result<Command> {
     Ok(command)
 }
 
+/// The command that runs a `driver: docker` node: `dora container-node`,
+/// which stands for the node's container (see `driver/node.rs`), with
+/// the node's environment and the run folder passed on.
+#[cfg(feature = "cluster")]
+fn container_command(
+    node: &Node,
+    config: &NodeConfig,
+    files: &NodeFiles,
+    env: &[(String, String)],
+) -> eyre::Result<Command> {
+    let Some(image) = &node.image else {
+        bail!(
+            "node `{}` uses the docker driver: give its `image`",
+            node.id
+        );
+    };
+    let dora = std::env::current_exe().wrap_err("cannot find the `dora` program")?;
+    let name = container_name(config, node);
+    let mut command = Command::new(dora);
+    command.args(["container-node", "--image", image, "--name", &name]);
+    command.args(["--run", &config.dataflow_id]);
+    if let Some(run_dir) = files.stats.parent() {
+        command.arg("--mount").arg(run_dir);
+    }
+    for (key, value) in env {
+        command.arg("--env").arg(format!("{key}={value}"));
+    }
+    // Without `path`, the image's own command runs.
+    if let Some(path) = &node.path {
+        command.arg("--").arg(path).args(&node.args.0);
+    }
+    Ok(command)
+}
+
+/// The name of a `driver: docker` node's container, unique on the
+/// machine: its run and its id.
+fn container_name(config: &NodeConfig, node: &Node) -> String {
+    format!("dora-{}-{}", config.dataflow_id, node.id)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Without the cluster's parts (the Python package's `dora`), there is no
+/// Docker driver.
+#[cfg(not(feature = "cluster"))]
+fn container_command(
+    node: &Node,
+    _config: &NodeConfig,
+    _files: &NodeFiles,
+    _env: &[(String, String)],
+) -> eyre::Result<Command> {
+    bail!(
+        "node `{}` uses the docker driver, which this `dora` (the Python package's) does not have; run the dataflow with the `dora` program built from the repository (`cargo install`), or use `driver: process`",
+        node.id
+    )
+}
+
 /// Starts `node` with its configuration in the environment, in a process
 /// group of its own so that Ctrl-C reaches `dora run` alone (which then
 /// stops every node the orderly way).
@@ -254,13 +323,26 @@ pub fn spawn(
     out: &super::out::Out,
     relay: Option<super::relay::RelayLine>,
 ) -> eyre::Result<NodeProcess> {
-    let mut command = command(node, dir)?;
+    let mut env: Vec<(String, String)> = node
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    env.push((ENV_VAR.to_owned(), config_value(config, files)?));
+    // Python nodes and runtimes print line by line, as they go.
+    env.push(("PYTHONUNBUFFERED".to_owned(), "1".to_owned()));
+    env.push((
+        dora_node_api::stats::ENV_VAR.to_owned(),
+        files.stats.display().to_string(),
+    ));
+    let mut command = if node.driver == Driver::Docker {
+        container_command(node, config, files, &env)?
+    } else {
+        let mut command = command(node, dir)?;
+        command.envs(env);
+        command
+    };
     command
-        .envs(node.env.iter().map(|(k, v)| (k, &v.0)))
-        .env(ENV_VAR, config_value(config, files)?)
-        // Python nodes and runtimes print line by line, as they go.
-        .env("PYTHONUNBUFFERED", "1")
-        .env(dora_node_api::stats::ENV_VAR, &files.stats)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -296,7 +378,12 @@ pub fn spawn(
                 .wrap_err_with(|| format!("cannot pass on what node `{}` prints", node.id));
         }
     };
-    Ok(NodeProcess { child, printing })
+    let container = (node.driver == Driver::Docker).then(|| container_name(config, node));
+    Ok(NodeProcess {
+        child,
+        printing,
+        container,
+    })
 }
 
 /// The cores this process may run on, which are those `dora run` may pin

@@ -151,3 +151,34 @@ fn window_size() -> Option<(u16, u16)> {
             .then_some((size.ws_col, size.ws_row))
     }
 }
+
+/// `dora container-node`: runs a dataflow node in a container, standing
+/// for it; exits with its exit code.
+pub fn container_node(
+    image: String,
+    name: String,
+    run: String,
+    env: Vec<String>,
+    mounts: Vec<String>,
+    cmd: Vec<String>,
+) -> eyre::Result<ExitCode> {
+    let env = env
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| eyre!("`{pair}` is not KEY=VALUE"))
+        })
+        .collect::<eyre::Result<Vec<_>>>()?;
+    let node = crate::driver::node::NodeContainer {
+        image,
+        name,
+        run,
+        cmd,
+        env,
+        mounts,
+        workdir: None,
+    };
+    let code = crate::driver::node::run(node).wrap_err("the node's container could not run")?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}

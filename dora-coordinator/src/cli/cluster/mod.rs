@@ -27,7 +27,7 @@ mod workload;
 
 pub use context::{config, login};
 pub use dataflow::{list, logs, start, stop};
-pub use exec::exec;
+pub use exec::{container_node, exec};
 pub use resources::{apply, delete, describe, get};
 pub use token::token;
 pub use up::{down, up, DownArgs, UpArgs};
