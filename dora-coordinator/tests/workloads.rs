@@ -422,6 +422,30 @@ fn replicas_are_spread_or_packed_get_their_gpus_by_uuid_and_delete_leaves_nothin
     all.sort();
     all.dedup();
     assert_eq!(all.len(), 4, "a GPU was given twice: {all:?}");
+    // A volume that does not exist: the replica waits, and says so.
+    cluster.apply(
+        "lost",
+        &workload(
+            "lost",
+            1,
+            "  selectors: {}\n  config: { cmd: sleep 300 }\n  volumes: [{ name: nowhere, target: /data }]\n",
+        ),
+    );
+    let lost = cluster.wait("lost", LIMIT, |r| {
+        r.len() == 1
+            && r[0]["status"]["reason"]
+                .as_str()
+                .is_some_and(|t| t.contains("nowhere"))
+    });
+    assert_eq!(states(&lost), ["Pending"]);
+    assert!(
+        lost[0]["status"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("volume `nowhere` does not exist in workspace `admin`"),
+        "{}",
+        lost[0]["status"]
+    );
     // A fifth replica does not fit, and says why.
     cluster.apply(
         "more",
@@ -439,11 +463,11 @@ fn replicas_are_spread_or_packed_get_their_gpus_by_uuid_and_delete_leaves_nothin
     });
     assert_eq!(states(&more), ["Pending"]);
 
-    for name in ["spread", "packed", "after", "more"] {
+    for name in ["spread", "packed", "after", "more", "lost"] {
         let output = cluster.cli(&["delete", "workload", name, "--zone", &cluster.zone.0]);
         assert!(output.status.success(), "{}", text(&output.stderr));
     }
-    for name in ["spread", "packed", "after", "more"] {
+    for name in ["spread", "packed", "after", "more", "lost"] {
         cluster.wait(name, LIMIT, <[Json]>::is_empty);
     }
     assert_eq!(
@@ -476,6 +500,26 @@ fn restart_policies_are_dora_s_with_a_growing_back_off() {
             ),
         );
     }
+    // `Always` pulls, and no registry is reachable here: the engine's
+    // reason is the replica's.
+    cluster.apply(
+        "pull",
+        &workload("pull", 1, "  selectors: {}\n  config: { cmd: 'true' }\n")
+            .replace(
+                "image: { image: IMAGE }",
+                "image: { image: IMAGE, pullPolicy: Always }",
+            )
+            .replace("IMAGE", &cluster.image.0),
+    );
+    let pull = cluster.wait("pull", LIMIT, |r| states(r) == ["Failed"]);
+    let reason = pull[0]["status"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(&format!(
+            "ImagePullFailed: cannot pull image `{}`: ",
+            cluster.image.0
+        )),
+        "{reason}"
+    );
     let done = cluster.wait("done", LIMIT, |r| states(r) == ["Succeeded"]);
     assert_eq!(done[0]["status"]["exitCode"], 0);
     assert_eq!(done[0]["status"]["restarts"], 0);

@@ -307,8 +307,36 @@ enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command prints what it was asked and ends, so that a
+    /// reader that goes away may end it: not one that runs nodes, serves,
+    /// or stands for a process (they deal with a closed output
+    /// themselves).
+    fn prints_and_ends(&self) -> bool {
+        match self {
+            Command::Run { .. } | Command::New { .. } => false,
+            #[cfg(feature = "cluster")]
+            Command::Coordinator(_)
+            | Command::Daemon(_)
+            | Command::Up(_)
+            | Command::Start { .. }
+            | Command::ContainerNode { .. }
+            | Command::Exec { .. } => false,
+            _ => true,
+        }
+    }
+}
+
 /// Runs the command; the exit code says whether it succeeded.
 pub fn run(cli: Cli) -> eyre::Result<ExitCode> {
+    if cli.command.prints_and_ends() {
+        // Like any Unix tool, a command whose reader went away (`| head`)
+        // just ends, instead of failing to print.
+        // SAFETY: setting a signal's disposition to the default.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         Command::Check { files } => check::run(&files),
         Command::Graph { file, dot, html } => graph::run(&file, dot, html.as_deref()),

@@ -48,7 +48,8 @@ pub struct Containers {
     machine: String,
     /// Where restart counts are kept across daemon restarts.
     dir: PathBuf,
-    docker: OnceCell<Result<Docker, String>>,
+    /// The engine, once reached.
+    docker: OnceCell<Docker>,
     table: Mutex<HashMap<String, Entry>>,
     /// When this daemon started, in every report.
     epoch: u64,
@@ -91,13 +92,13 @@ impl Containers {
         self.streams.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The engine, connected on first use; its absence is said once per
-    /// command that needs it, not at the daemon's start.
+    /// The engine, connected on first use; its absence is said to each
+    /// command that needs it (and an engine started later is found).
     async fn docker(&self) -> Result<Docker, String> {
         self.docker
-            .get_or_init(|| async { Docker::connect().await.map_err(|e| e.to_string()) })
+            .get_or_try_init(|| async { Docker::connect().await.map_err(|e| e.to_string()) })
             .await
-            .clone()
+            .cloned()
     }
 
     /// Whether `command` is about containers.

@@ -4,13 +4,16 @@
 //! reports the machine's inventory. Then, and on every later start, it
 //! connects to the coordinator's control plane over zenoh (mutual TLS),
 //! holds the machine's presence there while it runs, and carries out the
-//! coordinator's commands: it runs dataflows (see [`runs`]).
+//! coordinator's commands: it runs dataflows (see [`runs`]) and workload
+//! containers (see [`containers`]; `dora logs` and `dora exec` of them in
+//! [`output`] and [`exec`]).
 
 mod containers;
 mod exec;
 pub mod inventory;
 mod output;
 mod runs;
+mod simulated;
 
 pub use runs::DEFAULT_GRACE;
 
@@ -218,17 +221,8 @@ async fn serve(options: &DaemonOptions, joined: &Joined, inventory: Inventory) -
         .declare_token(cluster::presence_key(&joined.zone, &joined.machine))
         .await
         .map_err(|e| eyre!("cannot announce the machine: {e}"))?;
-    let mut simulated = Vec::with_capacity(options.simulate);
-    for i in 0..options.simulate {
-        let key = cluster::presence_key(&joined.zone, &format!("{}-sim-{i}", joined.machine));
-        simulated.push(
-            session
-                .liveliness()
-                .declare_token(key)
-                .await
-                .map_err(|e| eyre!("cannot announce a simulated machine: {e}"))?,
-        );
-    }
+    let simulated =
+        simulated::present(&session, &joined.zone, &joined.machine, options.simulate).await?;
     eprintln!(
         "machine `{}` of zone `{}` connected to the control plane at {endpoints}",
         joined.machine, joined.zone

@@ -387,45 +387,62 @@ impl Store {
         key: &str,
         fields: &serde_json::Map<String, Json>,
     ) -> Result<Option<Change>, StoreError> {
+        let mut changes = self.update_statuses(&[(key.to_owned(), fields.clone())])?;
+        Ok(changes.pop())
+    }
+
+    /// [`Store::update_status`] for many resources, in one transaction
+    /// (one write to the disk); the changes made, in order.
+    pub fn update_statuses(
+        &self,
+        updates: &[(String, serde_json::Map<String, Json>)],
+    ) -> Result<Vec<Change>, StoreError> {
         let tx = db(self.db.begin_write())?;
-        let change = {
+        let mut changes = Vec::new();
+        let mut targets = Vec::new();
+        {
             let mut meta = db(tx.open_table(META))?;
             let mut resources = db(tx.open_table(RESOURCES))?;
-            let current: Option<Json> = match db(resources.get(key))? {
-                Some(bytes) => Some(serde_json::from_slice(bytes.value())?),
-                None => None,
-            };
-            let Some(mut object) = current else {
-                return Ok(None);
-            };
-            let Some(status) = object
-                .as_object_mut()
-                .map(|o| {
-                    o.entry("status")
-                        .or_insert_with(|| Json::Object(Default::default()))
-                })
-                .and_then(Json::as_object_mut)
-            else {
-                return Ok(None);
-            };
-            if fields.iter().all(|(k, v)| status.get(k) == Some(v)) {
-                return Ok(None);
+            for (key, fields) in updates {
+                let current: Option<Json> = match db(resources.get(key.as_str()))? {
+                    Some(bytes) => Some(serde_json::from_slice(bytes.value())?),
+                    None => None,
+                };
+                let Some(mut object) = current else {
+                    continue;
+                };
+                let Some(status) = object
+                    .as_object_mut()
+                    .map(|o| {
+                        o.entry("status")
+                            .or_insert_with(|| Json::Object(Default::default()))
+                    })
+                    .and_then(Json::as_object_mut)
+                else {
+                    continue;
+                };
+                if fields.iter().all(|(k, v)| status.get(k) == Some(v)) {
+                    continue;
+                }
+                for (k, v) in fields {
+                    status.insert(k.clone(), v.clone());
+                }
+                let revision = next_revision(&mut meta)?;
+                set_version(&mut object, &revision.to_string());
+                db(resources.insert(key.as_str(), serde_json::to_vec(&object)?.as_slice()))?;
+                targets.push(key.clone());
+                changes.push(Change {
+                    change: ChangeType::Modified,
+                    revision,
+                    object,
+                });
             }
-            for (k, v) in fields {
-                status.insert(k.clone(), v.clone());
-            }
-            let revision = next_revision(&mut meta)?;
-            set_version(&mut object, &revision.to_string());
-            db(resources.insert(key, serde_json::to_vec(&object)?.as_slice()))?;
-            Change {
-                change: ChangeType::Modified,
-                revision,
-                object,
-            }
-        };
+        }
+        if changes.is_empty() {
+            return Ok(changes);
+        }
         // The coordinator's own observation: recorded for watchers, and
         // audited as the coordinator's.
-        let changes = [change];
         self.record(
             &tx,
             &changes,
@@ -433,13 +450,12 @@ impl Store {
                 time: now(),
                 user: "coordinator".to_owned(),
                 verb: "UpdateStatus".to_owned(),
-                targets: vec![key.to_owned()],
-                revision: Some(changes[0].revision),
+                targets,
+                revision: changes.last().map(|c| c.revision),
             },
         )?;
         db(tx.commit())?;
-        let [change] = changes;
-        Ok(Some(change))
+        Ok(changes)
     }
 
     /// Records `audit`, an action that changed no resource (a stop).

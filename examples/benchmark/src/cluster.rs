@@ -22,10 +22,10 @@ const KILLS: usize = 5;
 /// Machines present at once, for the coordinator's memory.
 const MACHINES: usize = 10_000;
 
-struct Coordinator {
-    child: Child,
-    port: u16,
-    token: String,
+pub(crate) struct Coordinator {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+    pub(crate) token: String,
 }
 
 impl Drop for Coordinator {
@@ -35,7 +35,7 @@ impl Drop for Coordinator {
     }
 }
 
-fn start(dora: &Path, dir: &Path, control: u16) -> AnyResult<Coordinator> {
+pub(crate) fn start(dora: &Path, dir: &Path, control: u16) -> AnyResult<Coordinator> {
     let mut child = Command::new(dora)
         .args([
             "coordinator",
@@ -66,7 +66,13 @@ fn start(dora: &Path, dir: &Path, control: u16) -> AnyResult<Coordinator> {
 }
 
 /// One request on a new connection: the status and the body.
-fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> AnyResult<(u16, String)> {
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> AnyResult<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_nodelay(true)?;
     let kind = if body.starts_with('{') {
@@ -97,13 +103,13 @@ fn volume(name: &str) -> String {
     format!("apiVersion: v1\nkind: Volume\nmetadata: {{ name: {name}, workspace: bench }}\nspec: {{ storage: disk }}\n")
 }
 
-fn free_port() -> AnyResult<u16> {
+pub(crate) fn free_port() -> AnyResult<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
@@ -288,12 +294,35 @@ fn loss_detection(dora: &Path, dir: &Path, coordinator: &Coordinator) -> AnyResu
 /// link, and returns how long until all were Ready, in seconds, and the
 /// coordinator's resident memory then, in MiB.
 fn many_machines(dora: &Path, dir: &Path, coordinator: &Coordinator) -> AnyResult<(f64, f64)> {
-    for batch in 0..MACHINES / BATCH {
-        let body: Vec<String> = (0..BATCH)
+    let (ready, _daemon) = present(dora, dir, coordinator, "fleet", MACHINES)?;
+    Ok((ready, rss_mib(coordinator.child.id())))
+}
+
+/// A daemon process, killed when dropped.
+pub(crate) struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Records `count` machines in `zone` and has one daemon (machine `zone`)
+/// present them all on its link; returns how long until all were Ready,
+/// in seconds, and the daemon.
+pub(crate) fn present(
+    dora: &Path,
+    dir: &Path,
+    coordinator: &Coordinator,
+    zone: &str,
+    count: usize,
+) -> AnyResult<(f64, Daemon)> {
+    for batch in 0..count.div_ceil(BATCH) {
+        let body: Vec<String> = (batch * BATCH..((batch + 1) * BATCH).min(count))
             .map(|i| {
                 format!(
-                    "apiVersion: v1\nkind: Node\nmetadata: {{ name: fleet-sim-{}, zone: fleet }}\nspec: {{}}\n",
-                    batch * BATCH + i
+                    "apiVersion: v1\nkind: Node\nmetadata: {{ name: {zone}-sim-{i}, zone: {zone} }}\nspec: {{}}\n"
                 )
             })
             .collect();
@@ -308,50 +337,37 @@ fn many_machines(dora: &Path, dir: &Path, coordinator: &Coordinator) -> AnyResul
             return Err(format!("cannot record the machines ({status}): {answer}").into());
         }
     }
-    let token = join_token(coordinator, "fleet")?;
+    let token = join_token(coordinator, zone)?;
     let start = Instant::now();
-    let mut daemon = Command::new(dora)
-        .args([
-            "daemon",
-            "--coordinator",
-            &format!("http://127.0.0.1:{}", coordinator.port),
-        ])
-        .args([
-            "--machine",
-            "fleet",
-            "--zone",
-            "fleet",
-            "--join-token",
-            &token,
-        ])
-        .args(["--simulate", &MACHINES.to_string(), "--state-dir"])
-        .arg(dir.join("fleet"))
-        .stderr(Stdio::null())
-        .spawn()?;
-    let result = (|| -> AnyResult<(f64, f64)> {
-        loop {
-            let (_, body) = http(
-                coordinator.port,
-                "GET",
-                "/api/v1/resources/machines?zone=fleet",
-                &coordinator.token,
-                "",
-            )?;
-            if body.matches("\"state\":\"Ready\"").count() > MACHINES {
-                return Ok((
-                    start.elapsed().as_secs_f64(),
-                    rss_mib(coordinator.child.id()),
-                ));
-            }
-            if start.elapsed() > Duration::from_secs(300) {
-                return Err("the machines were not all Ready within 300 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(200));
+    let daemon = Daemon(
+        Command::new(dora)
+            .args([
+                "daemon",
+                "--coordinator",
+                &format!("http://127.0.0.1:{}", coordinator.port),
+            ])
+            .args(["--machine", zone, "--zone", zone, "--join-token", &token])
+            .args(["--simulate", &count.to_string(), "--state-dir"])
+            .arg(dir.join(zone))
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    loop {
+        let (_, body) = http(
+            coordinator.port,
+            "GET",
+            &format!("/api/v1/resources/machines?zone={zone}"),
+            &coordinator.token,
+            "",
+        )?;
+        if body.matches("\"state\":\"Ready\"").count() > count {
+            return Ok((start.elapsed().as_secs_f64(), daemon));
         }
-    })();
-    let _ = daemon.kill();
-    let _ = daemon.wait();
-    result
+        if start.elapsed() > Duration::from_secs(300) {
+            return Err("the machines were not all Ready within 300 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// A join token for `zone`, made through the API.

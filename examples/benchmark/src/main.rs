@@ -25,6 +25,7 @@ mod logs;
 mod raw;
 mod report;
 mod startup;
+mod workloads;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -103,6 +104,9 @@ fn main() {
         Some("cluster") => std::env::current_exe()
             .map_err(Into::into)
             .and_then(|exe| cluster::run(&exe)),
+        Some("workloads") => std::env::current_exe()
+            .map_err(Into::into)
+            .and_then(|exe| workloads::run(&exe)),
         Some("logs") => std::env::current_exe()
             .map_err(Into::into)
             .and_then(|exe| logs::run(&exe)),

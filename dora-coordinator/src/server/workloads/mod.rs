@@ -21,6 +21,7 @@
 //! | `logs.rs` | what the containers printed, from their machines |
 //! | `exec.rs` | a command run in a replica's container |
 
+mod batch;
 mod credits;
 mod exec;
 mod logs;
@@ -40,11 +41,11 @@ pub use logs::logs;
 pub use reports::{follow_reports, reconcile_machine};
 
 use super::dataflows::command;
-use super::store::{self, AuditRecord, Write};
+use super::store::{self, AuditRecord};
 use super::Shared;
 use plan::Action;
 
-/// How often a pass runs when nothing changes.
+/// How often a pass runs, whatever changes.
 const PASS_EVERY: Duration = Duration::from_secs(2);
 
 /// How long after a change the pass waits for more, so that a burst of
@@ -56,39 +57,45 @@ const SETTLE: Duration = Duration::from_millis(50);
 const DELETE_GRACE: Duration = crate::daemon::DEFAULT_GRACE;
 
 /// How many events a replica keeps.
-const EVENTS_KEPT: usize = 20;
+pub(super) const EVENTS_KEPT: usize = 20;
 
 /// The deletions under way, by uid: a pass does not ask again while the
 /// machine is still stopping the container.
 type Deleting = Arc<Mutex<HashSet<String>>>;
 
-/// Runs passes until the process ends.
+/// Runs passes until the process ends: one after each change that
+/// concerns workloads, and one every [`PASS_EVERY`], which also counts
+/// the running replicas' use (a pass after a change does not: counting
+/// writes, and would start the next pass at once).
 pub async fn run(shared: Arc<Shared>) {
     let mut changes = shared.changes.subscribe();
     let deleting = Deleting::default();
+    let mut tick = tokio::time::interval(PASS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(PASS_EVERY) => {}
+        let counting = tokio::select! {
+            _ = tick.tick() => true,
             change = changes.recv() => match change {
                 Ok(change) if !plan::concerns_workloads(&change.object) => continue,
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     tokio::time::sleep(SETTLE).await;
                     while changes.try_recv().is_ok() {}
+                    false
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
-        }
-        pass(&shared, &deleting).await;
+        };
+        pass(&shared, &deleting, counting).await;
     }
 }
 
 /// One pass: plan from the store, then start what needs a machine. It
 /// does not wait for the machines: one that does not answer holds up
 /// nothing else.
-async fn pass(shared: &Arc<Shared>, deleting: &Deleting) {
+async fn pass(shared: &Arc<Shared>, deleting: &Deleting, counting: bool) {
     let planned = {
         let shared = shared.clone();
-        tokio::task::spawn_blocking(move || plan::plan(&shared)).await
+        tokio::task::spawn_blocking(move || plan::plan(&shared, counting)).await
     };
     let actions = match planned {
         Ok(Ok(actions)) => actions,
@@ -255,32 +262,6 @@ fn set_status_locked(
     if let Some(change) = shared.store.update_status(key, &fields)? {
         shared.publish(vec![change]);
     }
-    Ok(())
-}
-
-/// Writes `object` under `key` as the coordinator, if the stored version
-/// is still `expected`; the write order is held by the caller.
-fn write(
-    shared: &Shared,
-    key: &str,
-    object: Json,
-    expected: Option<String>,
-    verb: &str,
-) -> Result<(), super::error::ApiError> {
-    let audit = AuditRecord {
-        time: store::now(),
-        user: "coordinator".to_owned(),
-        verb: verb.to_owned(),
-        targets: vec![key.to_owned()],
-        revision: None,
-    };
-    let write = Write {
-        key: key.to_owned(),
-        object,
-        expected_version: expected,
-    };
-    let (_, changes) = shared.store.apply(vec![write], audit)?;
-    shared.publish(changes);
     Ok(())
 }
 

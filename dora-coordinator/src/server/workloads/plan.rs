@@ -14,8 +14,8 @@ use super::super::error::ApiError;
 use super::super::keys;
 use super::super::store;
 use super::super::Shared;
+use super::batch::Batch;
 use super::credits::{self, Credits};
-use super::{set_status_locked, write};
 use crate::placement::workload::{
     self as placement, Assignment, Gpu, Machine, ReplicaId, Taken, WorkloadRequest,
 };
@@ -103,8 +103,9 @@ fn state_of(container: &Json) -> Option<ContainerState> {
     serde_json::from_value(container["status"]["state"].clone()).ok()
 }
 
-/// The pass. Returns what needs the machines.
-pub fn plan(shared: &Shared) -> Result<Vec<Action>, ApiError> {
+/// The pass; with `counting`, it also counts the use of the running
+/// replicas. Returns what needs the machines.
+pub fn plan(shared: &Shared, counting: bool) -> Result<Vec<Action>, ApiError> {
     let _order = shared.write_order.lock().map_err(ApiError::internal)?;
     let store = &shared.store;
     let mut wanted = Vec::new();
@@ -157,6 +158,7 @@ pub fn plan(shared: &Shared) -> Result<Vec<Action>, ApiError> {
         .map(|m| (m.zone.as_str(), m.name.as_str()))
         .collect();
     let mut actions = Vec::new();
+    let mut batch = Batch::default();
     let mut taken = Taken::new();
     let mut credits = Credits::load(shared)?;
     let now = credits::now_ms();
@@ -179,10 +181,10 @@ pub fn plan(shared: &Shared) -> Result<Vec<Action>, ApiError> {
         }
         let state = state_of(&container);
         let workspace = text(&container["metadata"]["workspace"]);
-        if state == Some(ContainerState::Running) {
+        if counting && state == Some(ContainerState::Running) {
             let (gpu_hours, cpu_hours, fields) = credits::accrue(&container, now);
             credits.charge(zone, workspace, gpu_hours, cpu_hours);
-            set_status_locked(shared, &key, fields, None)?;
+            batch.status(&key, fields, None);
         }
         // A replica stopped for want of credit holds what it had until
         // its machine has stopped it.
@@ -243,14 +245,14 @@ pub fn plan(shared: &Shared) -> Result<Vec<Action>, ApiError> {
             (Some(ContainerState::CreditExhausted), None) if no_credit.is_none() => {
                 let text = "credit was added: placing it again";
                 let fields = json!({ "state": "Pending", "reason": text, "since": store::now() });
-                set_status_locked(shared, &key, fields, Some(text))?;
+                batch.status(&key, fields, Some(text));
                 pending.entry(w).or_default().push((key, index));
             }
             (Some(state), uid) if state.holds_resources() => {
                 if let Some(reason) = no_credit {
                     let text = format!("CreditExhausted: {reason}");
                     let fields = json!({ "state": "CreditExhausted", "reason": text, "since": store::now() });
-                    set_status_locked(shared, &key, fields, Some(&text))?;
+                    batch.status(&key, fields, Some(&text));
                     if let (Some(uid), true) = (uid, ready.contains(&(zone, machine))) {
                         actions.push(Action::Stop {
                             key,
@@ -284,46 +286,61 @@ pub fn plan(shared: &Shared) -> Result<Vec<Action>, ApiError> {
                 "image": workload.spec.image.image,
             },
         });
-        write(shared, key, object, None, "Create")?;
-        let fields = json!({
+        let mut object = object;
+        object["status"] = json!({
             "state": "Pending", "reason": "waiting to be placed", "template": workload.template,
             "restarts": 0, "since": store::now(),
+            "events": [{ "time": store::now(), "text": "created" }],
         });
-        set_status_locked(shared, key, fields, Some("created"))?;
+        batch.write(key, object, None);
         pending.entry(w).or_default().push((key.clone(), index));
     }
+    // Made before they are placed, below, which reads them.
+    batch.flush_writes(shared, "Create")?;
+    let mut out = Outcome { actions, batch };
     place_pending(
         shared,
         &wanted,
         pending,
-        &machines,
-        &taken,
-        &credits,
-        &mut actions,
+        (&machines, &taken, &credits),
+        &mut out,
     )?;
+    let Outcome {
+        mut actions,
+        mut batch,
+    } = out;
+    batch.flush_writes(shared, "Schedule")?;
+    batch.flush_statuses(shared)?;
     credits.save(shared)?;
     super::status::workload_states(shared, &wanted, &mut actions)?;
     Ok(actions)
 }
 
-/// Places the pending replicas; those that fit are Scheduled and given
-/// to their machine, the others keep the reason.
+/// What a pass leaves: the actions for the machines, and the writes not
+/// yet stored.
+struct Outcome {
+    actions: Vec<Action>,
+    batch: Batch,
+}
+
+/// Places the pending replicas on `machines` given what is `taken` and
+/// the `credits`; those that fit are Scheduled and given to their
+/// machine, the others keep the reason.
 fn place_pending(
     shared: &Shared,
     wanted: &[Wanted],
     pending: BTreeMap<usize, Vec<(String, u32)>>,
-    machines: &[Machine],
-    taken: &Taken,
-    credits: &Credits,
-    actions: &mut Vec<Action>,
+    (machines, taken, credits): (&[Machine], &Taken, &Credits),
+    out: &mut Outcome,
 ) -> Result<(), ApiError> {
+    let Outcome { actions, batch } = out;
     let mut requests = Vec::new();
     let mut keys: BTreeMap<(String, u32), (String, usize, Vec<Mount>)> = BTreeMap::new();
     for (w, replicas) in pending {
         let workload = &wanted[w];
         if let Some(reason) = workload.no_credit(credits) {
             for (key, _) in &replicas {
-                pend(shared, key, &format!("NoCredit: {reason}"))?;
+                pend(shared, batch, key, &format!("NoCredit: {reason}"))?;
             }
             continue;
         }
@@ -331,7 +348,7 @@ fn place_pending(
             Ok(mounts) => mounts,
             Err(reason) => {
                 for (key, _) in &replicas {
-                    pend(shared, key, &reason)?;
+                    pend(shared, batch, key, &reason)?;
                 }
                 continue;
             }
@@ -352,7 +369,7 @@ fn place_pending(
         if let Some((key, _, _)) =
             keys.get(&(unplaced.replica.workload.clone(), unplaced.replica.index))
         {
-            pend(shared, key, &unplaced.reason.to_string())?;
+            pend(shared, batch, key, &unplaced.reason.to_string())?;
         }
     }
     for assignment in placement.assignments {
@@ -372,7 +389,7 @@ fn place_pending(
         let version = current["metadata"]["resourceVersion"]
             .as_str()
             .map(str::to_owned);
-        write(shared, &key, object, version, "Schedule")?;
+        batch.write(&key, object, version);
         let uid = super::super::auth::new_id()?;
         let gpus = match assignment.gpus.len() {
             0 => String::new(),
@@ -384,7 +401,7 @@ fn place_pending(
             "ports": assignment.ports, "exitCode": null, "containerId": null,
             "reportEpoch": null, "reportSeq": null, "since": store::now(),
         });
-        set_status_locked(shared, &key, fields, Some(&event))?;
+        batch.status(&key, fields, Some(&event));
         let name = format!("{}-{}", workload.name, assignment.replica.index);
         actions.push(Action::Run {
             key,
@@ -397,7 +414,7 @@ fn place_pending(
 }
 
 /// Records why a replica waits, with an event when the reason is new.
-fn pend(shared: &Shared, key: &str, reason: &str) -> Result<(), ApiError> {
+fn pend(shared: &Shared, batch: &mut Batch, key: &str, reason: &str) -> Result<(), ApiError> {
     let Some(current) = shared.store.get(key)? else {
         return Ok(());
     };
@@ -405,7 +422,8 @@ fn pend(shared: &Shared, key: &str, reason: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     let fields = json!({ "state": "Pending", "reason": reason });
-    set_status_locked(shared, key, fields, Some(reason))
+    batch.status(key, fields, Some(reason));
+    Ok(())
 }
 
 /// What the daemon is asked to run for one replica.

@@ -72,6 +72,9 @@ pub fn workload_states(
         fields.insert("replicas".to_owned(), json!(replicas));
         fields.insert("state".to_owned(), json!(state));
         let changed = status["state"] != state;
+        if changed {
+            fields.insert("since".to_owned(), json!(super::super::store::now()));
+        }
         if changed && workload.spec.notify.by_email {
             match mail(shared, workload, state, &replicas) {
                 Ok(action) => {
