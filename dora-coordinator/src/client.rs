@@ -143,6 +143,27 @@ impl Client {
         Ok(Box::new(stream))
     }
 
+    /// Sends `request` on a new connection (which may then be switched to
+    /// another protocol); the answer's head, its body to come.
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> eyre::Result<hyper::Response<hyper::body::Incoming>> {
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(self.open().await?))
+                .await
+                .wrap_err("cannot speak HTTP with the coordinator")?;
+        tokio::spawn(async move {
+            let _ = connection.with_upgrades().await;
+        });
+        sender.send_request(request).await.wrap_err_with(|| {
+            format!(
+                "the coordinator at {}:{} did not answer",
+                self.host, self.port
+            )
+        })
+    }
+
     /// Sends a POST that asks to switch the connection to `protocol`, and
     /// runs `work` on the switched connection once the coordinator agreed;
     /// `Err` holds the API's answer when it refused.
@@ -164,17 +185,7 @@ impl Client {
                 .header(hyper::header::UPGRADE, protocol)
                 .body(Full::new(Bytes::new()))
                 .wrap_err("cannot make the request")?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(self.open().await?))
-                    .await
-                    .wrap_err("cannot speak HTTP with the coordinator")?;
-            tokio::spawn(async move {
-                let _ = connection.with_upgrades().await;
-            });
-            let response = sender
-                .send_request(request)
-                .await
-                .wrap_err("the coordinator did not answer")?;
+            let response = self.exchange(request).await?;
             if response.status() != StatusCode::SWITCHING_PROTOCOLS {
                 let status = response.status();
                 let bytes = response
@@ -206,24 +217,13 @@ impl Client {
             .build()
             .wrap_err("cannot start the client's runtime")?;
         runtime.block_on(async {
-            let authority = format!("{}:{}", self.host, self.port);
             let (content_type, bytes) = body.unwrap_or(("application/json", Vec::new()));
             let request = self
                 .request(method, path)
                 .header(hyper::header::CONTENT_TYPE, content_type)
                 .body(Full::new(Bytes::from(bytes)))
                 .wrap_err("cannot make the request")?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(self.open().await?))
-                    .await
-                    .wrap_err("cannot speak HTTP with the coordinator")?;
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            let response = sender
-                .send_request(request)
-                .await
-                .wrap_err_with(|| format!("the coordinator at {authority} did not answer"))?;
+            let response = self.exchange(request).await?;
             let status = response.status();
             let mut body = response.into_body();
             let mut pending: Vec<u8> = Vec::new();

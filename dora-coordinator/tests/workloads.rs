@@ -57,17 +57,24 @@ impl Image {
         for tool in ["sh", "sleep", "echo", "true", "false", "cat", "env"] {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(tool)).unwrap();
         }
-        let tar = dir.join("rootfs.tar");
+        Image::from_root(
+            &root,
+            format!("dora-test-busybox:{}-{tag}", std::process::id()),
+        )
+    }
+
+    /// The image named `name` of the root filesystem in folder `root`.
+    fn from_root(root: &Path, name: String) -> Image {
+        let tar = root.with_extension("tar");
         let status = Command::new("tar")
             .arg("-C")
-            .arg(&root)
+            .arg(root)
             .arg("-cf")
             .arg(&tar)
             .arg(".")
             .status()
             .unwrap();
         assert!(status.success());
-        let name = format!("dora-test-busybox:{}-{tag}", std::process::id());
         docker(&[
             "import",
             "--change",
@@ -961,25 +968,7 @@ fn sink_image(dir: &Path) -> Image {
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::copy(library, &target).unwrap();
     }
-    let tar = dir.join("sink.tar");
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let name = format!("dora-test-sink:{}", std::process::id());
-    docker(&[
-        "import",
-        "--change",
-        "LABEL dora.test=1",
-        tar.to_str().unwrap(),
-        &name,
-    ]);
-    Image(name)
+    Image::from_root(&root, format!("dora-test-sink:{}", std::process::id()))
 }
 
 #[test]

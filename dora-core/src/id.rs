@@ -92,6 +92,21 @@ impl DataId {
 /// transport, which takes at most 128.
 pub const MAX_ID_LEN: usize = 64;
 
+/// `text` in the characters that host names, container names and the
+/// like all accept: letters, digits, `.`, `-` and `_`; any other becomes
+/// `-`.
+pub fn safe_name(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
 /// Why an id is not acceptable, or `None` when it is.
 ///
 /// Ids become parts of shared-memory service names, zenoh keys and file

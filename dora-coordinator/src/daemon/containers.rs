@@ -195,20 +195,8 @@ impl Containers {
                 follow,
                 stream,
             } => {
-                let id = self
-                    .table()
-                    .get(&uid)
-                    .and_then(|e| e.last.container_id.clone());
-                let Some(id) = id else {
-                    return CommandAnswer::Refused {
-                        reason: format!(
-                            "no container of replica {uid} on machine `{}`",
-                            self.machine
-                        ),
-                    };
-                };
-                let docker = match self.docker().await {
-                    Ok(docker) => docker,
+                let (id, docker) = match self.container_of(&uid).await {
+                    Ok(found) => found,
                     Err(reason) => return CommandAnswer::Refused { reason },
                 };
                 let this = self.clone();
@@ -226,20 +214,8 @@ impl Containers {
                 tty,
                 stream,
             } => {
-                let id = self
-                    .table()
-                    .get(&uid)
-                    .and_then(|e| e.last.container_id.clone());
-                let Some(id) = id else {
-                    return CommandAnswer::Refused {
-                        reason: format!(
-                            "no container of replica {uid} on machine `{}`",
-                            self.machine
-                        ),
-                    };
-                };
-                let docker = match self.docker().await {
-                    Ok(docker) => docker,
+                let (id, docker) = match self.container_of(&uid).await {
+                    Ok(found) => found,
                     Err(reason) => return CommandAnswer::Refused { reason },
                 };
                 match super::exec::start(&self.session, docker, &id, cmd, tty, &stream).await {
@@ -257,6 +233,21 @@ impl Containers {
                 reason: format!("not a container command: {other:?}"),
             },
         }
+    }
+
+    /// The engine's id of the container of replica `uid`, and the engine.
+    async fn container_of(&self, uid: &str) -> Result<(String, Docker), String> {
+        let id = self
+            .table()
+            .get(uid)
+            .and_then(|e| e.last.container_id.clone());
+        let Some(id) = id else {
+            return Err(format!(
+                "no container of replica {uid} on machine `{}`",
+                self.machine
+            ));
+        };
+        Ok((id, self.docker().await?))
     }
 
     async fn remove_unsupervised(

@@ -90,18 +90,25 @@ impl Docker {
 
     /// The ids of the containers, running or not, with label `key=value`.
     pub async fn labelled(&self, key: &str, value: &str) -> Result<Vec<String>, DockerError> {
-        let filters: HashMap<&str, Vec<String>> =
-            HashMap::from([("label", vec![format!("{key}={value}")])]);
+        let listed = self.list(&[format!("{key}={value}")]).await?;
+        Ok(listed.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// The containers, running or not, with every label of `labels`
+    /// (`key=value`).
+    async fn list(
+        &self,
+        labels: &[String],
+    ) -> Result<Vec<bollard::models::ContainerSummary>, DockerError> {
+        let filters: HashMap<&str, Vec<String>> = HashMap::from([("label", labels.to_vec())]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
             .build();
-        let listed = self
-            .client
+        self.client
             .list_containers(Some(options))
             .await
-            .map_err(engine("list the containers"))?;
-        Ok(listed.into_iter().filter_map(|c| c.id).collect())
+            .map_err(engine("list the containers"))
     }
 
     /// Connects to the engine at `DOCKER_HOST` or its Unix socket, at the
@@ -342,22 +349,12 @@ impl Docker {
     /// each runs. One whose `dora.run` label cannot be read is removed:
     /// nothing could supervise it.
     pub async fn ours(&self, zone: &str, machine: &str) -> Result<Vec<Found>, DockerError> {
-        let filters: HashMap<&str, Vec<String>> = HashMap::from([(
-            "label",
-            vec![
+        let listed = self
+            .list(&[
                 format!("dora.zone={zone}"),
                 format!("dora.machine={machine}"),
-            ],
-        )]);
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let listed = self
-            .client
-            .list_containers(Some(options))
-            .await
-            .map_err(engine("list the containers"))?;
+            ])
+            .await?;
         let mut found = Vec::with_capacity(listed.len());
         for container in listed {
             let Some(id) = container.id else { continue };
@@ -383,17 +380,7 @@ impl Docker {
 /// The container's name: its workload, replica and uid, in the
 /// characters the engine accepts.
 pub fn container_name(run: &ContainerRun) -> String {
-    let name: String = format!("dora-{}-{}-{}", run.workspace, run.name, run.uid)
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    name
+    dora_core::id::safe_name(&format!("dora-{}-{}-{}", run.workspace, run.name, run.uid))
 }
 
 /// What the engine is asked to create for `run` on `machine`.

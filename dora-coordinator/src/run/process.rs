@@ -284,16 +284,7 @@ fn container_command(
 /// The name of a `driver: docker` node's container, unique on the
 /// machine: its run and its id.
 fn container_name(config: &NodeConfig, node: &Node) -> String {
-    format!("dora-{}-{}", config.dataflow_id, node.id)
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    dora_core::id::safe_name(&format!("dora-{}-{}", config.dataflow_id, node.id))
 }
 
 /// Without the cluster's parts (the Python package's `dora`), there is no

@@ -124,8 +124,9 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-/// Runs the cluster benchmark with the `dora` program beside this one.
-pub fn run(exe: &Path) -> AnyResult<()> {
+/// The `dora` program beside `exe`, and an empty scratch folder for
+/// benchmark `name`.
+pub(crate) fn dora_and_scratch(exe: &Path, name: &str) -> AnyResult<(PathBuf, PathBuf)> {
     let dora = exe.with_file_name("dora");
     if !dora.exists() {
         return Err(format!(
@@ -134,10 +135,15 @@ pub fn run(exe: &Path) -> AnyResult<()> {
         )
         .into());
     }
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("dora-bench-cluster-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("dora-bench-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
+    Ok((dora, dir))
+}
+
+/// Runs the cluster benchmark with the `dora` program beside this one.
+pub fn run(exe: &Path) -> AnyResult<()> {
+    let (dora, dir) = dora_and_scratch(exe, "cluster")?;
     let control = free_port()?;
     let coordinator = start(&dora, &dir, control)?;
 

@@ -3,10 +3,10 @@
 //! chosen), on machines that one daemon presents (`--simulate`), which
 //! accept containers and run nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{free_port, http, percentile, present, start, Coordinator};
+use crate::cluster::{dora_and_scratch, free_port, http, percentile, present, start, Coordinator};
 use crate::AnyResult;
 
 /// Machines of the cluster.
@@ -18,18 +18,7 @@ const RUNS: usize = 5;
 
 /// Runs the benchmark with the `dora` program beside this one.
 pub fn run(exe: &Path) -> AnyResult<()> {
-    let dora = exe.with_file_name("dora");
-    if !dora.exists() {
-        return Err(format!(
-            "{} is missing; build it with `cargo build --release -p dora-coordinator`",
-            dora.display()
-        )
-        .into());
-    }
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("dora-bench-workloads-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
+    let (dora, dir) = dora_and_scratch(exe, "workloads")?;
     let coordinator = start(&dora, &dir, free_port()?)?;
     let (ready, _daemon) = present(&dora, &dir, &coordinator, "place", MACHINES)?;
     println!(

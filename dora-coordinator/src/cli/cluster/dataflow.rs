@@ -11,7 +11,7 @@ use hyper::{Method, StatusCode};
 use serde_json::{json, Value as Json};
 
 use super::resources::{diagnostics, print_table};
-use super::{api_error, encode, ok, query, Connection, Place};
+use super::{encode, ok, print_log, query, Connection, Place};
 use crate::client::Client;
 use crate::server;
 
@@ -261,37 +261,15 @@ fn follow(
     if follow_on {
         extra.push(("follow", "1"));
     }
-    let mut failure = None;
-    client.stream(
-        &format!(
-            "/api/v1/dataflows/{}/logs{}",
-            encode(name),
-            query(place, &extra)
-        ),
-        |status, bytes| {
-            let Ok(line) = serde_json::from_slice::<Json>(bytes) else {
-                failure = Some(eyre!("the coordinator sent a line that is not JSON"));
-                return false;
-            };
-            if !status.is_success() {
-                failure = Some(api_error(&crate::client::Answer { status, body: line }));
-                return false;
-            }
-            let text = line["text"].as_str().unwrap_or_default();
-            let out = match line["node"].as_str().unwrap_or_default() {
-                "" => format!("{text}\n"),
-                node => format!("{node} | {text}\n"),
-            };
-            let written = if line["stderr"] == true {
-                std::io::Write::write_all(&mut std::io::stderr(), out.as_bytes())
-            } else {
-                std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())
-            };
-            written.is_ok()
-        },
-    )?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(()),
-    }
+    let path = format!(
+        "/api/v1/dataflows/{}/logs{}",
+        encode(name),
+        query(place, &extra)
+    );
+    print_log(client, &path, |line| {
+        match line["node"].as_str().unwrap_or_default() {
+            "" => String::new(),
+            node => format!("{node} | "),
+        }
+    })
 }

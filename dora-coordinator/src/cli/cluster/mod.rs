@@ -218,6 +218,41 @@ pub(super) fn ok(answer: Answer) -> eyre::Result<Json> {
     }
 }
 
+/// Prints a log the coordinator streams as JSON lines (`text`, and
+/// `stderr` for what goes to stderr), each after `prefix` of its line.
+pub(super) fn print_log(
+    client: &crate::client::Client,
+    path: &str,
+    prefix: impl Fn(&Json) -> String,
+) -> eyre::Result<()> {
+    let mut failure = None;
+    client.stream(path, |status, bytes| {
+        let Ok(line) = serde_json::from_slice::<Json>(bytes) else {
+            failure = Some(eyre!("the coordinator sent a line that is not JSON"));
+            return false;
+        };
+        if !status.is_success() {
+            failure = Some(api_error(&Answer { status, body: line }));
+            return false;
+        }
+        let out = format!(
+            "{}{}\n",
+            prefix(&line),
+            line["text"].as_str().unwrap_or_default()
+        );
+        let written = if line["stderr"] == true {
+            std::io::Write::write_all(&mut std::io::stderr(), out.as_bytes())
+        } else {
+            std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())
+        };
+        written.is_ok()
+    })?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn query(place: &Place, extra: &[(&str, &str)]) -> String {
     let mut parts: Vec<String> = Vec::new();
     for (key, value) in [("zone", &place.zone), ("workspace", &place.workspace)] {

@@ -130,17 +130,7 @@ fn wait_for(
 
 fn host_name() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let name: String = name
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let name = dora_core::id::safe_name(name.trim());
     if name.is_empty() {
         "localhost".to_owned()
     } else {

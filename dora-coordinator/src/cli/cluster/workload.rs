@@ -3,11 +3,10 @@
 
 use std::process::ExitCode;
 
-use eyre::eyre;
 use hyper::Method;
 use serde_json::Value as Json;
 
-use super::{api_error, encode, ok, query, Connection, Place};
+use super::{encode, ok, print_log, query, Connection, Place};
 use crate::client::Client;
 use crate::server;
 
@@ -204,40 +203,14 @@ pub fn logs(
     if follow {
         extra.push(("follow", "1"));
     }
-    let mut failure = None;
-    client.stream(
-        &format!(
-            "/api/v1/workloads/{}/logs{}",
-            encode(name),
-            query(place, &extra)
-        ),
-        |status, bytes| {
-            let Ok(line) = serde_json::from_slice::<Json>(bytes) else {
-                failure = Some(eyre!("the coordinator sent a line that is not JSON"));
-                return false;
-            };
-            if !status.is_success() {
-                failure = Some(api_error(&crate::client::Answer { status, body: line }));
-                return false;
-            }
-            let text = line["text"].as_str().unwrap_or_default();
-            let out = match replica {
-                Some(_) => format!("{text}\n"),
-                None => format!(
-                    "{name}-{} | {text}\n",
-                    line["replica"].as_u64().unwrap_or(0)
-                ),
-            };
-            let written = if line["stderr"] == true {
-                std::io::Write::write_all(&mut std::io::stderr(), out.as_bytes())
-            } else {
-                std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())
-            };
-            written.is_ok()
-        },
-    )?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(ExitCode::SUCCESS),
-    }
+    let path = format!(
+        "/api/v1/workloads/{}/logs{}",
+        encode(name),
+        query(place, &extra)
+    );
+    print_log(&client, &path, |line| match replica {
+        Some(_) => String::new(),
+        None => format!("{name}-{} | ", line["replica"].as_u64().unwrap_or(0)),
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -12,16 +12,16 @@ use axum::response::{IntoResponse, Response};
 use dora_core::protocol::cluster::{
     exec_input_key, exec_output_key, Command, CommandAnswer, ExecFrame,
 };
-use dora_core::resource::{Kind, Verb};
+use dora_core::resource::Verb;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::super::api::{blocking, caller};
+use super::super::api::blocking;
 use super::super::dataflows::command;
 use super::super::error::ApiError;
 use super::super::Shared;
-use super::logs::readable;
+use super::logs::{flag, readable, target};
 
 /// The protocol the connection switches to.
 pub const PROTOCOL: &str = "dora-exec";
@@ -47,16 +47,14 @@ pub async fn exec(
     Query(query): Query<ExecQuery>,
     mut request: Request,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&shared, &headers).await?;
-    let zone = query
-        .zone
-        .clone()
-        .unwrap_or_else(|| dora_core::resource::DEFAULT_ZONE.to_owned());
-    let workspace = query
-        .workspace
-        .clone()
-        .unwrap_or_else(|| caller.default_workspace.clone());
-    caller.authorize(Verb::Exec, Kind::Workload, Some(&workspace))?;
+    let (zone, workspace, replica) = target(
+        &shared,
+        &headers,
+        (query.zone, query.workspace),
+        query.replica.as_deref(),
+        Verb::Exec,
+    )
+    .await?;
     let cmd: Vec<String> = query
         .cmd
         .as_deref()
@@ -78,20 +76,8 @@ pub async fn exec(
             "use `dora exec`",
         ));
     }
-    let index = match query.replica.as_deref().map(str::parse::<u64>) {
-        None => 0,
-        Some(Ok(index)) => index,
-        Some(Err(_)) => {
-            return Err(ApiError::bad_request(
-                "`replica` is not a replica's index",
-                "give --replica 0 for the first replica",
-            ))
-        }
-    };
-    let tty = query
-        .tty
-        .as_deref()
-        .is_some_and(|t| t != "0" && t != "false");
+    let index = replica.unwrap_or(0);
+    let tty = flag(query.tty.as_deref());
     let (found, notes) = {
         let (zone, workspace, name) = (zone.clone(), workspace.clone(), name.clone());
         blocking(&shared, move |s| {

@@ -45,30 +45,15 @@ pub async fn logs(
     Path(name): Path<String>,
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&shared, &headers).await?;
-    let zone = query
-        .zone
-        .clone()
-        .unwrap_or_else(|| dora_core::resource::DEFAULT_ZONE.to_owned());
-    let workspace = query
-        .workspace
-        .clone()
-        .unwrap_or_else(|| caller.default_workspace.clone());
-    caller.authorize(Verb::Logs, Kind::Workload, Some(&workspace))?;
-    let replica = match query.replica.as_deref().map(str::parse::<u64>) {
-        None => None,
-        Some(Ok(index)) => Some(index),
-        Some(Err(_)) => {
-            return Err(ApiError::bad_request(
-                "`replica` is not a replica's index",
-                "give --replica 0 for the first replica",
-            ))
-        }
-    };
-    let follow = query
-        .follow
-        .as_deref()
-        .is_some_and(|f| f != "0" && f != "false");
+    let (zone, workspace, replica) = target(
+        &shared,
+        &headers,
+        (query.zone, query.workspace),
+        query.replica.as_deref(),
+        Verb::Logs,
+    )
+    .await?;
+    let follow = flag(query.follow.as_deref());
     let (found, notes) = {
         let (zone, workspace, name) = (zone.clone(), workspace.clone(), name.clone());
         blocking(&shared, move |s| {
@@ -94,6 +79,38 @@ pub async fn logs(
         body,
     )
         .into_response())
+}
+
+/// The zone and workspace a request about a workload's replicas names,
+/// and the replica it asks for, once its caller may `verb` workloads
+/// there.
+pub(super) async fn target(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    (zone, workspace): (Option<String>, Option<String>),
+    replica: Option<&str>,
+    verb: Verb,
+) -> Result<(String, String, Option<u64>), ApiError> {
+    let caller = caller(shared, headers).await?;
+    let zone = zone.unwrap_or_else(|| dora_core::resource::DEFAULT_ZONE.to_owned());
+    let workspace = workspace.unwrap_or_else(|| caller.default_workspace.clone());
+    caller.authorize(verb, Kind::Workload, Some(&workspace))?;
+    let replica = match replica.map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(index)) => Some(index),
+        Some(Err(_)) => {
+            return Err(ApiError::bad_request(
+                "`replica` is not a replica's index",
+                "give --replica 0 for the first replica",
+            ))
+        }
+    };
+    Ok((zone, workspace, replica))
+}
+
+/// Whether a query's flag (`?follow=1`) is set.
+pub(super) fn flag(value: Option<&str>) -> bool {
+    value.is_some_and(|v| v != "0" && v != "false")
 }
 
 fn line(value: &Json) -> Bytes {
