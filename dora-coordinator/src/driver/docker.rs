@@ -74,6 +74,24 @@ fn engine(action: &'static str) -> impl Fn(bollard::errors::Error) -> DockerErro
     }
 }
 
+/// A piece of output as (on stderr, bytes); an error says it failed to
+/// `action`.
+fn split(
+    piece: Result<bollard::container::LogOutput, bollard::errors::Error>,
+    action: &'static str,
+) -> Result<(bool, bytes::Bytes), DockerError> {
+    use bollard::container::LogOutput;
+    match piece {
+        Ok(LogOutput::StdErr { message }) => Ok((true, message)),
+        Ok(
+            LogOutput::StdOut { message }
+            | LogOutput::Console { message }
+            | LogOutput::StdIn { message },
+        ) => Ok((false, message)),
+        Err(error) => Err(engine(action)(error)),
+    }
+}
+
 /// The engine's message, without bollard's wrapping.
 pub(super) fn message(error: &bollard::errors::Error) -> String {
     match error {
@@ -206,18 +224,9 @@ impl Docker {
             .stdout(true)
             .stderr(true)
             .build();
-        self.client.logs(id, Some(options)).map(|piece| {
-            use bollard::container::LogOutput;
-            match piece {
-                Ok(LogOutput::StdErr { message }) => Ok((true, message)),
-                Ok(
-                    LogOutput::StdOut { message }
-                    | LogOutput::Console { message }
-                    | LogOutput::StdIn { message },
-                ) => Ok((false, message)),
-                Err(error) => Err(engine("read the container's log")(error)),
-            }
-        })
+        self.client
+            .logs(id, Some(options))
+            .map(|piece| split(piece, "read the container's log"))
     }
 
     /// Starts `cmd` in the container, attached, with a terminal when
@@ -255,18 +264,7 @@ impl Docker {
         {
             StartExecResults::Attached { output, input } => Ok(Exec {
                 id: created.id,
-                output: Box::pin(output.map(|piece| {
-                    use bollard::container::LogOutput;
-                    match piece {
-                        Ok(LogOutput::StdErr { message }) => Ok((true, message)),
-                        Ok(
-                            LogOutput::StdOut { message }
-                            | LogOutput::Console { message }
-                            | LogOutput::StdIn { message },
-                        ) => Ok((false, message)),
-                        Err(error) => Err(engine("read the command's output")(error)),
-                    }
-                })),
+                output: Box::pin(output.map(|piece| split(piece, "read the command's output"))),
                 input,
             }),
             StartExecResults::Detached => Err(DockerError::Engine {
