@@ -272,7 +272,7 @@ pub fn plan(shared: &Shared, counting: bool) -> Result<Vec<Action>, ApiError> {
             continue;
         }
         let workload = &wanted[w];
-        let object = json!({
+        let mut object = json!({
             "apiVersion": "v1",
             "kind": "Container",
             "metadata": {
@@ -286,7 +286,6 @@ pub fn plan(shared: &Shared, counting: bool) -> Result<Vec<Action>, ApiError> {
                 "image": workload.spec.image.image,
             },
         });
-        let mut object = object;
         object["status"] = json!({
             "state": "Pending", "reason": "waiting to be placed", "template": workload.template,
             "restarts": 0, "since": store::now(),
