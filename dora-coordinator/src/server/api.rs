@@ -305,6 +305,12 @@ pub(super) fn invalid(diagnostics: &[Diagnostic]) -> ApiError {
     }
 }
 
+/// Whether a query's flag (`?follow=1`) is set: given, and not `0` or
+/// `false`.
+pub(super) fn flag(value: Option<&str>) -> bool {
+    value.is_some_and(|v| v != "0" && v != "false")
+}
+
 /// The zone and workspace a read or delete of `kind` looks in.
 pub(super) fn read_place(
     kind: Kind,

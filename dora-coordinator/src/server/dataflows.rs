@@ -30,7 +30,7 @@ use dora_core::resource::{Kind, Verb};
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json_};
 
-use super::api::{blocking, caller, invalid, missing, read_place, Place};
+use super::api::{blocking, caller, flag, invalid, missing, read_place, Place};
 use super::error::ApiError;
 use super::keys;
 use super::store::{self, AuditRecord, Write};
@@ -599,7 +599,7 @@ pub async fn logs(
             ));
         }
     }
-    let follow = query.follow.is_some_and(|f| f != "0" && f != "false");
+    let follow = flag(query.follow.as_deref());
     let file = shared.dataflows.log_file(&id);
     let node = query.node.clone();
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);

@@ -17,11 +17,11 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::super::api::blocking;
+use super::super::api::{blocking, flag, Place};
 use super::super::dataflows::command;
 use super::super::error::ApiError;
 use super::super::Shared;
-use super::logs::{flag, readable, target};
+use super::logs::{readable, target};
 
 /// The protocol the connection switches to.
 pub const PROTOCOL: &str = "dora-exec";
@@ -32,8 +32,8 @@ const FRAME_MAX: usize = 1 << 20;
 /// `?replica=`, `?tty=1`, `?cmd=` (a JSON list of words), and the place.
 #[derive(Debug, Default, Deserialize)]
 pub struct ExecQuery {
-    zone: Option<String>,
-    workspace: Option<String>,
+    #[serde(flatten)]
+    place: Place,
     replica: Option<String>,
     tty: Option<String>,
     cmd: Option<String>,
@@ -50,7 +50,7 @@ pub async fn exec(
     let (zone, workspace, replica) = target(
         &shared,
         &headers,
-        (query.zone, query.workspace),
+        &query.place,
         query.replica.as_deref(),
         Verb::Exec,
     )

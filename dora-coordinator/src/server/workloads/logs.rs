@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use tokio::sync::mpsc;
 
-use super::super::api::{blocking, caller, missing};
+use super::super::api::{blocking, caller, flag, missing, read_place, Place};
 use super::super::dataflows::command;
 use super::super::error::ApiError;
 use super::super::{keys, Shared};
@@ -24,8 +24,8 @@ use super::super::{keys, Shared};
 /// `?replica=`, `?follow=1`, `?zone=`, `?workspace=`.
 #[derive(Debug, Default, Deserialize)]
 pub struct LogsQuery {
-    zone: Option<String>,
-    workspace: Option<String>,
+    #[serde(flatten)]
+    place: Place,
     replica: Option<String>,
     follow: Option<String>,
 }
@@ -48,7 +48,7 @@ pub async fn logs(
     let (zone, workspace, replica) = target(
         &shared,
         &headers,
-        (query.zone, query.workspace),
+        &query.place,
         query.replica.as_deref(),
         Verb::Logs,
     )
@@ -87,13 +87,13 @@ pub async fn logs(
 pub(super) async fn target(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
-    (zone, workspace): (Option<String>, Option<String>),
+    place: &Place,
     replica: Option<&str>,
     verb: Verb,
 ) -> Result<(String, String, Option<u64>), ApiError> {
     let caller = caller(shared, headers).await?;
-    let zone = zone.unwrap_or_else(|| dora_core::resource::DEFAULT_ZONE.to_owned());
-    let workspace = workspace.unwrap_or_else(|| caller.default_workspace.clone());
+    let (zone, workspace) = read_place(Kind::Workload, place, &caller);
+    let (zone, workspace) = (zone.unwrap_or_default(), workspace.unwrap_or_default());
     caller.authorize(verb, Kind::Workload, Some(&workspace))?;
     let replica = match replica.map(str::parse::<u64>) {
         None => None,
@@ -106,11 +106,6 @@ pub(super) async fn target(
         }
     };
     Ok((zone, workspace, replica))
-}
-
-/// Whether a query's flag (`?follow=1`) is set.
-pub(super) fn flag(value: Option<&str>) -> bool {
-    value.is_some_and(|v| v != "0" && v != "false")
 }
 
 fn line(value: &Json) -> Bytes {
