@@ -61,9 +61,13 @@ pub async fn logs(
         })
         .await?
     };
-    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(256);
+    // Room for every note at once: none is dropped before the reader
+    // starts reading.
+    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(256 + notes.len());
     for note in notes {
-        let _ = sender.try_send(Ok(line(&note)));
+        sender
+            .try_send(Ok(line(&note)))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
     }
     for replica in found {
         let (shared, sender) = (shared.clone(), sender.clone());
