@@ -79,6 +79,35 @@ pub struct NodeConfig {
     /// records less severe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_log_level: Option<LogLevel>,
+    /// How the node reaches nodes on other machines; `None` when all its
+    /// edges are on its machine, and it then opens no network session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteConfig>,
+}
+
+/// The network side of a node with edges to other machines (see
+/// [`crate::spread`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteConfig {
+    /// Where the node listens for the nodes that send to it from other
+    /// machines (zenoh endpoints such as `tls/198.18.0.2:7600`); empty
+    /// when it reads nothing from them.
+    pub listen: Vec<String>,
+    /// Where the nodes it sends to on other machines listen.
+    pub connect: Vec<String>,
+    /// The certificates of mutually authenticated TLS links; `None` for
+    /// plain TCP (a cluster started `--insecure`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+}
+
+/// The files of one side of a TLS link, on the node's machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsFiles {
+    /// The cluster's CA, which signed both sides' certificates.
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 /// One operator of a runtime node.
@@ -299,6 +328,7 @@ impl NodeConfig {
                     },
                     health_check: node.health_check_timeout.is_some(),
                     min_log_level: node.min_log_level,
+                    remote: None,
                 };
                 (node.id.clone(), config)
             })
@@ -322,6 +352,7 @@ impl NodeConfig {
                 max_restarts: 0,
                 health_check: false,
                 min_log_level: None,
+                remote: None,
             }
         });
         for connection in dataflow.connections() {

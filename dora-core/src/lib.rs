@@ -20,6 +20,7 @@ pub mod resource;
 pub mod schema;
 pub mod selector;
 mod size;
+pub mod spread;
 pub mod substitute;
 pub mod suggest;
 pub mod yaml;

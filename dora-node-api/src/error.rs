@@ -9,7 +9,7 @@ pub enum InitError {
     Config(#[from] NodeConfigError),
     #[error("the node configuration is inconsistent: {0}; start the node with `dora run`")]
     BadConfig(String),
-    #[error("cannot set up shared memory: {0}")]
+    #[error("cannot set up the transport: {0}")]
     Transport(#[from] TransportError),
     #[error("the dataflow was stopped before this node finished starting")]
     StoppedDuringStart,
@@ -17,6 +17,12 @@ pub enum InitError {
     Interrupted,
     #[error("the other nodes did not get ready within {0:?}; check the output of `dora run` for a node that failed to start")]
     StartTimeout(std::time::Duration),
+    #[error("the readers of `{channel}` on other machines were not reachable within {timeout:?}: {missing} never said they read it; check that their machines are up, that the network lets this machine reach where they listen, and the readers' own output")]
+    ReadersMissing {
+        channel: String,
+        missing: String,
+        timeout: std::time::Duration,
+    },
 }
 
 /// Why an output could not be sent.
@@ -122,6 +128,10 @@ pub enum TransportErrorKind {
     /// A wait was cut short by a signal (Ctrl-C, say).
     #[error("interrupted by a signal")]
     Interrupted,
+    /// The network between machines failed, or a network session could
+    /// not be set up.
+    #[error("the network failed")]
+    Network,
     /// Anything else; the source says what.
     #[error("the transport failed")]
     Other,

@@ -8,7 +8,7 @@ use dora_core::id::DataId;
 
 use crate::error::RecvError;
 use crate::metadata::Metadata;
-use crate::transport::shm::{Header, Ipc};
+use crate::transport::Received;
 
 /// One event of a node's [`EventStream`](crate::EventStream). More kinds
 /// of event may come in later versions: match the ones the node needs and
@@ -36,8 +36,10 @@ pub enum Event {
     Error(RecvError),
 }
 
-/// The bytes of an input, read in place in shared memory: no copy is made,
-/// and the memory returns to the sender when this is dropped.
+/// The bytes of an input, read in place: in shared memory from a sender on
+/// this machine, where the network delivered them from another machine.
+/// No copy is made, and the memory returns to the sender when this is
+/// dropped.
 ///
 /// The transport lets a node hold only a few messages of one input in
 /// place at once. A node that holds more gets the next ones as copies, so
@@ -52,9 +54,8 @@ enum Inner {
     /// Fields drop in order: the sample returns to the sender before the
     /// count of held samples goes down.
     Sample {
-        sample: iceoryx2::sample::Sample<Ipc, [u8], Header>,
-        len: usize,
-        _held: Held,
+        sample: Received,
+        _held: Option<Held>,
     },
     Copy(Box<[u8]>),
 }
@@ -85,18 +86,13 @@ impl Data {
         }
     }
 
-    /// The first `len` bytes of `sample`, read in place; counted in `held`
+    /// The data of `sample`, read in place; counted in `held`, when given,
     /// until dropped.
-    pub(crate) fn sample(
-        sample: iceoryx2::sample::Sample<Ipc, [u8], Header>,
-        len: usize,
-        held: &Arc<AtomicUsize>,
-    ) -> Data {
+    pub(crate) fn sample(sample: Received, held: Option<&Arc<AtomicUsize>>) -> Data {
         Data {
             inner: Inner::Sample {
                 sample,
-                len,
-                _held: Held::new(held),
+                _held: held.map(Held::new),
             },
         }
     }
@@ -121,7 +117,7 @@ impl Deref for Data {
     fn deref(&self) -> &[u8] {
         match &self.inner {
             Inner::Empty => &[],
-            Inner::Sample { sample, len, .. } => &sample.payload()[..*len],
+            Inner::Sample { sample, .. } => sample.data(),
             Inner::Copy(bytes) => bytes,
         }
     }

@@ -8,11 +8,9 @@ use std::time::{Duration, Instant};
 use dora_core::channel;
 use dora_core::id::NodeId;
 use dora_core::protocol::{Report, Signal, StartPhase};
-use iceoryx2::port::listener::ListenerWaitError;
-use iceoryx2::prelude::*;
 
 use crate::error::TransportError;
-use crate::transport::shm::{wait_at_most, ControlPublisher, Shm, WakeupListener, WakeupNotifier};
+use crate::transport::shm::{ControlSender, Listener, Notifier, Shm, Wait};
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,12 +33,12 @@ const ABORT_CHECK: Duration = Duration::from_millis(50);
 pub struct RunChannels {
     dataflow_id: String,
     nodes: Vec<NodeId>,
-    listener: WakeupListener,
+    listener: Listener,
     /// Per node: a line to its wake-up channel, opened when first used.
-    notifiers: RefCell<Vec<Option<WakeupNotifier>>>,
+    notifiers: RefCell<Vec<Option<Notifier>>>,
     /// Per node: the channel that says which nodes feeding it have ended,
     /// opened when first used.
-    controls: RefCell<Vec<Option<ControlPublisher>>>,
+    controls: RefCell<Vec<Option<ControlSender>>>,
     shm: Shm,
 }
 
@@ -100,23 +98,11 @@ impl RunChannels {
                     });
                 }
                 let wait = (deadline - now).min(ABORT_CHECK);
-                let result = wait_at_most(
-                    &self.listener,
-                    |activation| {
-                        let id = activation.id.as_value();
-                        waiting.retain(|i| report.id(*i) != id);
-                    },
-                    wait,
-                );
-                match result {
-                    // A signal (Ctrl-C): `abort` says whether it stops the run.
-                    Ok(_) | Err(ListenerWaitError::InterruptSignal) => {}
-                    Err(e) => {
-                        return Err(
-                            TransportError::new("cannot wait for the nodes to start", e).into()
-                        )
-                    }
-                }
+                // A signal (Ctrl-C) ends the wait: `abort` says whether it
+                // stops the run.
+                self.listener.wait(Wait::For(wait), |id| {
+                    waiting.retain(|i| report.id(*i) != id);
+                })?;
             }
             for &index in nodes {
                 self.signal(index, phase.signal(restart))?;
@@ -144,16 +130,15 @@ impl RunChannels {
             return Ok(());
         };
         let mut controls = self.controls.borrow_mut();
-        let control =
-            match &mut controls[receiver] {
-                Some(control) => control,
-                slot => slot.insert(self.shm.control_publisher(
-                    &channel::control(&self.dataflow_id, node),
-                    self.nodes.len(),
-                )?),
-            };
-        control.send_copy(ended as u64).map_err(|e| {
-            TransportError::new(format!("cannot tell node `{node}` which node ended"), e)
+        let control = match &mut controls[receiver] {
+            Some(control) => control,
+            slot => slot.insert(
+                self.shm
+                    .control_sender(&channel::control(&self.dataflow_id, node), self.nodes.len())?,
+            ),
+        };
+        control.send(ended as u64, || {
+            format!("cannot tell node `{node}` which node ended")
         })?;
         drop(controls);
         self.signal(receiver, Signal::InputClosed)
@@ -172,11 +157,8 @@ impl RunChannels {
                 self.nodes.len(),
             )?),
         };
-        notifier
-            .notify_with_custom_event_id(EventId::new(signal.id()))
-            .map(|_| ())
-            .map_err(|e| {
-                TransportError::new(format!("cannot signal node `{}`", self.nodes[index]), e)
-            })
+        notifier.notify(signal.id(), || {
+            format!("cannot signal node `{}`", self.nodes[index])
+        })
     }
 }

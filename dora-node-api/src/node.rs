@@ -1,5 +1,6 @@
 //! Sending: a node's outputs, each a shared-memory publisher that notifies
-//! the nodes that read it.
+//! the nodes that read it on this machine, and a network publisher for
+//! those that read it on other machines.
 
 use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
@@ -9,10 +10,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use dora_core::config::{NodeConfig, ReceiverLink};
 use dora_core::id::DataId;
 use dora_core::protocol::{Report, Signal, StartPhase};
-use iceoryx2::port::LoanError;
-use iceoryx2::prelude::*;
-use iceoryx2::sample_mut::SampleMut;
-use iceoryx2::sample_mut_uninit::SampleMutUninit;
 
 use crate::error::{InitError, SendError, TransportError};
 use crate::metadata::{self, Parameters};
@@ -20,7 +17,8 @@ use crate::start::StartWait;
 use crate::stats::{kind, Counter, Counters, Liveness};
 use crate::stream::EventStream;
 use crate::transport::awake::AwakeFlag;
-use crate::transport::shm::{Header, Ipc, OutputPublisher, Shm, WakeupNotifier, HELLO_SEQUENCE};
+use crate::transport::remote;
+use crate::transport::shm::{self, Header, LoanFailure, Notifier, Shm};
 
 /// The largest message, metadata included: about 128 TiB on a 64-bit
 /// machine, all the address space a process has on x86-64 and arm64.
@@ -29,8 +27,13 @@ use crate::transport::shm::{Header, Ipc, OutputPublisher, Shm, WakeupNotifier, H
 const MAX_MESSAGE_LEN: usize = isize::MAX as usize >> 16;
 
 struct Output {
-    publisher: OutputPublisher,
-    /// How many inputs read this output (one subscriber each).
+    /// The readers on this machine, through shared memory; `None` when
+    /// every reader is on another machine.
+    local: Option<shm::Sender>,
+    /// The readers on other machines, over the network.
+    remote: Option<remote::Sender>,
+    /// How many inputs on this machine read this output (one subscriber
+    /// each).
     readers: usize,
     /// The receiving nodes' wake-up notifiers, indices into
     /// `DoraNode::wakeups`, each node once.
@@ -46,7 +49,7 @@ struct Output {
 
 /// How a sender wakes one receiving node.
 struct Wakeup {
-    notifier: WakeupNotifier,
+    notifier: Notifier,
     awake: AwakeFlag,
 }
 
@@ -106,21 +109,25 @@ impl DoraNode {
             crate::log::configure(config.min_log_level);
         }
         let shm = Rc::new(Shm::open(&config.dataflow_id, config.node_id.as_str())?);
+        let session = config
+            .remote
+            .as_ref()
+            .map(remote::Session::open)
+            .transpose()?;
         let counters = Counters::for_this_process();
-        let mut events = EventStream::new(shm.clone(), &config, &counters)?;
+        let mut events = EventStream::new(shm.clone(), &config, &counters, session.as_ref())?;
         let mut channels: Vec<&str> = Vec::new();
         let mut wakeups = Vec::new();
         let mut outputs = BTreeMap::new();
         for (id, output) in &config.outputs {
             let mut wake = Vec::new();
+            let mut far = Vec::new();
             for receiver in &output.receivers {
                 let wakeup = match &receiver.link {
                     ReceiverLink::Local { wakeup } => wakeup,
-                    ReceiverLink::Remote { machine } => {
-                        return Err(InitError::BadConfig(format!(
-                            "output `{id}` has a receiver, `{}`, on machine `{machine}`, and this node API sends within one machine only; place the nodes on one machine",
-                            receiver.node
-                        )))
+                    ReceiverLink::Remote { .. } => {
+                        far.push((receiver.node.as_str(), receiver.input.as_str()));
+                        continue;
                     }
                 };
                 let index = match channels.iter().position(|c| *c == wakeup) {
@@ -138,11 +145,31 @@ impl DoraNode {
                     wake.push(index);
                 }
             }
+            let remote = match (&session, far.is_empty()) {
+                (_, true) => None,
+                (Some(session), false) => {
+                    Some(remote::Sender::new(session, &output.channel, &far)?)
+                }
+                (None, false) => {
+                    return Err(InitError::BadConfig(format!(
+                        "output `{id}` has readers on other machines, and the node has no network settings (`remote`)"
+                    )))
+                }
+            };
+            let readers = output.receivers.len() - far.len();
+            // An output nobody reads keeps its shared-memory channel, as on
+            // one machine.
+            let local = if readers > 0 || remote.is_none() {
+                Some(shm.sender(&output.channel, output.settings)?)
+            } else {
+                None
+            };
             outputs.insert(
                 id.clone(),
                 Output {
-                    publisher: shm.publisher(&output.channel, output.settings)?,
-                    readers: output.receivers.len(),
+                    local,
+                    remote,
+                    readers,
                     wake,
                     sent: counters.counter(kind::SENT, id.as_str()),
                     undelivered: 0,
@@ -188,39 +215,27 @@ impl DoraNode {
             self.config.nodes.len(),
         )?;
         let report = |report: Report| {
-            launcher
-                .notify_with_custom_event_id(EventId::new(report.id(index)))
-                .map_err(|e| TransportError::new("cannot report to the launcher", e))
+            launcher.notify(report.id(index), || {
+                "cannot report to the launcher".to_owned()
+            })
         };
         report(StartPhase::Connect.report())?;
         events.wait_for_start_signal(StartPhase::Connect, wait)?;
         events.connect()?;
-        for output in self.outputs.values() {
-            use iceoryx2::port::update_connections::UpdateConnections;
-            output
-                .publisher
-                .update_connections()
-                .map_err(|e| TransportError::new("cannot connect an output", e))?;
+        for sender in self.outputs.values().filter_map(|o| o.local.as_ref()) {
+            sender.connect()?;
             // A receiver maps a sender's memory when it first reads from
             // it; if the sender ends before, its last messages are lost.
             // An empty hello, read during start-up, maps it early.
-            let hello = output
-                .publisher
-                .loan_slice_uninit(0)
-                .map_err(|e| TransportError::new("cannot greet the receivers", e))?;
-            // SAFETY: a slice of zero bytes has nothing to initialise.
-            let mut hello = unsafe { hello.assume_init() };
-            *hello.user_header_mut() = Header {
-                sequence: HELLO_SEQUENCE,
-                ..Header::default()
-            };
-            hello
-                .send()
-                .map_err(|e| TransportError::new("cannot greet the receivers", e))?;
+            sender.greet()?;
         }
         // A restarted node joins senders that greeted long ago.
         if !events.restarted() {
             events.take_hellos(wait)?;
+        }
+        // Readers on other machines: each says it reads once it does.
+        for sender in self.outputs.values().filter_map(|o| o.remote.as_ref()) {
+            sender.wait_for_readers(wait)?;
         }
         report(StartPhase::Start.report())?;
         events.wait_for_start_signal(StartPhase::Start, wait)?;
@@ -332,27 +347,42 @@ impl DoraNode {
                 len,
                 detail: format!("a message holds at most {MAX_MESSAGE_LEN} bytes"),
             })?;
-        let sample = port
-            .publisher
-            .loan_slice_uninit(total)
-            .map_err(|e| match e {
-                LoanError::OutOfMemory | LoanError::ExceedsMaxLoanSize => SendError::OutOfMemory {
+        let buffer = match &port.local {
+            Some(local) => Buffer::Shared(local.loan(total).map_err(|e| match e {
+                LoanFailure::OutOfMemory(detail) => SendError::OutOfMemory {
                     output: output.to_owned(),
                     len,
-                    detail: format!("{e:?}"),
+                    detail,
                 },
-                LoanError::ExceedsMaxLoans => SendError::TooManyLoans {
+                LoanFailure::TooManyLoans(max) => SendError::TooManyLoans {
                     output: output.to_owned(),
-                    max: port.publisher.max_loaned_samples(),
+                    max,
                 },
-                e => SendError::Transport {
+                LoanFailure::Transport(source) => SendError::Transport {
                     output: output.to_owned(),
-                    source: TransportError::new("cannot get shared memory", e),
+                    source,
                 },
-            })?;
+            })?),
+            // Read only on other machines: the network takes the buffer
+            // as it is.
+            None => {
+                let mut bytes = Vec::new();
+                bytes
+                    .try_reserve_exact(total)
+                    .map_err(|e| SendError::OutOfMemory {
+                        output: output.to_owned(),
+                        len,
+                        detail: e.to_string(),
+                    })?;
+                // SAFETY: the capacity is there, and `MaybeUninit` bytes
+                // need no initialising.
+                unsafe { bytes.set_len(total) };
+                Buffer::Heap(bytes)
+            }
+        };
         Ok(OutputLoan::new(
             id.clone(),
-            sample,
+            buffer,
             len,
             &parameters,
             header_len,
@@ -364,7 +394,7 @@ impl DoraNode {
     /// payload is not all written is refused with [`SendError::Unwritten`],
     /// and nothing is sent.
     pub fn send_loan(&mut self, loan: OutputLoan) -> Result<(), SendError> {
-        let (output, mut sample) = loan.into_sample()?;
+        let (output, buffer, len, metadata_len) = loan.into_parts()?;
         let Some(port) = self.outputs.get_mut(&output) else {
             return Err(SendError::UndeclaredOutput {
                 output: output.to_string(),
@@ -375,37 +405,119 @@ impl DoraNode {
             output: output.to_string(),
             source,
         };
-        // The timestamp is written last, so latency measures the transport
+        // The timestamp is taken last, so latency measures the transport
         // and not the time spent filling the buffer.
-        let header = sample.user_header_mut();
-        header.sequence = port.sent.get();
-        header.timestamp_ns = now_ns();
-        let delivered = sample
-            .send()
-            .map_err(|e| transport(TransportError::new("cannot send", e)))?;
-        port.undelivered += port.readers.saturating_sub(delivered) as u64;
+        let header = Header {
+            timestamp_ns: now_ns(),
+            sequence: port.sent.get(),
+            metadata_len,
+            reserved: 0,
+        };
+        match buffer {
+            Buffer::Shared(loan) => {
+                // The network's copy is taken before the sample goes.
+                let far = port.remote.as_ref().map(|_| {
+                    // SAFETY: the loan is all written (`into_parts`).
+                    let bytes = unsafe { assume_init(loan.payload()) };
+                    (bytes[..len].to_vec(), bytes[len..].to_vec())
+                });
+                // SAFETY: the loan is all written (`into_parts`).
+                let delivered = unsafe { loan.send(header) }.map_err(transport)?;
+                port.undelivered += port.readers.saturating_sub(delivered) as u64;
+                for &index in &port.wake {
+                    let wakeup = &self.wakeups[index];
+                    if wakeup.awake.needs_notify() {
+                        wakeup
+                            .notifier
+                            .notify(Signal::Data.id(), || "cannot wake a receiver".to_owned())
+                            .map_err(transport)?;
+                    }
+                }
+                if let (Some(remote), Some((payload, metadata))) = (&port.remote, far) {
+                    remote
+                        .send(payload, &header, &metadata)
+                        .map_err(transport)?;
+                }
+            }
+            Buffer::Heap(bytes) => {
+                // SAFETY: the loan is all written (`into_parts`), and
+                // `MaybeUninit<u8>` has the layout of `u8`.
+                let mut bytes = unsafe { init_vec(bytes) };
+                let metadata = bytes.split_off(len);
+                if let Some(remote) = &port.remote {
+                    remote.send(bytes, &header, &metadata).map_err(transport)?;
+                }
+            }
+        }
         port.sent.add(1);
         if let Some(liveness) = &self.liveness {
             liveness.active();
-        }
-        for &index in &port.wake {
-            let wakeup = &self.wakeups[index];
-            if wakeup.awake.needs_notify() {
-                wakeup
-                    .notifier
-                    .notify_with_custom_event_id(EventId::new(Signal::Data.id()))
-                    .map_err(|e| transport(TransportError::new("cannot wake a receiver", e)))?;
-            }
         }
         Ok(())
     }
 }
 
-/// A message ready to send.
-type OutputSample = SampleMut<Ipc, [u8], Header>;
+impl Drop for DoraNode {
+    /// Tells the readers on other machines how many messages this process
+    /// sent, so that they count the last ones lost too.
+    fn drop(&mut self) {
+        for (id, output) in &self.outputs {
+            if let Some(remote) = &output.remote {
+                if let Err(error) = remote.end(output.sent.get()) {
+                    log::error!("output `{id}`: {error}");
+                }
+            }
+        }
+    }
+}
 
-/// A message being written in place in shared memory; see
-/// [`DoraNode::loan_output`] and [`DoraNode::loan_output_uninit`].
+/// The bytes, once all are written.
+///
+/// # Safety
+/// Every byte is initialised.
+unsafe fn assume_init(bytes: &[MaybeUninit<u8>]) -> &[u8] {
+    // SAFETY: the caller vouches for the bytes; the layouts are the same.
+    unsafe { &*(bytes as *const [MaybeUninit<u8>] as *const [u8]) }
+}
+
+/// The bytes, once all are written, without a copy.
+///
+/// # Safety
+/// Every byte is initialised.
+unsafe fn init_vec(bytes: Vec<MaybeUninit<u8>>) -> Vec<u8> {
+    let mut bytes = std::mem::ManuallyDrop::new(bytes);
+    let (ptr, len, capacity) = (bytes.as_mut_ptr(), bytes.len(), bytes.capacity());
+    // SAFETY: the same allocation, of a type of the same size and
+    // alignment, all of it initialised.
+    unsafe { Vec::from_raw_parts(ptr.cast::<u8>(), len, capacity) }
+}
+
+/// Where a message is written: shared memory when a reader on this
+/// machine will read it in place, else a buffer the network takes as it is.
+enum Buffer {
+    Shared(shm::Loan),
+    Heap(Vec<MaybeUninit<u8>>),
+}
+
+impl Buffer {
+    fn payload(&self) -> &[MaybeUninit<u8>] {
+        match self {
+            Buffer::Shared(loan) => loan.payload(),
+            Buffer::Heap(bytes) => bytes,
+        }
+    }
+
+    fn payload_mut(&mut self) -> &mut [MaybeUninit<u8>] {
+        match self {
+            Buffer::Shared(loan) => loan.payload_mut(),
+            Buffer::Heap(bytes) => bytes,
+        }
+    }
+}
+
+/// A message being written in place (in shared memory when it is read on
+/// this machine); see [`DoraNode::loan_output`] and
+/// [`DoraNode::loan_output_uninit`].
 ///
 /// The payload is written from the start: the loan counts how many bytes,
 /// from the first, are written, and [`DoraNode::send_loan`] sends it only
@@ -415,8 +527,9 @@ pub struct OutputLoan {
     output: DataId,
     /// The payload, then `metadata_len` bytes of encoded parameters
     /// (initialised when the loan is made).
-    sample: SampleMutUninit<Ipc, [MaybeUninit<u8>], Header>,
+    buffer: Buffer,
     len: usize,
+    metadata_len: u32,
     /// The first `written` bytes of the payload are initialised.
     written: usize,
 }
@@ -433,26 +546,23 @@ pub struct LoanFull {
 impl OutputLoan {
     fn new(
         output: DataId,
-        mut sample: SampleMutUninit<Ipc, [MaybeUninit<u8>], Header>,
+        mut buffer: Buffer,
         len: usize,
         parameters: &Parameters,
         metadata_len: u32,
     ) -> OutputLoan {
-        let encoded = &mut sample.payload_mut()[len..];
+        let encoded = &mut buffer.payload_mut()[len..];
         // SAFETY: zeroing initialises the metadata bytes before encoding.
         unsafe { std::ptr::write_bytes(encoded.as_mut_ptr(), 0, encoded.len()) };
         // SAFETY: the bytes were just initialised, and `u8` has the layout
         // of `MaybeUninit<u8>`.
         let encoded = unsafe { &mut *(encoded as *mut [MaybeUninit<u8>] as *mut [u8]) };
         metadata::encode(parameters, encoded);
-        *sample.user_header_mut() = Header {
-            metadata_len,
-            ..Header::default()
-        };
         OutputLoan {
             output,
-            sample,
+            buffer,
             len,
+            metadata_len,
             written: 0,
         }
     }
@@ -479,7 +589,7 @@ impl OutputLoan {
 
     /// The bytes written so far.
     pub fn filled(&self) -> &[u8] {
-        let written = &self.sample.payload()[..self.written];
+        let written = &self.buffer.payload()[..self.written];
         // SAFETY: the first `written` bytes are initialised.
         unsafe { &*(written as *const [MaybeUninit<u8>] as *const [u8]) }
     }
@@ -487,7 +597,7 @@ impl OutputLoan {
     /// The bytes written so far, to change in place.
     pub fn filled_mut(&mut self) -> &mut [u8] {
         let written = self.written;
-        let written = &mut self.sample.payload_mut()[..written];
+        let written = &mut self.buffer.payload_mut()[..written];
         // SAFETY: the first `written` bytes are initialised.
         unsafe { &mut *(written as *mut [MaybeUninit<u8>] as *mut [u8]) }
     }
@@ -496,7 +606,7 @@ impl OutputLoan {
     /// with [`advance`](Self::advance).
     pub fn spare_mut(&mut self) -> &mut [MaybeUninit<u8>] {
         let (written, len) = (self.written, self.len);
-        &mut self.sample.payload_mut()[written..len]
+        &mut self.buffer.payload_mut()[written..len]
     }
 
     /// Counts the first `n` bytes of [`spare_mut`](Self::spare_mut) as
@@ -574,11 +684,13 @@ impl OutputLoan {
     /// Where the payload starts. It tells loans apart, and lets foreign
     /// code write the payload; see [`advance`](Self::advance).
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
-        self.sample.payload_mut().as_mut_ptr().cast()
+        self.buffer.payload_mut().as_mut_ptr().cast()
     }
 
-    /// The sample, ready to send, once the payload is all written.
-    fn into_sample(self) -> Result<(DataId, OutputSample), SendError> {
+    /// The buffer, the payload's length and the metadata's, once the
+    /// payload is all written: then every byte of the buffer is, since
+    /// the metadata after the payload was written when the loan was made.
+    fn into_parts(self) -> Result<(DataId, Buffer, usize, u32), SendError> {
         if self.written < self.len {
             return Err(SendError::Unwritten {
                 output: self.output.to_string(),
@@ -586,10 +698,7 @@ impl OutputLoan {
                 len: self.len,
             });
         }
-        // SAFETY: the payload is all written, and the metadata after it
-        // was initialised when the loan was made.
-        let sample = unsafe { self.sample.assume_init() };
-        Ok((self.output, sample))
+        Ok((self.output, self.buffer, self.len, self.metadata_len))
     }
 }
 
@@ -632,7 +741,7 @@ mod tests {
     }
 
     #[test]
-    fn an_edge_to_or_from_another_machine_is_refused_with_the_reason() {
+    fn an_edge_to_another_machine_without_network_settings_is_refused_with_the_reason() {
         let dataflow = Dataflow::from_yaml_str(
             "nodes:\n  - id: source\n    path: source\n    outputs: [out]\n  - id: sink\n    path: sink\n    inputs:\n      in: source/out\n",
         )
@@ -645,7 +754,9 @@ mod tests {
         };
         let error = DoraNode::init(source).err().unwrap().to_string();
         assert!(
-            error.contains("receiver, `sink`, on machine `robot-2`"),
+            error.contains(
+                "output `out` has readers on other machines, and the node has no network settings"
+            ),
             "{error}"
         );
         let mut sink = configs.remove("sink").unwrap();
@@ -655,7 +766,7 @@ mod tests {
         let error = DoraNode::init(sink).err().unwrap().to_string();
         crate::transport::remove_run_files(&run).unwrap();
         assert!(
-            error.contains("input `in` reads `source/out` from machine `robot-1`"),
+            error.contains("input `in` reads `source/out` from machine `robot-1`, and the node has no network settings"),
             "{error}"
         );
     }

@@ -12,11 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dora_core::config::{NodeConfig, SourceLink};
-use dora_core::descriptor::{InputSource, Layout};
+use dora_core::descriptor::{InputSource, Layout, QueuePolicy};
 use dora_core::id::DataId;
-use iceoryx2::port::listener::ListenerWaitError;
-use iceoryx2::prelude::*;
-
 use dora_core::protocol::{Signal, StartPhase};
 
 use crate::error::{InitError, RecvError, TransportError};
@@ -25,10 +22,11 @@ use crate::metadata::{self, Metadata};
 use crate::start::StartWait;
 use crate::stats::{kind, Counter, Counters, Liveness};
 use crate::transport::awake::AwakeFlag;
+use crate::transport::remote;
 use crate::transport::shm::{
-    wait_at_most, ControlSubscriber, InputSubscriber, Shm, WakeupListener, HELLO_SEQUENCE,
-    MAX_HELD_PER_INPUT,
+    ControlReceiver, Listener, Shm, Wait, HELLO_SEQUENCE, MAX_HELD_PER_INPUT,
 };
+use crate::transport::{Arrival, InputPort};
 
 /// How often start-up looks for a sender's hello. Hellos are sent right
 /// after the connect signal, so they arrive within milliseconds; polling
@@ -38,7 +36,7 @@ const HELLO_POLL: Duration = Duration::from_micros(200);
 struct Input {
     id: DataId,
     /// `None` once the input is closed.
-    subscriber: Option<InputSubscriber>,
+    port: Option<InputPort>,
     /// The index (in `NodeConfig::nodes`) of the node that feeds it.
     source: Option<usize>,
     last_sequence: Option<u64>,
@@ -54,6 +52,14 @@ struct Input {
     dropped_before: u64,
     /// The source has ended; close once the queue is empty.
     closing: bool,
+    /// For an input from another machine: when the launcher said its
+    /// source ended, and whether the last thing that came was its
+    /// sender's end. What the sender sent last may still be on the way
+    /// when the launcher hears that it ended; the input closes once the
+    /// end has come, or [`REMOTE_END_GRACE`] after the launcher's word (a
+    /// sender that crashed sends no end).
+    closing_since: Option<Instant>,
+    end_seen: bool,
     closed: bool,
     /// Its `input_timeout`, when messages last came (once one has), and
     /// whether it is closed for the node until the next one.
@@ -73,12 +79,9 @@ enum Polled {
     Nothing,
 }
 
-/// How [`EventStream::wait`] waits for signals.
-enum Wait {
-    No,
-    For(Duration),
-    Forever,
-}
+/// How long an input from another machine whose source ended waits for
+/// that sender's last messages; see `Input::closing_since`.
+const REMOTE_END_GRACE: Duration = Duration::from_secs(2);
 
 /// How many messages in a row a busy node reads before it takes its
 /// signals without waiting.
@@ -101,7 +104,7 @@ pub struct InputCounts {
 /// The events of a node, in order. Iterate over it, or use
 /// [`recv_timeout`](Self::recv_timeout) to wait with a time limit.
 pub struct EventStream {
-    listener: WakeupListener,
+    listener: Listener,
     /// Tells senders whether this node needs a notify; see `awake.rs`.
     awake: AwakeFlag,
     pub(crate) dataflow_id: String,
@@ -111,7 +114,7 @@ pub struct EventStream {
     /// Started when the stream is first polled as an async `Stream`.
     pub(crate) async_waker: Option<crate::stream_async::AsyncWaker>,
     /// Tells which upstream nodes have ended.
-    control: ControlSubscriber,
+    control: ControlReceiver,
     inputs: Vec<Input>,
     timers: Vec<Timer>,
     pending: VecDeque<Event>,
@@ -142,12 +145,16 @@ impl EventStream {
         shm: std::rc::Rc<Shm>,
         config: &NodeConfig,
         counters: &std::sync::Arc<Counters>,
+        session: Option<&Arc<remote::Session>>,
     ) -> Result<EventStream, InitError> {
         let listener = shm.listener(&config.wakeup, Signal::MAX_ID, config.nodes.len())?;
         let awake = AwakeFlag::open(&config.dataflow_id, &config.wakeup)?;
         // Until it first wakes, the node wants every notify.
         awake.set_may_sleep();
-        let control = shm.control_subscriber(&config.control, config.nodes.len())?;
+        let control = shm.control_receiver(&config.control, config.nodes.len())?;
+        // How messages from other machines wake the node, made with the
+        // first such input.
+        let mut wake: Option<Arc<remote::Wake>> = None;
         let mut inputs = Vec::new();
         let mut timers = Vec::new();
         let start = Instant::now();
@@ -165,12 +172,6 @@ impl EventStream {
                 // `dora/logs` comes from the launcher's relay node like any
                 // other node's output.
                 InputSource::Output(_) | InputSource::Logs(_) => {
-                    if let SourceLink::Remote { machine } = &input.from {
-                        return Err(InitError::BadConfig(format!(
-                            "input `{id}` reads `{}` from machine `{machine}`, and this node API receives within one machine only; place the nodes on one machine",
-                            input.source
-                        )));
-                    }
                     // `dora/logs` is sent by the relay node.
                     let sender = match &input.source {
                         InputSource::Output(output) => output.node.as_str(),
@@ -182,11 +183,45 @@ impl EventStream {
                             input.source
                         )));
                     };
+                    let port = match (&input.from, session) {
+                        (SourceLink::Local, _) => {
+                            InputPort::Local(shm.receiver(channel, settings, input.queue_size)?)
+                        }
+                        (SourceLink::Remote { .. }, Some(session)) => {
+                            let wake = match &wake {
+                                Some(wake) => wake.clone(),
+                                None => wake
+                                    .insert(Arc::new(remote::Wake::new(
+                                        shm.thread_safe_notifier(
+                                            &config.wakeup,
+                                            Signal::MAX_ID,
+                                            config.nodes.len(),
+                                        )?,
+                                        AwakeFlag::open(&config.dataflow_id, &config.wakeup)?,
+                                    )))
+                                    .clone(),
+                            };
+                            InputPort::Remote(remote::Receiver::new(
+                                session,
+                                channel,
+                                (config.node_id.as_str(), id.as_str()),
+                                input.queue_size,
+                                input.queue_policy == QueuePolicy::Backpressure,
+                                wake,
+                            )?)
+                        }
+                        (SourceLink::Remote { machine }, None) => {
+                            return Err(InitError::BadConfig(format!(
+                                "input `{id}` reads `{}` from machine `{machine}`, and the node has no network settings (`remote`)",
+                                input.source
+                            )))
+                        }
+                    };
                     let received = counters.counter(kind::RECEIVED, id.as_str());
                     let dropped = counters.counter(kind::DROPPED, id.as_str());
                     inputs.push(Input {
                         id: id.clone(),
-                        subscriber: Some(shm.subscriber(channel, settings, input.queue_size)?),
+                        port: Some(port),
                         source: config.nodes.iter().position(|n| n.as_str() == sender),
                         last_sequence: None,
                         held: Arc::new(AtomicUsize::new(0)),
@@ -195,6 +230,8 @@ impl EventStream {
                         received,
                         dropped,
                         closing: false,
+                        closing_since: None,
+                        end_seen: false,
                         closed: false,
                         timeout: input.timeout.map(|timeout| {
                             let counter = counters.counter(kind::INPUT_TIMEOUTS, id.as_str());
@@ -318,7 +355,20 @@ impl EventStream {
                 }
                 _ => None,
             });
-        self.timers.iter().map(|t| t.next).chain(timeouts).min()
+        // An input from another machine closes when its source's end has
+        // not come in time.
+        let ends = self.inputs.iter().filter_map(|i| {
+            let remote = i.port.as_ref().is_some_and(|p| !p.holds_shared_memory());
+            i.closing_since
+                .filter(|_| remote && !i.end_seen && !i.closed)
+                .map(|since| since + REMOTE_END_GRACE)
+        });
+        self.timers
+            .iter()
+            .map(|t| t.next)
+            .chain(timeouts)
+            .chain(ends)
+            .min()
     }
 
     fn next_event(&mut self, deadline: Option<Instant>) -> Option<Event> {
@@ -471,47 +521,64 @@ impl EventStream {
             if input.closed {
                 continue;
             }
-            let Some(subscriber) = &input.subscriber else {
+            let Some(port) = &input.port else {
                 continue;
             };
             // The transport fails a receive once MAX_HELD_PER_INPUT samples
             // are held. Below that, one sample is always left free: the
             // next message is read in place while that keeps one free,
-            // else copied and its sample returned at once.
-            let in_place = input.held.load(Ordering::Acquire) + 2 <= MAX_HELD_PER_INPUT;
-            let receive = || {
-                subscriber.receive().map_err(|e| RecvError::Transport {
-                    input: input.id.to_string(),
-                    source: TransportError::new("cannot take the next message", e),
-                })
-            };
-            let mut sample = receive()?;
-            // A restarted sender's start-up greeting has done its work
-            // once it is read; what follows it is the message.
-            while sample
-                .as_ref()
-                .is_some_and(|s| s.user_header().sequence == HELLO_SEQUENCE)
-            {
-                sample = receive()?;
-            }
-            let Some(sample) = sample else {
-                if input.closing {
-                    input.closed = true;
-                    input.subscriber = None;
-                    // A node whose input timed out was told already.
-                    if !input.timed_out {
-                        self.pending.push_back(Event::InputClosed {
-                            id: input.id.clone(),
-                        });
+            // else copied and its sample returned at once. Messages from
+            // other machines hold no shared memory.
+            let shared = port.holds_shared_memory();
+            let in_place = !shared || input.held.load(Ordering::Acquire) + 2 <= MAX_HELD_PER_INPUT;
+            let arrival = port.receive().map_err(|source| RecvError::Transport {
+                input: input.id.to_string(),
+                source,
+            })?;
+            let sample = match arrival {
+                Some(Arrival::Message(sample)) => sample,
+                // A sender on another machine ended: what it sent and this
+                // input never got is counted, by the sequence numbers.
+                Some(Arrival::End { sent }) => {
+                    let next = input.last_sequence.map_or(0, |last| last + 1);
+                    if sent > next {
+                        input.dropped.add(sent - next);
+                        input.last_sequence = Some(sent - 1);
                     }
+                    input.end_seen = true;
+                    self.next_input = index;
+                    return Ok(Polled::Refused);
                 }
-                continue;
+                Some(Arrival::Malformed) => {
+                    return Err(RecvError::BadMetadata {
+                        input: input.id.to_string(),
+                    })
+                }
+                None => {
+                    let waits_for_end = !shared
+                        && !input.end_seen
+                        && input
+                            .closing_since
+                            .is_some_and(|since| since.elapsed() < REMOTE_END_GRACE);
+                    if input.closing && !waits_for_end {
+                        input.closed = true;
+                        input.port = None;
+                        // A node whose input timed out was told already.
+                        if !input.timed_out {
+                            self.pending.push_back(Event::InputClosed {
+                                id: input.id.clone(),
+                            });
+                        }
+                    }
+                    continue;
+                }
             };
+            input.end_seen = false;
             if input.timeout.is_some() {
                 input.last_message = Some(Instant::now());
             }
             let recovered = std::mem::take(&mut input.timed_out);
-            let header = *sample.user_header();
+            let header = *sample.header();
             self.next_input = index + 1;
             // Sequences start at 0 and go on across restarts of the sender,
             // so messages dropped before the first one read count too.
@@ -527,10 +594,8 @@ impl EventStream {
                 input.dropped.add(dropped);
             }
             input.last_sequence = Some(header.sequence);
-            let total = sample.payload().len();
-            let len = total.saturating_sub(header.metadata_len as usize);
             if let Some((layout, mismatches)) = &input.layout {
-                if !layout.fits(&sample.payload()[..len]) {
+                if !layout.fits(sample.data()) {
                     // Counted apart from what was received, and not
                     // delivered; the same input is looked at again, since
                     // this message's wake-up is spent. An input that timed
@@ -542,7 +607,7 @@ impl EventStream {
                 }
             }
             input.received.add(1);
-            let Some(parameters) = metadata::decode(&sample.payload()[len..]) else {
+            let Some(parameters) = metadata::decode(sample.metadata()) else {
                 return Err(RecvError::BadMetadata {
                     input: input.id.to_string(),
                 });
@@ -555,10 +620,12 @@ impl EventStream {
             let event = Event::Input {
                 id: input.id.clone(),
                 metadata,
-                data: if in_place {
-                    Data::sample(sample, len, &input.held)
+                data: if !in_place {
+                    Data::copy(sample.data())
+                } else if shared {
+                    Data::sample(sample, Some(&input.held))
                 } else {
-                    Data::copy(&sample.payload()[..len])
+                    Data::sample(sample, None)
                 },
             };
             if recovered {
@@ -597,22 +664,14 @@ impl EventStream {
     /// See [`wait`](Self::wait).
     fn take_signals(&mut self, how: Wait) -> Result<(), TransportError> {
         let mut ids = std::mem::take(&mut self.signals);
-        let collect = |activation: EventActivation| ids.push(activation.id.as_value());
-        let result = match how {
-            Wait::No => self.listener.try_wait(collect),
-            Wait::For(timeout) => wait_at_most(&self.listener, collect, timeout),
-            Wait::Forever => self.listener.blocking_wait(collect),
-        };
+        // A signal handler that ran (Ctrl-C in Python, say) ends the wait:
+        // the caller looks again, and may act on the signal.
+        let result = self.listener.wait(how, |id| ids.push(id));
         for id in ids.drain(..) {
             self.on_signal(id);
         }
         self.signals = ids;
-        match result {
-            // A signal handler ran (Ctrl-C in Python, say): the caller
-            // looks again, and may act on the signal.
-            Ok(_) | Err(ListenerWaitError::InterruptSignal) => Ok(()),
-            Err(e) => Err(TransportError::new("cannot wait for events", e)),
-        }
+        result
     }
 
     fn on_signal(&mut self, id: usize) {
@@ -636,14 +695,15 @@ impl EventStream {
             }
             Signal::Start => self.phases_done.push(StartPhase::Start),
             Signal::InputClosed => {
-                while let Ok(Some(ended)) = self.control.receive() {
-                    let node = usize::try_from(*ended).ok();
+                while let Some(ended) = self.control.receive() {
+                    let node = usize::try_from(ended).ok();
                     for input in self
                         .inputs
                         .iter_mut()
                         .filter(|i| i.source.is_some() && i.source == node)
                     {
                         input.closing = true;
+                        input.closing_since.get_or_insert_with(Instant::now);
                     }
                 }
             }
@@ -675,18 +735,12 @@ impl EventStream {
     /// sender's memory (see `DoraNode::start_barrier`).
     pub(crate) fn take_hellos(&mut self, wait: &mut StartWait<'_>) -> Result<(), InitError> {
         for input in &self.inputs {
-            let Some(subscriber) = &input.subscriber else {
+            let Some(InputPort::Local(receiver)) = &input.port else {
                 continue;
             };
             loop {
-                let sample = subscriber.receive().map_err(|e| {
-                    InitError::Transport(TransportError::new(
-                        format!("cannot connect input `{}`", input.id),
-                        e,
-                    ))
-                })?;
-                match sample {
-                    Some(sample) if sample.user_header().sequence == HELLO_SEQUENCE => break,
+                match receiver.receive()? {
+                    Some(sample) if sample.header().sequence == HELLO_SEQUENCE => break,
                     // Nothing but hellos is sent before the start.
                     Some(_) => continue,
                     None => {
@@ -701,12 +755,9 @@ impl EventStream {
 
     /// Connects every subscriber to its publisher, which exists by now.
     pub(crate) fn connect(&self) -> Result<(), TransportError> {
-        use iceoryx2::port::update_connections::UpdateConnections;
         for input in &self.inputs {
-            if let Some(subscriber) = &input.subscriber {
-                subscriber.update_connections().map_err(|e| {
-                    TransportError::new(format!("cannot connect input `{}`", input.id), e)
-                })?;
+            if let Some(InputPort::Local(receiver)) = &input.port {
+                receiver.connect()?;
             }
         }
         Ok(())

@@ -33,7 +33,7 @@ use dora_core::protocol::Signal;
 
 use crate::event::Event;
 use crate::stream::EventStream;
-use crate::transport::shm::{wait_at_most, Shm};
+use crate::transport::shm::{Shm, Wait};
 
 /// How long the waking thread waits at most before it looks whether the
 /// stream is gone.
@@ -76,7 +76,7 @@ impl AsyncWaker {
                 let timeout = until_timer.map_or(CHECK_EVERY, |t| t.min(CHECK_EVERY));
                 match &listener {
                     Ok((_, listener)) => {
-                        let _ = wait_at_most(listener, |_| {}, timeout);
+                        let _ = listener.wait(Wait::For(timeout), |_| {});
                     }
                     // Without a listener, wake the task now and then: slower,
                     // but nothing is missed.

@@ -30,6 +30,13 @@ pub(crate) struct AwakeFlag {
     word: NonNull<AtomicU32>,
 }
 
+// SAFETY: the flag is a word of shared memory that every process and
+// thread only ever reads and writes atomically, and the mapping lives as
+// long as the handle.
+unsafe impl Send for AwakeFlag {}
+// SAFETY: as above.
+unsafe impl Sync for AwakeFlag {}
+
 impl AwakeFlag {
     /// Opens the flag, creating it (clear) if it does not exist yet:
     /// senders and the receiver may come in either order.

@@ -1,25 +1,27 @@
 //! The iceoryx2 side of the transport: every run gets its own file prefix
 //! and folder, so runs never see each other and a run's files can all be
 //! removed by name once it has ended.
+//!
+//! Nothing outside `transport/` names an iceoryx2 type: the ports are
+//! wrapped here ([`Sender`], [`Loan`], [`Receiver`], [`Received`],
+//! [`Listener`], [`Notifier`], [`ControlSender`], [`ControlReceiver`]).
 
+use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use dora_core::config::ChannelSettings;
-use iceoryx2::port::listener::Listener;
-use iceoryx2::port::notifier::Notifier;
-use iceoryx2::port::publisher::Publisher;
-use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::port::listener::ListenerWaitError;
+use iceoryx2::port::update_connections::UpdateConnections;
+use iceoryx2::port::LoanError;
 use iceoryx2::prelude::*;
+use iceoryx2::service::Service;
 
 use crate::error::{Cause, TransportError};
 
-pub(crate) type Ipc = ipc::Service;
-pub(crate) type OutputPublisher = Publisher<Ipc, [u8], Header>;
-pub(crate) type InputSubscriber = Subscriber<Ipc, [u8], Header>;
-pub(crate) type WakeupListener = Listener<Ipc>;
-pub(crate) type WakeupNotifier = Notifier<Ipc>;
-pub(crate) type ControlPublisher = Publisher<Ipc, u64, ()>;
-pub(crate) type ControlSubscriber = Subscriber<Ipc, u64, ()>;
+type Ipc = ipc::Service;
+/// The service type whose ports may be used from any thread: the remote
+/// transport wakes a node from zenoh's threads through it.
+pub(crate) type ThreadSafe = ipc_threadsafe::Service;
 
 /// Waits on `listener` for at most `timeout`, handing each activation to
 /// `on_event`.
@@ -27,8 +29,8 @@ pub(crate) type ControlSubscriber = Subscriber<Ipc, u64, ()>;
 /// iceoryx2 waits with a socket receive timeout, and a timeout that rounds
 /// to zero microseconds means "no timeout" to the kernel: the wait would
 /// never end. Such a timeout only looks, without waiting.
-pub(crate) fn wait_at_most<F: FnMut(EventActivation)>(
-    listener: &WakeupListener,
+fn wait_at_most<F: FnMut(EventActivation)>(
+    listener: &iceoryx2::port::listener::Listener<Ipc>,
     on_event: F,
     timeout: Duration,
 ) -> Result<u64, iceoryx2::port::listener::ListenerWaitError> {
@@ -188,6 +190,11 @@ fn is_alive(pid: libc::pid_t) -> bool {
 /// One process's handle on the run's shared memory.
 pub(crate) struct Shm {
     node: Node<Ipc>,
+    /// A second handle, of the thread-safe kind, made when first needed
+    /// (by a node with inputs from other machines).
+    thread_safe: std::cell::OnceCell<Node<ThreadSafe>>,
+    dataflow_id: String,
+    name: NodeName,
 }
 
 /// Tries `open` until it succeeds or [`OPEN_PATIENCE`] has passed.
@@ -207,19 +214,53 @@ fn patiently<T, E: Cause>(
     }
 }
 
+fn create_node<S: Service>(dataflow_id: &str, name: &NodeName) -> Result<Node<S>, TransportError> {
+    NodeBuilder::new()
+        .name(name)
+        .config(&config(dataflow_id)?)
+        // Ctrl-C and SIGTERM must keep their usual meaning in user code.
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<S>()
+        .map_err(|e| TransportError::new("cannot create the shared-memory node", e))
+}
+
+fn service_name(channel: &str) -> Result<ServiceName, TransportError> {
+    ServiceName::new(channel)
+        .map_err(|e| TransportError::new(format!("`{channel}` cannot name a channel"), e))
+}
+
+/// An event channel (a node's wake-up channel, or the launcher's) of a
+/// dataflow of `nodes` nodes: any of them, and the launcher, may notify
+/// on it.
+fn event_service<S: Service>(
+    node: &Node<S>,
+    channel: &str,
+    max_event_id: usize,
+    nodes: usize,
+) -> Result<iceoryx2::service::port_factory::event::PortFactory<S>, TransportError> {
+    let name = service_name(channel)?;
+    let notifiers = nodes + 1 + RESTART_MARGIN;
+    patiently(&format!("cannot open the channel `{channel}`"), || {
+        node.service_builder(&name)
+            .event()
+            .event_id_max_value(max_event_id)
+            .max_notifiers(notifiers)
+            .max_listeners(LISTENERS + RESTART_MARGIN)
+            .max_nodes(notifiers + LISTENERS + RESTART_MARGIN)
+            .open_or_create()
+    })
+}
+
 impl Shm {
     pub(crate) fn open(dataflow_id: &str, name: &str) -> Result<Shm, TransportError> {
-        let config = config(dataflow_id)?;
         let name = NodeName::new(name)
             .map_err(|e| TransportError::new(format!("`{name}` cannot name a node"), e))?;
-        let node = NodeBuilder::new()
-            .name(&name)
-            .config(&config)
-            // Ctrl-C and SIGTERM must keep their usual meaning in user code.
-            .signal_handling_mode(SignalHandlingMode::Disabled)
-            .create::<Ipc>()
-            .map_err(|e| TransportError::new("cannot create the shared-memory node", e))?;
-        Ok(Shm { node })
+        Ok(Shm {
+            node: create_node(dataflow_id, &name)?,
+            thread_safe: std::cell::OnceCell::new(),
+            dataflow_id: dataflow_id.to_owned(),
+            name,
+        })
     }
 
     /// Releases what crashed processes of the run left: their ports stay
@@ -227,11 +268,6 @@ impl Shm {
     /// in a dead receiver's queue (backpressure) would wait forever.
     pub(crate) fn clean_up_dead_nodes(&self) -> u64 {
         self.node.try_cleanup_dead_nodes().cleanups
-    }
-
-    fn service_name(channel: &str) -> Result<ServiceName, TransportError> {
-        ServiceName::new(channel)
-            .map_err(|e| TransportError::new(format!("`{channel}` cannot name a channel"), e))
     }
 
     fn data_service(
@@ -242,7 +278,7 @@ impl Shm {
         iceoryx2::service::port_factory::publish_subscribe::PortFactory<Ipc, [u8], Header>,
         TransportError,
     > {
-        let name = Self::service_name(channel)?;
+        let name = service_name(channel)?;
         patiently(&format!("cannot open the channel `{channel}`"), || {
             self.node
                 .service_builder(&name)
@@ -261,11 +297,11 @@ impl Shm {
         })
     }
 
-    pub(crate) fn publisher(
+    pub(crate) fn sender(
         &self,
         channel: &str,
         settings: ChannelSettings,
-    ) -> Result<OutputPublisher, TransportError> {
+    ) -> Result<Sender, TransportError> {
         let service = self.data_service(channel, settings)?;
         let strategy = if settings.backpressure {
             BackpressureStrategy::RetryUntilDelivered
@@ -278,20 +314,22 @@ impl Shm {
             .allocation_strategy(AllocationStrategy::BestFit)
             .backpressure_strategy(strategy)
             .create()
+            .map(Sender)
             .map_err(|e| TransportError::new(format!("cannot create the sender of `{channel}`"), e))
     }
 
-    pub(crate) fn subscriber(
+    pub(crate) fn receiver(
         &self,
         channel: &str,
         settings: ChannelSettings,
         queue_size: usize,
-    ) -> Result<InputSubscriber, TransportError> {
+    ) -> Result<Receiver, TransportError> {
         let service = self.data_service(channel, settings)?;
         service
             .subscriber_builder()
             .buffer_size(queue_size.max(1))
             .create()
+            .map(Receiver)
             .map_err(|e| {
                 TransportError::new(format!("cannot create the receiver of `{channel}`"), e)
             })
@@ -307,7 +345,7 @@ impl Shm {
         iceoryx2::service::port_factory::publish_subscribe::PortFactory<Ipc, u64, ()>,
         TransportError,
     > {
-        let name = Self::service_name(channel)?;
+        let name = service_name(channel)?;
         patiently(&format!("cannot open the channel `{channel}`"), || {
             self.node
                 .service_builder(&name)
@@ -321,51 +359,30 @@ impl Shm {
         })
     }
 
-    pub(crate) fn control_publisher(
+    pub(crate) fn control_sender(
         &self,
         channel: &str,
         nodes: usize,
-    ) -> Result<ControlPublisher, TransportError> {
+    ) -> Result<ControlSender, TransportError> {
         self.control_service(channel, nodes)?
             .publisher_builder()
             .create()
+            .map(ControlSender)
             .map_err(|e| TransportError::new(format!("cannot create the sender of `{channel}`"), e))
     }
 
-    pub(crate) fn control_subscriber(
+    pub(crate) fn control_receiver(
         &self,
         channel: &str,
         nodes: usize,
-    ) -> Result<ControlSubscriber, TransportError> {
+    ) -> Result<ControlReceiver, TransportError> {
         self.control_service(channel, nodes)?
             .subscriber_builder()
             .create()
+            .map(ControlReceiver)
             .map_err(|e| {
                 TransportError::new(format!("cannot create the receiver of `{channel}`"), e)
             })
-    }
-
-    /// An event channel (a node's wake-up channel, or the launcher's) of a
-    /// dataflow of `nodes` nodes: any of them, and the launcher, may
-    /// notify on it.
-    fn event_service(
-        &self,
-        channel: &str,
-        max_event_id: usize,
-        nodes: usize,
-    ) -> Result<iceoryx2::service::port_factory::event::PortFactory<Ipc>, TransportError> {
-        let name = Self::service_name(channel)?;
-        let notifiers = nodes + 1 + RESTART_MARGIN;
-        patiently(&format!("cannot open the channel `{channel}`"), || {
-            self.node
-                .service_builder(&name)
-                .event()
-                .event_id_max_value(max_event_id)
-                .max_notifiers(notifiers)
-                .max_listeners(LISTENERS + RESTART_MARGIN)
-                .max_nodes(notifiers + LISTENERS + RESTART_MARGIN)
-                .open_or_create()
-        })
     }
 
     /// Listens on an event channel whose ids go up to `max_event_id`, of a
@@ -375,10 +392,11 @@ impl Shm {
         channel: &str,
         max_event_id: usize,
         nodes: usize,
-    ) -> Result<WakeupListener, TransportError> {
-        self.event_service(channel, max_event_id, nodes)?
+    ) -> Result<Listener, TransportError> {
+        event_service(&self.node, channel, max_event_id, nodes)?
             .listener_builder()
             .create()
+            .map(Listener)
             .map_err(|e| TransportError::new(format!("cannot listen on `{channel}`"), e))
     }
 
@@ -389,11 +407,242 @@ impl Shm {
         channel: &str,
         max_event_id: usize,
         nodes: usize,
-    ) -> Result<WakeupNotifier, TransportError> {
-        self.event_service(channel, max_event_id, nodes)?
+    ) -> Result<Notifier, TransportError> {
+        event_service(&self.node, channel, max_event_id, nodes)?
             .notifier_builder()
             .create()
+            .map(Notifier)
             .map_err(|e| TransportError::new(format!("cannot notify on `{channel}`"), e))
+    }
+
+    /// Like [`notifier`](Self::notifier), for use from any thread.
+    pub(crate) fn thread_safe_notifier(
+        &self,
+        channel: &str,
+        max_event_id: usize,
+        nodes: usize,
+    ) -> Result<Notifier<ThreadSafe>, TransportError> {
+        let node = match self.thread_safe.get() {
+            Some(node) => node,
+            None => {
+                let node = create_node::<ThreadSafe>(&self.dataflow_id, &self.name)?;
+                self.thread_safe.get_or_init(|| node)
+            }
+        };
+        event_service(node, channel, max_event_id, nodes)?
+            .notifier_builder()
+            .create()
+            .map(Notifier)
+            .map_err(|e| TransportError::new(format!("cannot notify on `{channel}`"), e))
+    }
+}
+
+/// The sending end of an output's channel.
+pub(crate) struct Sender(iceoryx2::port::publisher::Publisher<Ipc, [u8], Header>);
+
+/// Why no buffer could be loaned.
+pub(crate) enum LoanFailure {
+    /// No shared memory for a message this large; the detail says why.
+    OutOfMemory(String),
+    /// This many loans are out already.
+    TooManyLoans(usize),
+    Transport(TransportError),
+}
+
+impl Sender {
+    /// A buffer of `len` bytes, nothing written yet.
+    pub(crate) fn loan(&self, len: usize) -> Result<Loan, LoanFailure> {
+        self.0
+            .loan_slice_uninit(len)
+            .map(Loan)
+            .map_err(|e| match e {
+                LoanError::OutOfMemory | LoanError::ExceedsMaxLoanSize => {
+                    LoanFailure::OutOfMemory(format!("{e:?}"))
+                }
+                LoanError::ExceedsMaxLoans => {
+                    LoanFailure::TooManyLoans(self.0.max_loaned_samples())
+                }
+                e => LoanFailure::Transport(TransportError::new("cannot get shared memory", e)),
+            })
+    }
+
+    /// Connects to the receivers that exist by now.
+    pub(crate) fn connect(&self) -> Result<(), TransportError> {
+        self.0
+            .update_connections()
+            .map_err(|e| TransportError::new("cannot connect an output", e))
+    }
+
+    /// Sends the empty hello of start-up (see [`HELLO_SEQUENCE`]).
+    pub(crate) fn greet(&self) -> Result<(), TransportError> {
+        let mut hello = self
+            .0
+            .loan_slice_uninit(0)
+            .map_err(|e| TransportError::new("cannot greet the receivers", e))?;
+        *hello.user_header_mut() = Header {
+            sequence: HELLO_SEQUENCE,
+            ..Header::default()
+        };
+        // SAFETY: a slice of zero bytes has nothing to initialise.
+        let hello = unsafe { hello.assume_init() };
+        hello
+            .send()
+            .map(|_| ())
+            .map_err(|e| TransportError::new("cannot greet the receivers", e))
+    }
+}
+
+/// A buffer in shared memory being written, to send once it is.
+pub(crate) struct Loan(
+    iceoryx2::sample_mut_uninit::SampleMutUninit<Ipc, [MaybeUninit<u8>], Header>,
+);
+
+impl Loan {
+    pub(crate) fn payload(&self) -> &[MaybeUninit<u8>] {
+        self.0.payload()
+    }
+
+    pub(crate) fn payload_mut(&mut self) -> &mut [MaybeUninit<u8>] {
+        self.0.payload_mut()
+    }
+
+    /// Sends the buffer with `header`; says to how many receivers.
+    ///
+    /// # Safety
+    /// Every byte of the payload is initialised.
+    pub(crate) unsafe fn send(mut self, header: Header) -> Result<usize, TransportError> {
+        *self.0.user_header_mut() = header;
+        // SAFETY: the caller vouches for the payload.
+        let sample = unsafe { self.0.assume_init() };
+        sample
+            .send()
+            .map_err(|e| TransportError::new("cannot send", e))
+    }
+}
+
+/// The receiving end of an output's channel, for one input.
+pub(crate) struct Receiver(iceoryx2::port::subscriber::Subscriber<Ipc, [u8], Header>);
+
+impl Receiver {
+    /// The next message, if one is waiting.
+    pub(crate) fn receive(&self) -> Result<Option<Received>, TransportError> {
+        self.0
+            .receive()
+            .map(|sample| sample.map(Received))
+            .map_err(|e| TransportError::new("cannot take the next message", e))
+    }
+
+    /// Connects to the sender, which exists by now.
+    pub(crate) fn connect(&self) -> Result<(), TransportError> {
+        self.0
+            .update_connections()
+            .map_err(|e| TransportError::new("cannot connect an input", e))
+    }
+}
+
+/// A message read in place; the memory returns to the sender when it is
+/// dropped.
+pub(crate) struct Received(iceoryx2::sample::Sample<Ipc, [u8], Header>);
+
+impl Received {
+    pub(crate) fn header(&self) -> &Header {
+        self.0.user_header()
+    }
+
+    /// The payload and the encoded metadata after it.
+    fn bytes(&self) -> &[u8] {
+        self.0.payload()
+    }
+
+    pub(crate) fn data(&self) -> &[u8] {
+        let bytes = self.bytes();
+        &bytes[..bytes
+            .len()
+            .saturating_sub(self.header().metadata_len as usize)]
+    }
+
+    pub(crate) fn metadata(&self) -> &[u8] {
+        let bytes = self.bytes();
+        &bytes[bytes
+            .len()
+            .saturating_sub(self.header().metadata_len as usize)..]
+    }
+}
+
+/// How a [`Listener`] waits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    No,
+    For(Duration),
+    Forever,
+}
+
+/// The listening end of an event channel: a node's wake-up channel, or
+/// the launcher's.
+pub(crate) struct Listener(iceoryx2::port::listener::Listener<Ipc>);
+
+impl Listener {
+    /// Hands each event id that came to `on_id`, waiting for the first as
+    /// `how` says. A signal handler that ran (Ctrl-C) ends the wait early,
+    /// without error: the caller looks again, and may act on the signal.
+    pub(crate) fn wait(
+        &self,
+        how: Wait,
+        mut on_id: impl FnMut(usize),
+    ) -> Result<(), TransportError> {
+        let collect = |activation: EventActivation| on_id(activation.id.as_value());
+        let result = match how {
+            Wait::No => self.0.try_wait(collect),
+            Wait::For(timeout) => wait_at_most(&self.0, collect, timeout),
+            Wait::Forever => self.0.blocking_wait(collect),
+        };
+        match result {
+            Ok(_) | Err(ListenerWaitError::InterruptSignal) => Ok(()),
+            Err(e) => Err(TransportError::new("cannot wait for events", e)),
+        }
+    }
+}
+
+/// The notifying end of an event channel.
+pub(crate) struct Notifier<S: Service = Ipc>(iceoryx2::port::notifier::Notifier<S>);
+
+impl<S: Service> Notifier<S> {
+    /// Sends event `id`; `what` says what failed, if it does.
+    pub(crate) fn notify(
+        &self,
+        id: usize,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), TransportError> {
+        self.0
+            .notify_with_custom_event_id(EventId::new(id))
+            .map(|_| ())
+            .map_err(|e| TransportError::new(what(), e))
+    }
+}
+
+/// Tells a node which nodes feeding it have ended.
+pub(crate) struct ControlSender(iceoryx2::port::publisher::Publisher<Ipc, u64, ()>);
+
+impl ControlSender {
+    pub(crate) fn send(
+        &self,
+        ended: u64,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), TransportError> {
+        self.0
+            .send_copy(ended)
+            .map(|_| ())
+            .map_err(|e| TransportError::new(what(), e))
+    }
+}
+
+/// Where a node learns which nodes feeding it have ended.
+pub(crate) struct ControlReceiver(iceoryx2::port::subscriber::Subscriber<Ipc, u64, ()>);
+
+impl ControlReceiver {
+    /// The index of the next node that ended, if one is waiting.
+    pub(crate) fn receive(&self) -> Option<u64> {
+        self.0.receive().ok().flatten().map(|ended| *ended)
     }
 }
 
@@ -410,9 +659,13 @@ mod tests {
             let shm = Shm::open(&run, "test").unwrap();
             let listener = shm.listener("dora/test/wakeup", 7, 1).unwrap();
             let start = Instant::now();
-            wait_at_most(&listener, |_| {}, Duration::from_nanos(300)).unwrap();
-            wait_at_most(&listener, |_| {}, Duration::ZERO).unwrap();
-            wait_at_most(&listener, |_| {}, Duration::from_millis(5)).unwrap();
+            for wait in [
+                Duration::from_nanos(300),
+                Duration::ZERO,
+                Duration::from_millis(5),
+            ] {
+                listener.wait(Wait::For(wait), |_| {}).unwrap();
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(1),
                 "waited {:?}",
