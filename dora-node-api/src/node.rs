@@ -147,9 +147,12 @@ impl DoraNode {
             }
             let remote = match (&session, far.is_empty()) {
                 (_, true) => None,
-                (Some(session), false) => {
-                    Some(remote::Sender::new(session, &output.channel, &far)?)
-                }
+                (Some(session), false) => Some(remote::Sender::new(
+                    session,
+                    &output.channel,
+                    &far,
+                    output.settings.backpressure,
+                )?),
                 (None, false) => {
                     return Err(InitError::BadConfig(format!(
                         "output `{id}` has readers on other machines, and the node has no network settings (`remote`)"

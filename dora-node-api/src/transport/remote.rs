@@ -17,11 +17,14 @@
 //! Start-up: a reader declares a liveliness token once its subscriber is
 //! declared, and a sender waits, during start-up, for the tokens of all
 //! its readers on other machines. Both declarations travel the same link
-//! in order, so a sender that sees the token reaches the subscriber.
+//! in order, so a sender that sees the token reaches the subscriber. The
+//! sender keeps watching the tokens: a token goes when its link breaks,
+//! and comes back with the link.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use dora_core::config::RemoteConfig;
 use dora_core::protocol::Signal;
@@ -101,6 +104,15 @@ pub fn zenoh_config(
     set("connect/endpoints", json!(connect))?;
     set("transport/link/tx/lease", json!(lease_ms))?;
     set("transport/link/tx/keep_alive", json!(4))?;
+    if mode == "peer" {
+        // A send that waits for room closes the link after this long
+        // (5 s by default): a short cut of the network, or a reader with
+        // `backpressure` that takes its time, must not lose what is queued.
+        set(
+            "transport/link/tx/queue/congestion_control/block/wait_before_close",
+            json!(BLOCKED_SEND_PATIENCE_US),
+        )?;
+    }
     match tls {
         Some(tls) => {
             let path = |p: &Path| p.display().to_string();
@@ -132,6 +144,10 @@ pub fn zenoh_config(
     }
     Ok(config)
 }
+
+/// How long a node's send may wait for room on its link before the link is
+/// given up, in microseconds.
+const BLOCKED_SEND_PATIENCE_US: u64 = 60_000_000;
 
 /// How long a silent link between two nodes lives: longer than a short
 /// cut of the network, during which a sender with backpressure waits and
@@ -194,12 +210,67 @@ fn reader_key(channel: &str, node: &str, input: &str) -> String {
     format!("{channel}/reader/{node}/{input}")
 }
 
+/// How long a sender process that ends waits for a reader that is out of
+/// reach to come back, so that its end (and so the count of what it
+/// sent) reaches it.
+const END_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Which readers of an output are within reach: the live liveliness
+/// tokens of each, counted, since a restarted reader's new token may come
+/// before its old one goes.
+struct Presence {
+    tokens: Mutex<BTreeMap<String, usize>>,
+    changed: Condvar,
+}
+
+impl Presence {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, usize>> {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn missing(tokens: &BTreeMap<String, usize>) -> Vec<&str> {
+        tokens
+            .iter()
+            .filter(|(_, live)| **live == 0)
+            .map(|(key, _)| key.as_str())
+            .collect()
+    }
+
+    /// Waits at most `patience` (for ever with `None`) until every reader
+    /// is within reach; the readers still missing then.
+    fn wait(&self, patience: Option<Duration>) -> Vec<String> {
+        let deadline = patience.map(|p| Instant::now() + p);
+        let mut tokens = self.lock();
+        loop {
+            let missing = Presence::missing(&tokens);
+            if missing.is_empty() {
+                return Vec::new();
+            }
+            let left = match deadline {
+                None => Duration::from_secs(1),
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return missing.into_iter().map(str::to_owned).collect(),
+                },
+            };
+            tokens = self
+                .changed
+                .wait_timeout(tokens, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
 /// The sending end of an output's readers on other machines.
 pub(crate) struct Sender {
     publisher: zenoh::pubsub::Publisher<'static>,
     channel: String,
-    /// The readers' liveliness keys.
-    readers: Vec<String>,
+    presence: Arc<Presence>,
+    /// A reader asks for `backpressure`: while one is out of reach, a send
+    /// waits for it to come back rather than send into nothing.
+    backpressure: bool,
+    _tokens: zenoh::pubsub::Subscriber<()>,
     session: Arc<Session>,
 }
 
@@ -212,11 +283,15 @@ impl Sender {
     /// machine: `drop_oldest` drops there, and counts; `backpressure`
     /// stops taking from the link, which makes the sender wait. (A link
     /// that may drop would drop the newest instead, and a large message,
-    /// which fills the link's queue by itself, nearly always.)
+    /// which fills the link's queue by itself, nearly always.) While a
+    /// reader is out of reach (its link broke, its machine is gone), what
+    /// is sent does not reach it: with `backpressure` the send waits for
+    /// it, else the reader counts the gap when messages come again.
     pub(crate) fn new(
         session: &Arc<Session>,
         channel: &str,
         readers: &[(&str, &str)],
+        backpressure: bool,
     ) -> Result<Sender, TransportError> {
         let publisher = session
             .0
@@ -224,13 +299,41 @@ impl Sender {
             .congestion_control(CongestionControl::Block)
             .wait()
             .map_err(failed(format!("cannot publish `{channel}`")))?;
+        let presence = Arc::new(Presence {
+            tokens: Mutex::new(
+                readers
+                    .iter()
+                    .map(|(node, input)| (reader_key(channel, node, input), 0))
+                    .collect(),
+            ),
+            changed: Condvar::new(),
+        });
+        let seen = presence.clone();
+        let tokens = session
+            .0
+            .liveliness()
+            .declare_subscriber(format!("{channel}/reader/**"))
+            .history(true)
+            .callback(move |token| {
+                let mut tokens = seen.lock();
+                if let Some(live) = tokens.get_mut(token.key_expr().as_str()) {
+                    match token.kind() {
+                        SampleKind::Put => *live += 1,
+                        SampleKind::Delete => *live = live.saturating_sub(1),
+                    }
+                    seen.changed.notify_all();
+                }
+            })
+            .wait()
+            .map_err(failed(format!(
+                "cannot look for the readers of `{channel}`"
+            )))?;
         Ok(Sender {
             publisher,
             channel: channel.to_owned(),
-            readers: readers
-                .iter()
-                .map(|(node, input)| reader_key(channel, node, input))
-                .collect(),
+            presence,
+            backpressure,
+            _tokens: tokens,
             session: session.clone(),
         })
     }
@@ -242,6 +345,9 @@ impl Sender {
         header: &Header,
         metadata: &[u8],
     ) -> Result<(), TransportError> {
+        if self.backpressure {
+            self.presence.wait(None);
+        }
         self.publisher
             .put(payload)
             .attachment(attachment(DATA, header, metadata))
@@ -250,8 +356,17 @@ impl Sender {
     }
 
     /// Tells the readers that this process sent `sent` messages in all and
-    /// sends no more; waits for room, so that it arrives.
+    /// sends no more; waits a while for readers out of reach, and for
+    /// room, so that it arrives.
     pub(crate) fn end(&self, sent: u64) -> Result<(), TransportError> {
+        let missing = self.presence.wait(Some(END_PATIENCE));
+        if !missing.is_empty() {
+            log::warn!(
+                "{} stayed out of reach for {END_PATIENCE:?}: they cannot count what of the {sent} messages of `{}` they missed at the end",
+                missing.join(", "),
+                self.channel
+            );
+        }
         let header = Header {
             sequence: sent,
             ..Header::default()
@@ -268,19 +383,11 @@ impl Sender {
     /// Start-up: waits until every reader on another machine is connected
     /// and subscribed.
     pub(crate) fn wait_for_readers(&self, wait: &mut StartWait<'_>) -> Result<(), InitError> {
-        let tokens = self
-            .session
-            .0
-            .liveliness()
-            .declare_subscriber(format!("{}/reader/**", self.channel))
-            .history(true)
-            .wait()
-            .map_err(failed(format!(
-                "cannot look for the readers of `{}`",
-                self.channel
-            )))?;
-        let mut missing: BTreeSet<&str> = self.readers.iter().map(String::as_str).collect();
-        while !missing.is_empty() {
+        loop {
+            let missing = self.presence.wait(Some(wait.slice()));
+            if missing.is_empty() {
+                return Ok(());
+            }
             if let Err(error) = wait.check() {
                 return Err(match error {
                     InitError::StartTimeout(timeout) => InitError::ReadersMissing {
@@ -295,15 +402,7 @@ impl Sender {
                     other => other,
                 });
             }
-            let token = tokens.recv_timeout(wait.slice()).map_err(failed(format!(
-                "cannot look for the readers of `{}`",
-                self.channel
-            )))?;
-            if let Some(token) = token.filter(|t| t.kind() == SampleKind::Put) {
-                missing.remove(token.key_expr().as_str());
-            }
         }
-        Ok(())
     }
 }
 

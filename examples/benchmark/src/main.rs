@@ -11,6 +11,7 @@
 //! target/release/dora-bench startup    # only the start-up of many nodes
 //! target/release/dora-bench latency    # only the latency, blocking wake-ups
 //! target/release/dora-bench logs       # only logs: records, printed lines, the relay
+//! target/release/dora-bench remote     # one edge between two network namespaces (root)
 //! ```
 //!
 //! The busy-polling runs each keep a core busy, and the throughput runs
@@ -23,6 +24,7 @@
 mod cluster;
 mod logs;
 mod raw;
+mod remote;
 mod report;
 mod startup;
 mod workloads;
@@ -104,6 +106,13 @@ fn main() {
         Some("cluster") => std::env::current_exe()
             .map_err(Into::into)
             .and_then(|exe| cluster::run(&exe)),
+        Some("remote") => std::env::current_exe()
+            .map_err(Into::into)
+            .and_then(|exe| remote::run(&exe)),
+        Some("remote-side") => match (args.get(2), args.get(3), args.get(4)) {
+            (Some(kind), Some(role), Some(run)) => remote::side(kind, role, run),
+            _ => Err("remote-side KIND ROLE RUN".into()),
+        },
         Some("workloads") => std::env::current_exe()
             .map_err(Into::into)
             .and_then(|exe| workloads::run(&exe)),
