@@ -152,7 +152,7 @@ const BLOCKED_SEND_PATIENCE_US: u64 = 60_000_000;
 /// How long a silent link between two nodes lives: longer than a short
 /// cut of the network, during which a sender with backpressure waits and
 /// one without counts its losses, and the link goes on afterwards.
-const NODE_LEASE_MS: u64 = 10_000;
+const NODE_LEASE_MS: u64 = 30_000;
 
 /// A node's zenoh session, closed (its queues sent out first) when the
 /// node and its event stream have both let go of it.
@@ -271,7 +271,8 @@ pub(crate) struct Sender {
     /// waits for it to come back rather than send into nothing.
     backpressure: bool,
     _tokens: zenoh::pubsub::Subscriber<()>,
-    session: Arc<Session>,
+    /// Kept open while the output is: a publisher does not keep it.
+    _session: Arc<Session>,
 }
 
 impl Sender {
@@ -334,7 +335,7 @@ impl Sender {
             presence,
             backpressure,
             _tokens: tokens,
-            session: session.clone(),
+            _session: session.clone(),
         })
     }
 
@@ -371,11 +372,11 @@ impl Sender {
             sequence: sent,
             ..Header::default()
         };
-        self.session
-            .0
-            .put(self.channel.clone(), ZBytes::new())
+        // Through the same publisher as the messages, so that it comes
+        // after all of them.
+        self.publisher
+            .put(ZBytes::new())
             .attachment(attachment(END, &header, &[]))
-            .congestion_control(CongestionControl::Block)
             .wait()
             .map_err(failed("cannot end the output"))
     }

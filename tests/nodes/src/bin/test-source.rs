@@ -1,7 +1,8 @@
 //! Sends `--count` messages of `--size` bytes on `out` (or `--output`) as
 //! fast as it can, each followed by its checksum on `sum`, then waits
 //! `--wait-ms` (default 0) and ends. With `--pause-ms M --pause-after K`,
-//! it stops sending for M ms after K messages. With `--seq`, each message on `out`
+//! it stops sending for M ms after K messages; with `--every-ms N`, it
+//! waits N ms after each message. With `--seq`, each message on `out`
 //! has its number as parameter `seq`. With `--uninit`, each message is
 //! written into a loan that is not zeroed first, a chunk at a time, and
 //! `--unwritten N` leaves its last N bytes unwritten (so sending fails).
@@ -18,6 +19,7 @@ fn main() {
     let unwritten = arg("--unwritten", 0) as usize;
     let pause = std::time::Duration::from_millis(arg("--pause-ms", 0));
     let pause_after = arg("--pause-after", u64::MAX);
+    let every = std::time::Duration::from_millis(arg("--every-ms", 0));
     let (mut node, mut events) = match DoraNode::init_from_env() {
         Ok(node) => node,
         Err(error) => {
@@ -51,6 +53,7 @@ fn main() {
             eprintln!("error: {error}");
             std::process::exit(1);
         }
+        std::thread::sleep(every);
     }
     println!(
         "sent {count} undelivered {}",
