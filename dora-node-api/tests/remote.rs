@@ -2,8 +2,8 @@
 //! "machine" is a launcher of its own, with its own shared memory, and
 //! its nodes are threads; the nodes of different machines reach each
 //! other only over zenoh on loopback TCP, at the endpoints the dataflow's
-//! spread gives them. A process keeps one set of counts per input id, so
-//! every input here has an id of its own.
+//! spread gives them. A process keeps one set of counts per input and
+//! output id, so every input and output here has an id of its own.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use dora_core::config::NodeConfig;
+use dora_core::config::{NodeConfig, TlsFiles};
 use dora_core::descriptor::Dataflow;
 use dora_core::id::NodeId;
 use dora_core::spread;
@@ -35,6 +35,12 @@ struct Cluster {
 
 impl Cluster {
     fn new(yaml: &str, placement: &[(&str, &str)]) -> Cluster {
+        Cluster::with_tls(yaml, placement, None)
+    }
+
+    /// With `tls`, every link is TLS with mutual authentication by these
+    /// files.
+    fn with_tls(yaml: &str, placement: &[(&str, &str)], tls: Option<TlsFiles>) -> Cluster {
         let dataflow = Dataflow::from_yaml_str(yaml).unwrap();
         let run = format!("remote{}x{}", std::process::id(), free_port());
         let machine_of: BTreeMap<NodeId, String> = placement
@@ -45,12 +51,20 @@ impl Cluster {
             .keys()
             .map(|n| (n.clone(), free_port()))
             .collect();
-        let machines = spread::over_machines(
+        let scheme = if tls.is_some() { "tls" } else { "tcp" };
+        let mut machines = spread::over_machines(
             NodeConfig::for_dataflow(&dataflow, &run),
             &machine_of,
-            &|node| vec![format!("tcp/127.0.0.1:{}", ports[node])],
+            &|node| vec![format!("{scheme}/127.0.0.1:{}", ports[node])],
         )
         .unwrap();
+        for remote in machines
+            .values_mut()
+            .flat_map(|m| m.values_mut())
+            .filter_map(|c| c.remote.as_mut())
+        {
+            remote.tls = tls.clone();
+        }
         let nodes: Vec<NodeId> = dataflow.nodes.iter().map(|n| n.id.clone()).collect();
         let launchers = machines
             .iter()
@@ -261,4 +275,92 @@ fn drops_across_machines_are_counted_exactly_and_backpressure_loses_nothing() {
     let (held, received, dropped) = patient.join().unwrap();
     assert_eq!((received, dropped), (MESSAGES, 0));
     assert_eq!(held, (0..MESSAGES).collect::<Vec<_>>());
+}
+
+/// A CA, and one certificate it signed for 127.0.0.1 that both machines
+/// use, as each machine's daemon has one the cluster's CA signed.
+fn certificates(dir: &std::path::Path) -> TlsFiles {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    let ca_cert = ca.clone().self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let files = TlsFiles {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("machine.pem"),
+        key: dir.join("machine.key"),
+    };
+    std::fs::write(&files.ca, ca_cert.pem()).unwrap();
+    std::fs::write(&files.cert, cert.pem()).unwrap();
+    std::fs::write(&files.key, key.serialize_pem()).unwrap();
+    files
+}
+
+#[test]
+fn a_link_with_mutual_tls_carries_metadata_and_timestamps_intact() {
+    let dir = std::env::temp_dir().join(format!("dora-remote-tls-{}", std::process::id()));
+    let tls = certificates(&dir);
+    let cluster = Cluster::with_tls(
+        "nodes:\n  - id: source\n    path: s\n    outputs: [sealed]\n  - id: sink\n    path: f\n    inputs:\n      secure: { source: source/sealed, queue_size: 100 }\n",
+        &[("source", "m1"), ("sink", "m2")],
+        Some(tls),
+    );
+    let sink = node(cluster.config("sink"), |_node, mut events| {
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while got.len() < 3 && Instant::now() < deadline {
+            if let Some(Event::Input { metadata, data, .. }) =
+                events.recv_timeout(Duration::from_millis(200))
+            {
+                got.push((metadata, data.to_vec()));
+            }
+        }
+        got
+    });
+    let source = node(cluster.config("source"), |mut node, _events| {
+        let mut sent_at = Vec::new();
+        for i in 0..3i64 {
+            let before = dora_node_api::now_ns();
+            let mut parameters = Parameters::new();
+            parameters.insert("i".into(), dora_node_api::Parameter::Integer(i));
+            parameters.insert(
+                "name".into(),
+                dora_node_api::Parameter::String(format!("m{i}")),
+            );
+            node.send_output("sealed", parameters, &[i as u8; 5])
+                .unwrap();
+            sent_at.push((before, dora_node_api::now_ns()));
+        }
+        sent_at
+    });
+    cluster.start();
+    let sent_at = source.join().unwrap();
+    let got = sink.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(got.len(), 3, "over TLS");
+    for (i, ((metadata, data), (before, after))) in got.iter().zip(sent_at).enumerate() {
+        assert_eq!(data, &vec![i as u8; 5]);
+        assert_eq!(metadata.sequence, i as u64);
+        assert!(
+            (before..=after).contains(&metadata.timestamp_ns),
+            "the timestamp is the sender's"
+        );
+        assert_eq!(
+            metadata.parameters.get("i"),
+            Some(&dora_node_api::Parameter::Integer(i as i64))
+        );
+        assert_eq!(
+            metadata.parameters.get("name"),
+            Some(&dora_node_api::Parameter::String(format!("m{i}")))
+        );
+    }
 }
