@@ -540,7 +540,13 @@ impl EventStream {
                 // A sender on another machine ended: what it sent and this
                 // input never got is counted, by the sequence numbers.
                 Some(Arrival::End { sent }) => {
-                    let next = input.last_sequence.map_or(0, |last| last + 1);
+                    // A restarted node cannot tell what came before its
+                    // first message (as for the gaps below).
+                    let next = match input.last_sequence {
+                        Some(last) => last + 1,
+                        None if self.restarted => sent,
+                        None => 0,
+                    };
                     if sent > next {
                         input.dropped.add(sent - next);
                         input.last_sequence = Some(sent - 1);

@@ -10,7 +10,7 @@ mod cause;
 pub(crate) mod remote;
 pub(crate) mod shm;
 
-pub use remote::{zenoh_config, LinkMode, LinkTls};
+pub use remote::{zenoh_config, LinkMode, LinkTls, NODE_LEASE_MS};
 pub use shm::{claim_run, remove_abandoned_runs, remove_run_files};
 
 use crate::error::TransportError;

@@ -152,7 +152,7 @@ const BLOCKED_SEND_PATIENCE_US: u64 = 60_000_000;
 /// How long a silent link between two nodes lives: longer than a short
 /// cut of the network, during which a sender with backpressure waits and
 /// one without counts its losses, and the link goes on afterwards.
-const NODE_LEASE_MS: u64 = 30_000;
+pub const NODE_LEASE_MS: u64 = 30_000;
 
 /// A node's zenoh session, closed (its queues sent out first) when the
 /// node and its event stream have both let go of it.
@@ -407,7 +407,8 @@ impl Sender {
     }
 }
 
-/// What came on a remote input.
+/// What came on a remote input: unlike [`super::Arrival`], only what
+/// zenoh's threads may hand over.
 pub(crate) enum Arrival {
     Message(Received),
     /// A sender process ended after sending `sent` messages in all.

@@ -34,7 +34,7 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dora_node_api::{DoraNode, Event, Parameters};
-use report::{Latency, Results};
+use report::Results;
 
 /// The payload sizes of the latency table.
 pub const SIZES: [usize; 6] = [8, 4 << 10, 64 << 10, 1 << 20, 4 << 20, 40 << 20];
@@ -257,13 +257,7 @@ fn node_receiver() -> AnyResult<()> {
             continue;
         };
         if id.as_str() == "latency" {
-            let latency = now_ns().saturating_sub(metadata.timestamp_ns);
-            results
-                .latency
-                .entry(data.len())
-                .or_insert_with(Latency::default)
-                .samples
-                .push(latency);
+            results.record_latency(data.len(), now_ns().saturating_sub(metadata.timestamp_ns));
             continue;
         }
         let (size, count, start) = batch.get_or_insert((data.len(), 0, Instant::now()));

@@ -19,11 +19,11 @@ use dora_core::config::NodeConfig;
 use dora_core::descriptor::Dataflow;
 use dora_core::id::NodeId;
 use dora_node_api::launch::RunChannels;
-use dora_node_api::transport::{zenoh_config, LinkMode};
+use dora_node_api::transport::{zenoh_config, LinkMode, NODE_LEASE_MS};
 use dora_node_api::{DoraNode, Event, Parameters};
 use zenoh::Wait as _;
 
-use crate::report::{Latency, Results};
+use crate::report::Results;
 use crate::{now_ns, samples, AnyResult, GAP, SIZES};
 
 const SENDER_NS: &str = "dora-bench-a";
@@ -37,8 +37,6 @@ const TCP_PORT: u16 = 7602;
 const THROUGHPUT_MESSAGES: u64 = 200_000;
 /// Runs of the TCP stream.
 const TCP_RUNS: usize = 10;
-/// How long a silent link lives, as a node's does.
-const LEASE_MS: u64 = 10_000;
 
 const DATAFLOW: &str = "nodes:\n  - id: sender\n    path: s\n    outputs: [latency, throughput]\n  - id: receiver\n    path: r\n    inputs:\n      latency: { source: sender/latency, queue_size: 100 }\n      throughput: { source: sender/throughput, queue_size: 10000, queue_policy: backpressure }\n";
 
@@ -310,13 +308,8 @@ fn dora_receiver(run: &str) -> AnyResult<()> {
         while got < expected || counted < THROUGHPUT_MESSAGES {
             match events.recv_timeout(Duration::from_secs(30)) {
                 Some(Event::Input { id, metadata, data }) if id.as_str() == "latency" => {
-                    let latency = now_ns().saturating_sub(metadata.timestamp_ns);
                     results
-                        .latency
-                        .entry(data.len())
-                        .or_insert_with(Latency::default)
-                        .samples
-                        .push(latency);
+                        .record_latency(data.len(), now_ns().saturating_sub(metadata.timestamp_ns));
                     got += 1;
                 }
                 Some(Event::Input { .. }) => {
@@ -341,7 +334,7 @@ fn zenoh_session(listen: bool) -> AnyResult<zenoh::Session> {
     } else {
         (Vec::new(), endpoint)
     };
-    let config = zenoh_config(LinkMode::Peer, &listen, &connect, None, LEASE_MS)?;
+    let config = zenoh_config(LinkMode::Peer, &listen, &connect, None, NODE_LEASE_MS)?;
     zenoh::open(config).wait().map_err(|e| e.to_string().into())
 }
 
@@ -438,12 +431,7 @@ fn zenoh_receiver(in_callback: bool) -> AnyResult<()> {
             .map_err(|_| "the zenoh sender went quiet")?;
         let latency = if in_callback { at } else { now_ns() }.saturating_sub(sent);
         if is_latency {
-            results
-                .latency
-                .entry(size)
-                .or_insert_with(Latency::default)
-                .samples
-                .push(latency);
+            results.record_latency(size, latency);
             got += 1;
         } else {
             first.get_or_insert_with(Instant::now);

@@ -30,6 +30,15 @@ pub struct Results {
 }
 
 impl Results {
+    /// Records that a message of `size` bytes took `latency_ns`.
+    pub fn record_latency(&mut self, size: usize, latency_ns: u64) {
+        self.latency
+            .entry(size)
+            .or_default()
+            .samples
+            .push(latency_ns);
+    }
+
     /// One line per measurement: `latency SIZE NS NS ...` or
     /// `throughput SIZE RATE`.
     pub fn to_text(&self) -> String {
