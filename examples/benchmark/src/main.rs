@@ -243,13 +243,19 @@ fn send_ones(node: &mut DoraNode, output: &str, size: usize) -> AnyResult<()> {
     Ok(())
 }
 
-fn node_receiver() -> AnyResult<()> {
-    let (_node, mut events) = DoraNode::init_from_env()?;
-    let spin: u64 = std::env::var("DORA_BENCH_SPIN_US")
+/// The receiver's opt-in spin before sleeping: `DORA_BENCH_SPIN_US`
+/// microseconds, none when unset.
+pub fn spin_from_env() -> Duration {
+    let spin = std::env::var("DORA_BENCH_SPIN_US")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    events.set_spin(Duration::from_micros(spin));
+    Duration::from_micros(spin)
+}
+
+fn node_receiver() -> AnyResult<()> {
+    let (_node, mut events) = DoraNode::init_from_env()?;
+    events.set_spin(spin_from_env());
     let mut results = Results::default();
     let mut batch: Option<(usize, u64, Instant)> = None;
     for event in events.by_ref() {

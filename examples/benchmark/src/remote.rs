@@ -294,12 +294,7 @@ fn dora_sender(run: &str) -> AnyResult<()> {
 
 fn dora_receiver(run: &str) -> AnyResult<()> {
     let results = run_dora_node(run, "receiver", |_node, mut events| {
-        // As in the local benchmark: opt-in spinning before sleeping.
-        let spin: u64 = std::env::var("DORA_BENCH_SPIN_US")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        events.set_spin(Duration::from_micros(spin));
+        events.set_spin(crate::spin_from_env());
         let mut results = Results::default();
         let expected: usize = SIZES.iter().map(|&s| samples(s)).sum();
         let mut got = 0;
