@@ -37,9 +37,9 @@ pub enum Event {
 }
 
 /// The bytes of an input, read in place: in shared memory from a sender on
-/// this machine, where the network delivered them from another machine.
-/// No copy is made, and the memory returns to the sender when this is
-/// dropped.
+/// this machine, or where the network delivered them from a sender on
+/// another machine. No copy is made, and shared memory returns to the
+/// sender when this is dropped.
 ///
 /// The transport lets a node hold only a few messages of one input in
 /// place at once. A node that holds more gets the next ones as copies, so
