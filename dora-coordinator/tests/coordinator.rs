@@ -1239,7 +1239,7 @@ fn a_dataflow_started_on_the_cluster_runs_on_a_machine_and_its_logs_and_state_ar
     );
     let described = secure_cli(&coordinator, &["describe", "machine", "m1"]);
     assert!(
-        text(&described.stdout).contains("dataflow slow (2 nodes, Running)"),
+        text(&described.stdout).contains("dataflow slow (2 nodes here, Running)"),
         "{}",
         text(&described.stdout)
     );

@@ -136,6 +136,7 @@ impl Report {
 /// commands a daemon carries out and the reports of the dataflows it runs.
 pub mod cluster {
     use serde::{Deserialize, Serialize};
+    use std::collections::BTreeMap;
 
     mod container;
 
@@ -195,6 +196,30 @@ pub mod cluster {
         );
     }
 
+    /// The key a machine's daemon publishes, for the other machines of a
+    /// spread run, that one of its nodes has ended for good, as an
+    /// [`EndedElsewhere`]; the coordinator publishes it for the nodes of a
+    /// machine it has lost.
+    pub fn ended_key(zone: &str, dataflow: &str, node: &str) -> String {
+        format!("dora/v1/ended/{zone}/{dataflow}/{node}")
+    }
+
+    /// Every node of run `dataflow` that has ended for good.
+    pub fn ended_all(zone: &str, dataflow: &str) -> String {
+        format!("dora/v1/ended/{zone}/{dataflow}/*")
+    }
+
+    /// A node of a spread run, on machine `machine`, has ended for good.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct EndedElsewhere {
+        pub node: String,
+        pub machine: String,
+        pub failed: bool,
+        /// How it ended, for people.
+        pub status: String,
+    }
+
     /// The key of a machine's command queryable: the coordinator sends a
     /// [`Command`] as a query's payload, the daemon answers with a
     /// [`CommandAnswer`].
@@ -236,6 +261,15 @@ pub mod cluster {
             /// The dataflow's folder, where nodes' paths and build steps
             /// start.
             folder: String,
+            /// Per node id: the machine that runs it, when the dataflow is
+            /// spread over several machines; empty when this one runs
+            /// every node.
+            #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+            machines: BTreeMap<String, String>,
+            /// Per node that reads from another machine: the endpoints it
+            /// listens on (`tls/198.18.0.2:42000`).
+            #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+            listen: BTreeMap<String, Vec<String>>,
         },
         /// Stop a dataflow: `Stop` to every node, then a kill for those
         /// still running after `grace_ms`.
@@ -369,6 +403,20 @@ pub mod cluster {
         pub memory_bytes: u64,
         #[serde(default)]
         pub gpus: Vec<Gpu>,
+        /// Where nodes of this machine take links from nodes of other
+        /// machines.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub links: Option<NodeLinks>,
+    }
+
+    /// The address other machines reach this machine's nodes on, and the
+    /// ports the coordinator may give them to listen on.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct NodeLinks {
+        pub address: String,
+        pub first_port: u16,
+        pub last_port: u16,
     }
 
     /// One GPU, as NVML reports it (or as a simulated inventory says).

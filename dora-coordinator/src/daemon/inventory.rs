@@ -118,6 +118,7 @@ pub fn collect(probe: &dyn GpuProbe, simulated: Option<&Path>) -> eyre::Result<I
         cpu_model,
         memory_bytes: memory_kib * 1024,
         gpus,
+        links: None,
     })
 }
 

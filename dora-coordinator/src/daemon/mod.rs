@@ -49,6 +49,11 @@ pub struct DaemonOptions {
     pub inventory: Option<PathBuf>,
     /// Simulated machines to present beside this one (benchmarks).
     pub simulate: usize,
+    /// Where other machines reach this machine's nodes; found from the
+    /// route to the coordinator when not given.
+    pub node_address: Option<String>,
+    /// The first and last port nodes may listen on.
+    pub node_ports: (u16, u16),
 }
 
 /// What a daemon keeps of its joining, in `joined.json`.
@@ -70,13 +75,46 @@ pub fn run(options: DaemonOptions) -> eyre::Result<()> {
             options.state_dir.display()
         )
     })?;
-    let inventory = inventory::collect(&inventory::Nvml, options.inventory.as_deref())?;
+    let mut inventory = inventory::collect(&inventory::Nvml, options.inventory.as_deref())?;
+    let address = match &options.node_address {
+        Some(address) => address.clone(),
+        None => address_towards(&options.coordinator)?,
+    };
+    inventory.links = Some(cluster::NodeLinks {
+        address,
+        first_port: options.node_ports.0,
+        last_port: options.node_ports.1,
+    });
     let joined = join_once(&options, &inventory)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .wrap_err("cannot start the daemon's runtime")?;
     runtime.block_on(serve(&options, &joined, inventory))
+}
+
+/// This machine's address on the route to the coordinator at `url`
+/// (`https://host:port`): where other machines of the cluster reach it.
+/// Nothing is sent.
+fn address_towards(url: &str) -> eyre::Result<String> {
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let target = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:443")
+    };
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|socket| socket.connect(&target).map(|()| socket))
+        .and_then(|socket| socket.local_addr())
+        .wrap_err_with(|| {
+            format!("cannot find this machine's address towards the coordinator ({target}); give it with --node-address")
+        })?;
+    Ok(socket.ip().to_string())
 }
 
 fn joined_file(dir: &Path) -> PathBuf {
@@ -187,6 +225,7 @@ async fn serve(options: &DaemonOptions, joined: &Joined, inventory: Inventory) -
             ca: &ca,
             cert: &cert,
             key: &key,
+            verify_name: true,
         }),
     )?;
     let endpoints = joined.endpoints.join(", ");
@@ -208,7 +247,22 @@ async fn serve(options: &DaemonOptions, joined: &Joined, inventory: Inventory) -
     };
     // Commands are taken before the machine is announced: the
     // coordinator asks what runs here as soon as it sees the machine.
-    let runs = runs::Runs::new(session.clone(), &joined.zone, &joined.machine, inventory);
+    // Nodes start in their dataflow's folder: their files by whole path.
+    let node_tls = match (secure, dir.canonicalize()) {
+        (true, Ok(dir)) => Some(dora_core::config::TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("machine.pem"),
+            key: dir.join("machine.key"),
+        }),
+        _ => None,
+    };
+    let runs = runs::Runs::new(
+        session.clone(),
+        &joined.zone,
+        &joined.machine,
+        inventory,
+        node_tls,
+    );
     let containers =
         containers::Containers::new(session.clone(), &joined.zone, &joined.machine, dir);
     let commands = session

@@ -9,8 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use dora_core::config::TlsFiles;
+use dora_core::descriptor::Dataflow;
+use dora_core::id::NodeId;
 use dora_core::protocol::cluster::{
-    self, Command, CommandAnswer, DataflowReport, Inventory, NumberedReport,
+    self, Command, CommandAnswer, DataflowReport, EndedElsewhere, Inventory, NumberedReport,
 };
 use zenoh::qos::CongestionControl;
 use zenoh::Wait;
@@ -47,7 +50,16 @@ pub struct Runs {
     machine: String,
     /// What the machine has, as collected when the daemon started.
     inventory: Inventory,
+    /// The machine's certificate, for links between nodes of machines;
+    /// `None` in a cluster without TLS.
+    tls: Option<TlsFiles>,
     state: Mutex<State>,
+}
+
+/// How a dataflow is spread over machines, as the coordinator placed it.
+struct Spread {
+    machines: BTreeMap<String, String>,
+    listen: BTreeMap<String, Vec<String>>,
 }
 
 impl Runs {
@@ -56,12 +68,14 @@ impl Runs {
         zone: &str,
         machine: &str,
         inventory: Inventory,
+        tls: Option<TlsFiles>,
     ) -> Arc<Runs> {
         Arc::new(Runs {
             session,
             zone: zone.to_owned(),
             machine: machine.to_owned(),
             inventory,
+            tls,
             state: Mutex::new(State::default()),
         })
     }
@@ -79,7 +93,12 @@ impl Runs {
                 source,
                 file,
                 folder,
-            } => self.start(dataflow, name, source, file, folder),
+                machines,
+                listen,
+            } => {
+                let spread = Spread { machines, listen };
+                self.start(dataflow, name, source, file, folder, spread)
+            }
             Command::Stop { dataflow, grace_ms } => {
                 let state = self.state();
                 match state.running.get(&dataflow) {
@@ -124,6 +143,7 @@ impl Runs {
         source: String,
         file: String,
         folder: String,
+        spread: Spread,
     ) -> CommandAnswer {
         let mut state = self.state();
         if state.running.contains_key(&dataflow) {
@@ -134,10 +154,20 @@ impl Runs {
         let stop = Arc::new(AtomicBool::new(false));
         let grace_ms = Arc::new(AtomicU64::new(0));
         let (reports, queue) = mpsc::sync_channel(REPORT_BACKLOG);
+        // A run spread over machines hears which nodes of the others have
+        // ended (before any node starts, so that no end is missed), and
+        // tells them of its own.
+        let part = match self.part(&dataflow, spread) {
+            Ok(part) => part,
+            Err(reason) => return CommandAnswer::Refused { reason },
+        };
+        let ended_key = part
+            .as_ref()
+            .map(|_| (self.zone.clone(), dataflow.clone(), self.machine.clone()));
         let key = cluster::report_key(&self.zone, &self.machine, &dataflow);
         let forward = {
             let session = self.session.clone();
-            move || forward(&session, &key, queue)
+            move || forward(&session, &key, ended_key, queue)
         };
         let run = {
             let (runs, id, stop, grace_ms) = (
@@ -148,7 +178,7 @@ impl Runs {
             );
             move || {
                 let out = Out::forward(reports);
-                let last = run_one(&source, &file, &folder, &stop, grace_ms, &out);
+                let last = run_one(&source, &file, &folder, &stop, grace_ms, part, &out);
                 let last = out.report(last);
                 let mut state = runs.state();
                 state.running.remove(&id);
@@ -177,6 +207,42 @@ impl Runs {
         CommandAnswer::Done
     }
 
+    /// This machine's part of run `dataflow` when it is spread over
+    /// several machines, listening for the ends of the others' nodes;
+    /// `None` when this machine runs every node.
+    fn part(
+        &self,
+        dataflow: &str,
+        spread: Spread,
+    ) -> Result<Option<(run::Part, zenoh::pubsub::Subscriber<()>)>, String> {
+        let machines: std::collections::BTreeSet<&String> = spread.machines.values().collect();
+        if machines.len() < 2 {
+            return Ok(None);
+        }
+        let (tell, ended_elsewhere) = mpsc::channel();
+        let subscriber = self
+            .session
+            .declare_subscriber(cluster::ended_all(&self.zone, dataflow))
+            .callback(move |sample| {
+                if let Ok(said) =
+                    serde_json::from_slice::<EndedElsewhere>(&sample.payload().to_bytes())
+                {
+                    let _ = tell.send(said);
+                }
+            })
+            .wait()
+            .map_err(|e| format!("cannot hear the other machines of the run: {e}"))?;
+        let part = run::Part {
+            run: dataflow.to_owned(),
+            machine: self.machine.clone(),
+            machine_of: by_node_id(spread.machines),
+            listen: by_node_id(spread.listen),
+            tls: self.tls.clone(),
+            ended_elsewhere,
+        };
+        Ok(Some((part, subscriber)))
+    }
+
     /// Asks every dataflow to stop, and waits up to `patience` for them to
     /// end (their last reports sent).
     pub fn stop_all(&self, patience: Duration) {
@@ -190,6 +256,26 @@ impl Runs {
     }
 }
 
+/// `dataflow` as this machine's part of a spread run builds it: the
+/// nodes of other machines are fetched (`git`) and built there, not here.
+fn built_here(mut dataflow: Dataflow, part: &run::Part) -> Dataflow {
+    for node in &mut dataflow.nodes {
+        if part.machine_of.get(&node.id) != Some(&part.machine) {
+            node.git = None;
+            node.build = None;
+            for operator in &mut node.operators {
+                operator.build = None;
+            }
+        }
+    }
+    dataflow
+}
+
+/// `map` keyed by node ids.
+fn by_node_id<V>(map: BTreeMap<String, V>) -> BTreeMap<NodeId, V> {
+    map.into_iter().map(|(k, v)| (NodeId::from(k), v)).collect()
+}
+
 /// Checks, builds and runs one dataflow; its last report.
 fn run_one(
     source: &str,
@@ -197,8 +283,11 @@ fn run_one(
     folder: &str,
     stop: &AtomicBool,
     grace_ms: Arc<AtomicU64>,
+    part: Option<(run::Part, zenoh::pubsub::Subscriber<()>)>,
     out: &Out,
 ) -> DataflowReport {
+    // The subscriber feeding the part lives as long as the run.
+    let (part, _listening) = part.unzip();
     let dir = PathBuf::from(folder);
     if !dir.is_dir() {
         return DataflowReport::Failed {
@@ -210,6 +299,10 @@ fn run_one(
     let dataflow = match run::check_for_machine(source, file.as_ref(), &dir) {
         Ok(dataflow) => dataflow,
         Err(errors) => return DataflowReport::Failed { error: errors },
+    };
+    let dataflow = match &part {
+        Some(part) => built_here(dataflow, part),
+        None => dataflow,
     };
     let folders = match run::build(&dataflow, &dir, stop, out) {
         Ok(folders) => folders,
@@ -224,7 +317,7 @@ fn run_one(
         stop_after: None,
         grace_at_stop: Some(grace_ms),
     };
-    match run::execute(&dataflow, &dir, &folders, &options, stop, out) {
+    match run::execute(&dataflow, &dir, &folders, &options, part, stop, out) {
         Ok(outcome) => DataflowReport::Ended {
             failed: outcome.failed,
             summary: anstream::adapter::strip_str(&outcome.summary).to_string(),
@@ -237,9 +330,41 @@ fn run_one(
 
 /// Sends a dataflow's reports to the coordinator, in order, until every
 /// sender is gone. Puts wait when the link is congested rather than drop.
-fn forward(session: &zenoh::Session, key: &str, queue: mpsc::Receiver<NumberedReport>) {
+/// For a run spread over machines (`ended`: zone, run, this machine), the
+/// end of each node is also told to the other machines.
+fn forward(
+    session: &zenoh::Session,
+    key: &str,
+    ended: Option<(String, String, String)>,
+    queue: mpsc::Receiver<NumberedReport>,
+) {
     let mut said = false;
     for report in queue {
+        if let (
+            Some((zone, run, machine)),
+            DataflowReport::NodeEnded {
+                node,
+                failed,
+                status,
+            },
+        ) = (&ended, &report.report)
+        {
+            let said = EndedElsewhere {
+                node: node.clone(),
+                machine: machine.clone(),
+                failed: *failed,
+                status: status.clone(),
+            };
+            if let Ok(payload) = serde_json::to_vec(&said) {
+                let sent = session
+                    .put(cluster::ended_key(zone, run, node), payload)
+                    .congestion_control(CongestionControl::Block)
+                    .wait();
+                if let Err(error) = sent {
+                    eprintln!("cannot tell the other machines that node `{node}` ended: {error}");
+                }
+            }
+        }
         let Ok(payload) = serde_json::to_vec(&report) else {
             continue;
         };

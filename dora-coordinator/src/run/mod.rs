@@ -33,10 +33,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dora_core::check::{check_file, Content};
-use dora_core::config::NodeConfig;
+use dora_core::config::{NodeConfig, TlsFiles};
 use dora_core::descriptor::Dataflow;
 use dora_core::id::{DataId, NodeId};
-use dora_core::protocol::cluster::DataflowReport;
+use dora_core::protocol::cluster::{DataflowReport, EndedElsewhere};
 use dora_core::protocol::START_TIMEOUT;
 use dora_core::relay::RELAY_NODE;
 use dora_node_api::launch::{RunChannels, StartError};
@@ -74,6 +74,25 @@ pub struct RunOptions {
     /// When set (in milliseconds) by whoever asks the run to stop, before
     /// asking, the grace that stop gives instead of `grace`.
     pub grace_at_stop: Option<Arc<AtomicU64>>,
+}
+
+/// A machine's part of a run spread over several machines (see
+/// [`dora_core::spread`]): it starts and supervises only the nodes placed
+/// on it, and learns from `ended_elsewhere` which nodes of other machines
+/// have ended for good, to close the inputs they fed here.
+pub struct Part {
+    /// The run's id, the same on every machine.
+    pub run: String,
+    /// This machine.
+    pub machine: String,
+    /// Per node: the machine that runs it.
+    pub machine_of: BTreeMap<NodeId, String>,
+    /// Per node of this machine that reads from another: its endpoints.
+    pub listen: BTreeMap<NodeId, Vec<String>>,
+    /// The machine's certificate, for links between nodes; plain TCP
+    /// without.
+    pub tls: Option<TlsFiles>,
+    pub ended_elsewhere: std::sync::mpsc::Receiver<EndedElsewhere>,
 }
 
 /// How a run ended.
@@ -256,7 +275,7 @@ pub fn run(file: &Path, options: &RunOptions) -> eyre::Result<ExitCode> {
     let out = Out::Terminal;
     let folders = git::node_folders(&dataflow, &dir, &out)?;
     build::run_builds(&dataflow, &folders, &stop, &out)?;
-    let outcome = execute(&dataflow, &dir, &folders, options, &stop, &out)?;
+    let outcome = execute(&dataflow, &dir, &folders, options, None, &stop, &out)?;
     let _ = anstream::stderr().write_all(outcome.summary.as_bytes());
     Ok(if outcome.failed {
         ExitCode::FAILURE
@@ -300,28 +319,67 @@ pub fn build(
 }
 
 /// Runs a checked and built dataflow from its folder `dir`, each node
-/// from its folder in `folders`: starts every node, runs the start-up
-/// barrier, supervises them until every one has ended or `stop` is set,
-/// and returns how the run went.
+/// from its folder in `folders`: starts every node (of this machine, for
+/// a `part`), runs the start-up barrier, supervises them until every one
+/// has ended or `stop` is set, and returns how the run went.
 pub fn execute(
     dataflow: &Dataflow,
     dir: &Path,
     folders: &[PathBuf],
     options: &RunOptions,
+    part: Option<Part>,
     stop: &AtomicBool,
     out: &Out,
 ) -> eyre::Result<Outcome> {
-    process::check_python(&dataflow.nodes)?;
-    raise_open_files_limit(dataflow.nodes.len())?;
+    let ids: Vec<NodeId> = dataflow.nodes.iter().map(|n| n.id.clone()).collect();
+    let here: Vec<bool> = ids
+        .iter()
+        .map(|id| {
+            part.as_ref()
+                .is_none_or(|p| p.machine_of.get(id) == Some(&p.machine))
+        })
+        .collect();
+    let local: Vec<usize> = (0..ids.len()).filter(|&i| here[i]).collect();
+    let local_nodes: Vec<_> = local.iter().map(|&i| dataflow.nodes[i].clone()).collect();
+    process::check_python(&local_nodes)?;
+    raise_open_files_limit(local.len())?;
     clean_up_abandoned_runs(out);
-    let run_id = run_id();
+    let (run_id, mut configs) = match &part {
+        None => {
+            let run_id = run_id();
+            let configs = NodeConfig::for_dataflow(dataflow, &run_id);
+            (run_id, configs)
+        }
+        Some(part) => {
+            let spread = dora_core::spread::over_machines(
+                NodeConfig::for_dataflow(dataflow, &part.run),
+                &part.machine_of,
+                &|node| part.listen.get(node).cloned().unwrap_or_default(),
+            )?;
+            // Every node's configuration, for the edges; only this
+            // machine's are started.
+            let mut configs = BTreeMap::new();
+            for (machine, mut nodes) in spread {
+                if machine == part.machine {
+                    for config in nodes.values_mut() {
+                        if let Some(remote) = &mut config.remote {
+                            remote.tls = part.tls.clone();
+                        }
+                    }
+                }
+                configs.extend(nodes);
+            }
+            (
+                dora_core::spread::local_run_id(&part.run, &part.machine),
+                configs,
+            )
+        }
+    };
     claim_run(&run_id).wrap_err("cannot create the run's folder under /dev/shm")?;
     let run_dir = dir.join("out").join(&run_id);
     std::fs::create_dir_all(&run_dir)
         .wrap_err_with(|| format!("cannot create the run folder {}", run_dir.display()))?;
 
-    let mut configs = NodeConfig::for_dataflow(dataflow, &run_id);
-    let ids: Vec<NodeId> = dataflow.nodes.iter().map(|n| n.id.clone()).collect();
     // Every node of the start-up barrier: the dataflow's, and the relay
     // last when there is one.
     let members = ids
@@ -347,12 +405,21 @@ pub fn execute(
         clean_up_due: false,
         relay,
     };
+    // Nodes of other machines are reported by their own daemons.
+    for (reported, here) in run.end_reported.iter_mut().zip(&here) {
+        *reported = !here;
+    }
     let channels = RunChannels::open(&run_id, &members)?;
-    for index in 0..ids.len() {
+    for &index in &local {
         run.spawn(index)?;
     }
-    let all: Vec<usize> = (0..members.len()).collect();
-    channels.start(&all, false, START_TIMEOUT, || {
+    // The relay, when there is one, is the member after the nodes.
+    let starting: Vec<usize> = local
+        .iter()
+        .copied()
+        .chain(ids.len()..members.len())
+        .collect();
+    channels.start(&starting, false, START_TIMEOUT, || {
         if stop.load(Ordering::Relaxed) {
             return Some(StartError::Stopped);
         }
@@ -365,14 +432,22 @@ pub fn execute(
         run.first_ended()
     })?;
     out.report(DataflowReport::Running {
-        nodes: ids.len() as u32,
+        nodes: local.len() as u32,
     });
 
     let mut supervisor = Supervisor::new(dataflow, downstream(&ids, &run.configs), options.grace);
-    run.supervise(&mut supervisor, &channels, stop, options);
+    supervisor.run_elsewhere((0..ids.len()).filter(|&i| !here[i]));
+    let ended_elsewhere = part.map(|p| p.ended_elsewhere);
+    run.supervise(
+        &mut supervisor,
+        &channels,
+        stop,
+        options,
+        ended_elsewhere.as_ref(),
+    );
     let stopped = supervisor.stopped();
     // What senders sent after a node's last process ended.
-    for index in 0..run.slots.len() {
+    for index in local.iter().copied() {
         let cause = match supervisor.ended(index) {
             _ if stopped => LossCause::UnreadAtStop,
             Some(ended) if ended.failed() => LossCause::AfterFailed,
@@ -389,6 +464,7 @@ pub fn execute(
         .slots
         .iter()
         .enumerate()
+        .filter(|(index, _)| here[*index])
         .map(|(index, slot)| Row {
             id: &slot.id,
             ended: supervisor.ended(index),
@@ -514,9 +590,21 @@ impl Run<'_> {
         channels: &RunChannels,
         stop: &AtomicBool,
         options: &RunOptions,
+        ended_elsewhere: Option<&std::sync::mpsc::Receiver<EndedElsewhere>>,
     ) {
         let started = Instant::now();
         while !supervisor.is_done() {
+            for said in ended_elsewhere.into_iter().flat_map(|r| r.try_iter()) {
+                let Some(index) = self.slots.iter().position(|s| s.id.as_str() == said.node) else {
+                    continue;
+                };
+                let ended = Ended::Elsewhere {
+                    failed: said.failed,
+                    status: format!("{} (on machine `{}`)", said.status, said.machine),
+                };
+                let actions = supervisor.ended_elsewhere(index, ended);
+                self.carry_out(actions, supervisor, channels, stop);
+            }
             let time_is_up = options
                 .stop_after
                 .is_some_and(|limit| started.elapsed() >= limit);

@@ -11,7 +11,7 @@ use dora_core::id::NodeId;
 use dora_node_api::stats::{kind, NodeStats};
 
 /// How a node's process ended.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Ended {
     Exited(ExitStatus),
     /// Still running when the grace period after `Stop` was over.
@@ -25,11 +25,20 @@ pub enum Ended {
     },
     /// Its status could not be read, or it could not be restarted.
     Lost(String),
+    /// It ran on another machine of a spread run, which said so.
+    Elsewhere {
+        failed: bool,
+        status: String,
+    },
 }
 
 impl Ended {
     pub fn failed(&self) -> bool {
-        !matches!(self, Ended::Exited(status) if status.success())
+        match self {
+            Ended::Exited(status) => !status.success(),
+            Ended::Elsewhere { failed, .. } => *failed,
+            _ => true,
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -50,6 +59,7 @@ impl Ended {
                 timeout.as_secs_f64()
             ),
             Ended::Lost(error) => format!("failed: {error}"),
+            Ended::Elsewhere { status, .. } => status.clone(),
         }
     }
 }

@@ -128,6 +128,9 @@ impl RunEvent {
 /// One node, as the supervisor sees it.
 #[derive(Debug, Default)]
 struct NodeState {
+    /// It runs on another machine of a spread run: this supervisor only
+    /// learns when it has ended for good.
+    elsewhere: bool,
     /// A process of it runs (or is being started).
     running: bool,
     /// How it ended for good.
@@ -175,9 +178,31 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Whether every node has ended for good.
+    /// The nodes numbered `indices` run on other machines: they are not
+    /// this supervisor's to stop or restart, and the run is done without
+    /// them, but their end (see [`ended_elsewhere`](Self::ended_elsewhere))
+    /// closes the inputs they feed here.
+    pub fn run_elsewhere(&mut self, indices: impl IntoIterator<Item = usize>) {
+        for index in indices {
+            let node = &mut self.nodes[index];
+            node.elsewhere = true;
+            node.running = false;
+        }
+    }
+
+    /// Node `index`, on another machine, has ended for good: the inputs
+    /// it fed here close. Said twice, the first is kept.
+    pub fn ended_elsewhere(&mut self, index: usize, ended: Ended) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if self.nodes[index].elsewhere && self.nodes[index].ended.is_none() {
+            self.end(index, ended, &mut actions);
+        }
+        actions
+    }
+
+    /// Whether every node of this machine has ended for good.
     pub fn is_done(&self) -> bool {
-        self.nodes.iter().all(|n| n.ended.is_some())
+        self.nodes.iter().all(|n| n.elsewhere || n.ended.is_some())
     }
 
     /// Whether the run was stopped, rather than ending by itself.
@@ -355,7 +380,8 @@ impl<'a> Supervisor<'a> {
     fn end(&mut self, index: usize, ended: Ended, actions: &mut Vec<Action>) {
         self.nodes[index].ended = Some(ended);
         for &receiver in &self.downstream[index] {
-            if self.nodes[receiver].ended.is_none() {
+            // A reader on another machine is told by its own daemon.
+            if self.nodes[receiver].ended.is_none() && !self.nodes[receiver].elsewhere {
                 actions.push(Action::CloseInputs {
                     receiver,
                     ended: index,
@@ -626,5 +652,51 @@ mod tests {
             s.take_events().last().map(RunEvent::describe).as_deref(),
             Some("cannot restart node `source`: it exited with exit status: 3")
         );
+    }
+
+    #[test]
+    fn a_node_on_another_machine_is_never_signalled_and_its_end_closes_local_inputs() {
+        let dataflow = dataflow();
+        // This machine runs the sink; the source runs elsewhere.
+        let mut supervisor = supervisor(&dataflow);
+        supervisor.run_elsewhere([SOURCE]);
+        assert!(!supervisor.is_done());
+        let now = Instant::now();
+        assert_eq!(supervisor.stop(now), vec![Action::Stop(SINK)]);
+        assert_eq!(
+            supervisor.tick(now + Duration::from_secs(3)),
+            vec![Action::Kill(SINK)]
+        );
+
+        let mut supervisor = self::supervisor(&dataflow);
+        supervisor.run_elsewhere([SOURCE]);
+        let ended = Ended::Elsewhere {
+            failed: false,
+            status: "ok".to_owned(),
+        };
+        assert_eq!(
+            supervisor.ended_elsewhere(SOURCE, ended.clone()),
+            vec![Action::CloseInputs {
+                receiver: SINK,
+                ended: SOURCE
+            }]
+        );
+        // Said again (a daemon and the coordinator both say it): once.
+        assert!(supervisor.ended_elsewhere(SOURCE, ended).is_empty());
+        assert!(!supervisor.is_done());
+        supervisor.exited(SINK, exit(0), Vec::new(), now);
+        assert!(supervisor.is_done());
+
+        // The sink elsewhere: the source's end tells nobody here.
+        let mut supervisor = self::supervisor(&dataflow);
+        supervisor.run_elsewhere([SINK]);
+        let actions = supervisor.exited(SOURCE, exit(0), Vec::new(), now);
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::CloseInputs { .. })),
+            "{actions:?}"
+        );
+        assert!(supervisor.is_done());
     }
 }

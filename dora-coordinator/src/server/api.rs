@@ -533,13 +533,15 @@ async fn delete_one(
             // Deleting it would leave its nodes running, out of reach.
             if let Some(current) = s.store.get(&key)?.filter(dataflows::is_active) {
                 let status = &current["status"];
+                let machines = dataflows::machines_of(&current);
+                let plural = if machines.len() > 1 { "s" } else { "" };
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "conflict",
                     format!(
-                        "dataflow `{name}` is {} on machine `{}`",
+                        "dataflow `{name}` is {} on machine{plural} `{}`",
                         status["state"].as_str().unwrap_or_default(),
-                        status["machine"].as_str().unwrap_or_default()
+                        machines.join("`, `")
                     ),
                     format!("stop it first (`dora stop {name}`), then delete it"),
                 ));

@@ -1,15 +1,19 @@
-//! Dataflows run on the cluster: `dora start` places a dataflow on a
-//! machine and tells its daemon to run it; the daemon's reports keep the
-//! `Dataflow` resource's status and the dataflow's log; `dora stop` asks
-//! the daemon to stop it; `dora logs` reads the log, also after the end.
+//! Dataflows run on the cluster: `dora start` places each node of a
+//! dataflow on a machine and tells each machine's daemon to run its part;
+//! the daemons' reports keep the `Dataflow` resource's status and the
+//! dataflow's log; `dora stop` asks every machine to stop its part; `dora
+//! logs` reads the log, also after the end.
 //!
 //! A dataflow's status: `id` (of this run), `state` (Starting, Running,
-//! Stopping, Succeeded, Failed, Stopped), `machine`, `placement` (why each
-//! node is there), `nodes` and `running` (counts), `ended` (each node's
-//! end), `reason` (why it failed), `summary` (as `dora run` prints it),
-//! and what the daemon needs: `source`, `file`, `folder`.
+//! Degraded: a machine was lost and the others go on, Stopping,
+//! Succeeded, Failed, Stopped), `machines`, `nodeMachines` (each node's
+//! machine), `placement` (why there), `listen` (where nodes read from
+//! other machines listen), `parts` (each machine's part: its state, and
+//! its summary once ended), `nodes` and `running` (counts), `ended` (each
+//! node's end), `reason` (why it failed), `summary` (as `dora run` prints
+//! it), and what the daemons need: `source`, `file`, `folder`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, Write as _};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,7 +39,7 @@ use super::error::ApiError;
 use super::keys;
 use super::store::{self, AuditRecord, Write};
 use super::Shared;
-use crate::placement::{self, Machine};
+use crate::placement::{self, listen, Machine};
 
 /// How long the coordinator waits for a daemon to answer a command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,14 +48,47 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
 /// States in which a dataflow's nodes may run.
-const ACTIVE: [&str; 3] = ["Starting", "Running", "Stopping"];
+const ACTIVE: [&str; 4] = ["Starting", "Running", "Degraded", "Stopping"];
 
-/// Where a run is recorded, and the machine whose reports it takes.
+/// States of a machine's part of a run in which its nodes may run.
+const PART_ACTIVE: [&str; 3] = ["Starting", "Running", "Stopping"];
+
+/// How long a machine of a running dataflow may be out of reach before its
+/// nodes are reported lost: longer than a short cut of the network, which
+/// the links between nodes live through.
+pub const MACHINE_LOST_AFTER: Duration = Duration::from_secs(10);
+
+/// Where a run is recorded, and the machines whose reports it takes.
 #[derive(Debug, Clone)]
 struct RunPlace {
     key: String,
     zone: String,
-    machine: String,
+    machines: Vec<String>,
+}
+
+/// The machines a stored dataflow's run is on (`machine` in the records
+/// of coordinators before dataflows spread).
+pub fn machines_of(dataflow: &Json_) -> Vec<String> {
+    let status = &dataflow["status"];
+    match status["machines"].as_array() {
+        Some(machines) => machines
+            .iter()
+            .filter_map(|m| m.as_str().map(str::to_owned))
+            .collect(),
+        None => status["machine"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// Whether `machine`'s part of a stored dataflow's run may be running.
+fn part_active(dataflow: &Json_, machine: &str) -> bool {
+    match dataflow["status"]["parts"][machine]["state"].as_str() {
+        Some(state) => PART_ACTIVE.contains(&state),
+        None => is_active(dataflow),
+    }
 }
 
 /// Whether a stored dataflow's nodes may be running.
@@ -66,8 +103,8 @@ pub struct Dataflows {
     runs: Mutex<HashMap<String, RunPlace>>,
     /// The log files being written, by run id.
     open: Mutex<HashMap<String, std::fs::File>>,
-    /// Per run: the number of the next report expected.
-    next: Mutex<HashMap<String, u64>>,
+    /// Per run and machine: the number of the next report expected.
+    next: Mutex<HashMap<(String, String), u64>>,
 }
 
 impl Dataflows {
@@ -79,18 +116,14 @@ impl Dataflows {
         let mut runs = HashMap::new();
         for dataflow in store.list(&format!("{}/", Kind::Dataflow))? {
             let status = &dataflow["status"];
-            if let (Some(id), Some(key), Some(machine)) = (
-                status["id"].as_str(),
-                object_key(&dataflow),
-                status["machine"].as_str(),
-            ) {
+            if let (Some(id), Some(key)) = (status["id"].as_str(), object_key(&dataflow)) {
                 let zone = dataflow["metadata"]["zone"].as_str().unwrap_or_default();
                 runs.insert(
                     id.to_owned(),
                     RunPlace {
                         key,
                         zone: zone.to_owned(),
-                        machine: machine.to_owned(),
+                        machines: machines_of(&dataflow),
                     },
                 );
             }
@@ -108,8 +141,8 @@ impl Dataflows {
     }
 
     /// Appends one line to run `id`'s log; `seq` is the number of the
-    /// report it came from.
-    fn append(&self, id: &str, seq: Option<u64>, node: &str, stderr: bool, text: &str) {
+    /// report of `machine` it came from.
+    fn append(&self, id: &str, from: Option<(&str, u64)>, node: &str, stderr: bool, text: &str) {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let file = match open.entry(id.to_owned()) {
             std::collections::hash_map::Entry::Occupied(file) => file.into_mut(),
@@ -131,34 +164,39 @@ impl Dataflows {
         if stderr {
             line["stderr"] = json!(true);
         }
-        if let Some(seq) = seq {
+        if let Some((machine, seq)) = from {
+            line["machine"] = json!(machine);
             line["seq"] = json!(seq);
         }
         let _ = writeln!(file, "{line}");
     }
 
-    /// How many reports of run `id` were missed before report `seq`
-    /// (`None` for one already recorded). After a restart of the
-    /// coordinator the count goes on from the last report in the log.
-    fn missed_before(&self, id: &str, seq: u64) -> Option<u64> {
+    /// How many reports of `machine` about run `id` were missed before
+    /// report `seq` (`None` for one already recorded). After a restart of
+    /// the coordinator the count goes on from the last report in the log.
+    fn missed_before(&self, id: &str, machine: &str, seq: u64) -> Option<u64> {
         let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (id.to_owned(), machine.to_owned());
         let expected = *next
-            .entry(id.to_owned())
-            .or_insert_with(|| self.last_logged(id).map_or(0, |last| last + 1));
+            .entry(key.clone())
+            .or_insert_with(|| self.last_logged(id, machine).map_or(0, |last| last + 1));
         if seq < expected {
             return None;
         }
-        next.insert(id.to_owned(), seq + 1);
+        next.insert(key, seq + 1);
         Some(seq - expected)
     }
 
-    /// The number of the last report in run `id`'s log.
-    fn last_logged(&self, id: &str) -> Option<u64> {
+    /// The number of the last report of `machine` in run `id`'s log.
+    fn last_logged(&self, id: &str, machine: &str) -> Option<u64> {
         let file = std::fs::File::open(self.log_file(id)).ok()?;
         std::io::BufReader::new(file)
             .lines()
             .map_while(Result::ok)
-            .filter_map(|line| serde_json::from_str::<Json_>(&line).ok()?["seq"].as_u64())
+            .filter_map(|line| {
+                let line = serde_json::from_str::<Json_>(&line).ok()?;
+                (line["machine"] == machine).then(|| line["seq"].as_u64())?
+            })
             .last()
     }
 
@@ -222,16 +260,35 @@ pub struct StartRequest {
     pub dataflow: Option<Json_>,
 }
 
-/// The machines of `zone`, with the nodes of active dataflows on each.
-fn machines(shared: &Shared, zone: &str) -> Result<Vec<Machine>, ApiError> {
+/// The (address, port) pairs that nodes of active runs listen on.
+type Taken = BTreeSet<(String, u16)>;
+
+/// The machines of `zone`, with the nodes of active dataflows on each;
+/// and the (address, port) pairs that active runs' nodes listen on.
+fn machines(shared: &Shared, zone: &str) -> Result<(Vec<Machine>, Taken), ApiError> {
     let mut load: BTreeMap<String, usize> = BTreeMap::new();
+    let mut taken = BTreeSet::new();
     for dataflow in shared.store.list(&format!("{}/", Kind::Dataflow))? {
         let status = &dataflow["status"];
-        if is_active(&dataflow) {
-            if let Some(machine) = status["machine"].as_str() {
-                *load.entry(machine.to_owned()).or_default() +=
-                    status["nodes"].as_u64().unwrap_or(0) as usize;
+        if !is_active(&dataflow) {
+            continue;
+        }
+        match status["nodeMachines"].as_object() {
+            Some(on) => {
+                for machine in on.values().filter_map(Json_::as_str) {
+                    *load.entry(machine.to_owned()).or_default() += 1;
+                }
             }
+            None => {
+                for machine in machines_of(&dataflow) {
+                    *load.entry(machine).or_default() +=
+                        status["nodes"].as_u64().unwrap_or(0) as usize;
+                }
+            }
+        }
+        let endpoints = status["listen"].as_object().into_iter().flatten();
+        for endpoint in endpoints.flat_map(|(_, e)| e.as_array().into_iter().flatten()) {
+            taken.extend(endpoint.as_str().and_then(listen::parse_endpoint));
         }
     }
     let nodes = shared
@@ -260,9 +317,11 @@ fn machines(shared: &Shared, zone: &str) -> Result<Vec<Machine>, ApiError> {
                     })
                     .unwrap_or_default(),
                 load: load.get(name).copied().unwrap_or(0),
+                links: serde_json::from_value(inventory["links"].clone()).ok(),
             }
         })
-        .collect())
+        .collect::<Vec<_>>())
+    .map(|machines| (machines, taken))
 }
 
 /// Sends `command` to the daemon of `machine` in `zone`; its answer.
@@ -341,15 +400,9 @@ pub async fn start(
     };
     let id = super::auth::new_id()?;
     let key = keys::key(Kind::Dataflow, Some(&zone), Some(&workspace), &name);
-    let start = Command::Start {
-        dataflow: id.clone(),
-        name: name.clone(),
-        source: request.source.clone(),
-        file: request.file.clone(),
-        folder: request.folder.clone(),
-    };
     let user = caller.user.clone();
-    let (machine, placement) = {
+    let tls = shared.endpoints.iter().all(|e| e.starts_with("tls/"));
+    let (placed, listen_on) = {
         let (key, zone, workspace, name, id) = (
             key.clone(),
             zone.clone(),
@@ -374,14 +427,28 @@ pub async fn start(
                     ));
                 }
             }
-            let placed = placement::place(&dataflow, &zone, &machines(s, &zone)?).map_err(|problems| {
+            let unplaceable = |problems: Vec<String>| {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "unplaceable",
                     format!("dataflow `{name}` cannot be placed: {}", problems.join("; ")),
                     "join a machine that fits (`dora daemon`), or change the nodes' `deploy`",
                 )
-            })?;
+            };
+            let (machines, taken) = machines(s, &zone)?;
+            let placed = placement::place(&dataflow, &zone, &machines).map_err(unplaceable)?;
+            let used = placed.used();
+            let listen_on = if used.len() > 1 {
+                let links = machines
+                    .iter()
+                    .map(|m| (m.name.clone(), m.links.clone()))
+                    .collect();
+                let readers = listen::remote_readers(&dataflow, &placed.machines);
+                listen::assign(&readers, &placed.machines, &links, &taken, tls)
+                    .map_err(unplaceable)?
+            } else {
+                BTreeMap::new()
+            };
             let object = json!({
                 "apiVersion": "v1",
                 "kind": "Dataflow",
@@ -397,17 +464,25 @@ pub async fn start(
             };
             let write = Write { key: key.clone(), object, expected_version: None };
             let (_, mut changes) = s.store.apply(vec![write], audit)?;
+            let parts: Map<String, Json_> = used
+                .iter()
+                .map(|m| ((*m).to_owned(), json!({"state": "Starting"})))
+                .collect();
             let mut fields = json!({
                 "id": id,
                 "state": "Starting",
-                "machine": placed.machine,
+                "machines": used,
+                "nodeMachines": placed.machines,
                 "placement": placed.reasons,
+                "listen": listen_on,
+                "parts": parts,
                 "nodes": dataflow.nodes.len(),
                 "running": 0,
                 "ended": {},
                 "restarts": {},
                 "reason": null,
                 "summary": null,
+                "machine": null,
                 "started": store::now(),
                 "since": store::now(),
             });
@@ -425,34 +500,83 @@ pub async fn start(
                     RunPlace {
                         key: key.clone(),
                         zone: zone.clone(),
-                        machine: placed.machine.clone(),
+                        machines: used.iter().map(|m| (*m).to_owned()).collect(),
                     },
                 );
-            Ok((placed.machine, placed.reasons))
+            Ok((placed, listen_on))
         })
         .await?
     };
-    let refused = match command(&shared, &zone, &machine, &start).await {
-        Ok(CommandAnswer::Done) => None,
-        Ok(CommandAnswer::Refused { reason }) => Some(reason),
-        Ok(other) => Some(format!("an unexpected answer: {other:?}")),
-        Err(reason) => Some(reason),
+    let used: Vec<String> = placed.used().into_iter().map(str::to_owned).collect();
+    let spread = used.len() > 1;
+    let start = Command::Start {
+        dataflow: id.clone(),
+        name: name.clone(),
+        source: request.source.clone(),
+        file: request.file.clone(),
+        folder: request.folder.clone(),
+        machines: if spread {
+            placed.machines.clone()
+        } else {
+            BTreeMap::new()
+        },
+        listen: listen_on,
     };
-    if let Some(reason) = refused {
+    // Every machine at once: a spread run's start-up barrier waits for
+    // all of them.
+    let answers = futures_util::future::join_all(
+        used.iter()
+            .map(|machine| command(&shared, &zone, machine, &start)),
+    )
+    .await;
+    let mut refused = Vec::new();
+    let mut started = Vec::new();
+    for (machine, answer) in used.iter().zip(answers) {
+        match answer {
+            Ok(CommandAnswer::Done) => started.push(machine.clone()),
+            Ok(CommandAnswer::Refused { reason }) => refused.push((machine.clone(), reason)),
+            Ok(other) => {
+                refused.push((machine.clone(), format!("an unexpected answer: {other:?}")))
+            }
+            Err(reason) => refused.push((machine.clone(), reason)),
+        }
+    }
+    if !refused.is_empty() {
+        // The machines that started their part stop it: the run cannot go
+        // on without the others.
+        let stop = Command::Stop {
+            dataflow: id.clone(),
+            grace_ms: 0,
+        };
+        for machine in &started {
+            let _ = command(&shared, &zone, machine, &stop).await;
+        }
+        let each: Vec<String> = refused
+            .iter()
+            .map(|(machine, reason)| format!("`{machine}`: {reason}"))
+            .collect();
+        let reason = format!("machines did not start their part: {}", each.join("; "));
         let fields = json!({"state": "Failed", "reason": reason, "since": store::now()});
-        blocking(&shared, move |s| set_status(s, &key, fields)).await?;
+        blocking(&shared, move |s| {
+            for (machine, reason) in refused {
+                let part = json!({"state": "Failed", "failed": true, "reason": reason});
+                update_part(s, &key, &machine, part)?;
+            }
+            set_status(s, &key, fields)
+        })
+        .await?;
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "machine_unavailable",
-            format!("dataflow `{name}` was placed on machine `{machine}`, which did not start it: {reason}"),
-            "check the machine (`dora describe machine NAME`), then start the dataflow again",
+            format!("dataflow `{name}` was placed, but {reason}"),
+            "check the machines (`dora describe machine NAME`), then start the dataflow again",
         ));
     }
     Ok((
         StatusCode::CREATED,
         Json(json!({
             "name": name, "zone": zone, "workspace": workspace, "id": id,
-            "machine": machine, "placement": placement,
+            "machines": used, "nodeMachines": placed.machines, "placement": placed.reasons,
         })),
     )
         .into_response())
@@ -489,7 +613,8 @@ pub struct StopQuery {
     grace_ms: Option<String>,
 }
 
-/// `POST /api/v1/dataflows/{name}/stop`: asks the machine to stop it.
+/// `POST /api/v1/dataflows/{name}/stop`: asks every machine that runs a
+/// part of it to stop that part.
 pub async fn stop(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -508,10 +633,11 @@ pub async fn stop(
             format!("see how it ended with `dora describe dataflow {name}` and `dora logs {name}`"),
         ));
     }
-    let (id, machine) = (
-        status["id"].as_str().unwrap_or_default().to_owned(),
-        status["machine"].as_str().unwrap_or_default().to_owned(),
-    );
+    let id = status["id"].as_str().unwrap_or_default().to_owned();
+    let machines: Vec<String> = machines_of(&current)
+        .into_iter()
+        .filter(|m| part_active(&current, m))
+        .collect();
     let zone = zone.unwrap_or_default();
     let grace_ms = match query.grace_ms.as_deref().map(str::parse::<u64>) {
         None => crate::daemon::DEFAULT_GRACE.as_millis() as u64,
@@ -542,23 +668,34 @@ pub async fn stop(
         dataflow: id,
         grace_ms,
     };
-    match command(&shared, &zone, &machine, &stop).await {
-        Ok(CommandAnswer::Done) => {}
-        // It ended without the coordinator hearing: find out how.
-        Ok(CommandAnswer::Refused { .. }) => reconcile(&shared, &zone, &machine).await,
-        Ok(other) => {
-            return Err(ApiError::internal(format!(
-                "machine `{machine}` gave an unexpected answer: {other:?}"
-            )))
+    let answers = futures_util::future::join_all(
+        machines
+            .iter()
+            .map(|machine| command(&shared, &zone, machine, &stop)),
+    )
+    .await;
+    let mut unreached = Vec::new();
+    for (machine, answer) in machines.iter().zip(answers) {
+        match answer {
+            Ok(CommandAnswer::Done) => {}
+            // It ended without the coordinator hearing: find out how.
+            Ok(CommandAnswer::Refused { .. }) => reconcile(&shared, &zone, machine).await,
+            Ok(other) => {
+                unreached.push(format!("`{machine}` gave an unexpected answer: {other:?}"))
+            }
+            Err(reason) => unreached.push(format!("`{machine}`: {reason}")),
         }
-        Err(reason) => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "machine_unavailable",
-                format!("cannot stop dataflow `{name}` on machine `{machine}`: {reason}"),
-                "its nodes stop when the machine is back and is told again; try again later",
-            ))
-        }
+    }
+    if !unreached.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "machine_unavailable",
+            format!(
+                "cannot stop dataflow `{name}` on every machine: {}",
+                unreached.join("; ")
+            ),
+            "the other machines stop their nodes; those stop when their machine is back and is told again; try again later",
+        ));
     }
     Ok(Json(json!({"name": name, "state": "Stopping", "graceMs": grace_ms})).into_response())
 }
@@ -700,49 +837,166 @@ pub async fn follow_reports(shared: Arc<Shared>, session: zenoh::Session) {
         };
         let from = (zone.to_owned(), machine.to_owned());
         let (shared, id) = (shared.clone(), id.to_owned());
-        let handled = tokio::task::spawn_blocking(move || {
-            apply_report(&shared, &from, &id, Some(report.seq), report.report)
+        // Reports are applied in order: each waits for the one before.
+        let handled = tokio::task::spawn_blocking({
+            let shared = shared.clone();
+            move || apply_report(&shared, &from, &id, Some(report.seq), report.report)
         })
         .await;
-        if let Ok(Err(error)) = handled {
-            eprintln!(
+        match handled {
+            Ok(Ok(after)) => after.carry_out(&shared).await,
+            Ok(Err(error)) => eprintln!(
                 "error: a dataflow report was not recorded: {}",
                 error.message
-            );
+            ),
+            Err(_) => {}
         }
     }
 }
 
+/// What is left to do once a report is recorded: a run whose part on one
+/// machine failed is stopped on the others.
+#[must_use]
+#[derive(Debug, Default)]
+struct AfterReport {
+    /// The run, its zone, and the machines still running a part of it.
+    stop: Option<(String, String, Vec<String>)>,
+}
+
+impl AfterReport {
+    async fn carry_out(self, shared: &Arc<Shared>) {
+        let Some((id, zone, machines)) = self.stop else {
+            return;
+        };
+        let stop = Command::Stop {
+            dataflow: id,
+            grace_ms: crate::daemon::DEFAULT_GRACE.as_millis() as u64,
+        };
+        for machine in machines {
+            if let Err(reason) = command(shared, &zone, &machine, &stop).await {
+                eprintln!("error: cannot stop the part of machine `{machine}`: {reason}");
+            }
+        }
+    }
+}
+
+/// Updates machine `machine`'s part of the run stored under `key` with
+/// `fields`, and the run as a whole: Running once every part runs, ended
+/// once every part has ended (Failed when one failed or was lost). The
+/// stored dataflow after it.
+fn update_part(
+    shared: &Shared,
+    key: &str,
+    machine: &str,
+    fields: Json_,
+) -> Result<Json_, ApiError> {
+    let current = shared.store.get(key)?.unwrap_or_default();
+    let mut parts = current["status"]["parts"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let part = parts.entry(machine.to_owned()).or_insert_with(|| json!({}));
+    if let (Some(part), Json_::Object(fields)) = (part.as_object_mut(), fields) {
+        part.extend(fields);
+    }
+    let mut update = json!({ "parts": parts });
+    let states: Vec<&str> = parts
+        .values()
+        .map(|p| p["state"].as_str().unwrap_or_default())
+        .collect();
+    let stored_state = current["status"]["state"].as_str().unwrap_or_default();
+    let lost = states.contains(&"Lost");
+    if states.iter().all(|s| !PART_ACTIVE.contains(s)) {
+        let failed = parts
+            .values()
+            .any(|p| p["failed"] == true || p["state"] == "Failed" || p["state"] == "Lost");
+        let state = match (failed, stored_state == "Stopping") {
+            (true, _) => "Failed",
+            (false, true) => "Stopped",
+            (false, false) => "Succeeded",
+        };
+        let spread = parts.len() > 1;
+        let summary: Vec<String> = parts
+            .iter()
+            .filter_map(|(machine, part)| {
+                let summary = part["summary"].as_str()?;
+                Some(if spread {
+                    format!("machine `{machine}`:\n{summary}")
+                } else {
+                    summary.to_owned()
+                })
+            })
+            .collect();
+        let reason: Vec<String> = parts
+            .iter()
+            .filter_map(|(machine, part)| {
+                let reason = part["reason"].as_str()?;
+                Some(if spread {
+                    format!("machine `{machine}`: {reason}")
+                } else {
+                    reason.to_owned()
+                })
+            })
+            .collect();
+        update["state"] = json!(state);
+        update["running"] = json!(0);
+        update["since"] = json!(store::now());
+        if !summary.is_empty() {
+            update["summary"] = json!(summary.join("\n"));
+        }
+        if !reason.is_empty() {
+            update["reason"] = json!(reason.join("\n"));
+        }
+    } else if states
+        .iter()
+        .all(|s| *s == "Running" || !PART_ACTIVE.contains(s))
+        && matches!(stored_state, "Starting" | "Running")
+    {
+        let state = if lost { "Degraded" } else { "Running" };
+        if stored_state != state {
+            update["state"] = json!(state);
+            update["since"] = json!(store::now());
+        }
+    } else if lost && stored_state == "Running" {
+        update["state"] = json!("Degraded");
+        update["since"] = json!(store::now());
+    }
+    set_status(shared, key, update)?;
+    Ok(shared.store.get(key)?.unwrap_or_default())
+}
+
 /// Records report `seq` of run `id` from the daemon of machine `from`
-/// (zone, name); a report about a run of another machine is refused, and
-/// reports that never came are counted and said in the log.
+/// (zone, name); a report about a run the machine has no part of is
+/// refused, and reports that never came are counted and said in the log.
 fn apply_report(
     shared: &Shared,
     from: &(String, String),
     id: &str,
     seq: Option<u64>,
     report: DataflowReport,
-) -> Result<(), ApiError> {
+) -> Result<AfterReport, ApiError> {
     let Some(place) = shared.dataflows.place_of(id) else {
-        return Ok(());
+        return Ok(AfterReport::default());
     };
-    if (&place.zone, &place.machine) != (&from.0, &from.1) {
+    let machine = from.1.as_str();
+    if place.zone != from.0 || !place.machines.iter().any(|m| m == machine) {
         eprintln!(
-            "warning: machine `{}` of zone `{}` reported on dataflow run {id}, which runs on `{}`; ignored",
-            from.1, from.0, place.machine
+            "warning: machine `{machine}` of zone `{}` reported on dataflow run {id}, which runs on {}; ignored",
+            from.0,
+            place.machines.join(", ")
         );
-        return Ok(());
+        return Ok(AfterReport::default());
     }
     let key = place.key;
     let logs = &shared.dataflows;
+    let at = seq.map(|seq| (machine, seq));
     if let Some(seq) = seq {
-        match logs.missed_before(id, seq) {
-            None => return Ok(()),
+        match logs.missed_before(id, machine, seq) {
+            None => return Ok(AfterReport::default()),
             Some(0) => {}
             Some(missed) => {
                 let text = format!(
-                    "{missed} reports of machine `{}` (lines, events) did not reach the coordinator, which could not hear it meanwhile; the nodes' whole logs are on that machine, in the dataflow's folder under out/",
-                    place.machine
+                    "{missed} reports of machine `{machine}` (lines, events) did not reach the coordinator, which could not hear it meanwhile; the nodes' whole logs are on that machine, in the dataflow's folder under out/"
                 );
                 logs.append(id, None, "", true, &text);
                 let current = shared.store.get(&key)?.unwrap_or_default();
@@ -751,11 +1005,13 @@ fn apply_report(
             }
         }
     }
+    let spread = place.machines.len() > 1;
+    let mut after = AfterReport::default();
     match report {
-        DataflowReport::Line { node, stderr, text } => logs.append(id, seq, &node, stderr, &text),
-        DataflowReport::Said { text } => logs.append(id, seq, "", true, &text),
+        DataflowReport::Line { node, stderr, text } => logs.append(id, at, &node, stderr, &text),
+        DataflowReport::Said { text } => logs.append(id, at, "", true, &text),
         DataflowReport::Event { node, event, text } => {
-            logs.append(id, seq, "", true, &text);
+            logs.append(id, at, "", true, &text);
             if let cluster::RunEventKind::Restarting { restart, .. } = event {
                 let current = shared.store.get(&key)?.unwrap_or_default();
                 let mut restarts = current["status"]["restarts"]
@@ -767,67 +1023,243 @@ fn apply_report(
             }
         }
         DataflowReport::Running { nodes } => {
-            logs.append(id, seq, "", true, &format!("all {nodes} nodes started"));
-            set_status(
+            let text = if spread {
+                format!("machine `{machine}`: its {nodes} nodes started")
+            } else {
+                format!("all {nodes} nodes started")
+            };
+            logs.append(id, at, "", true, &text);
+            let before = shared.store.get(&key)?.unwrap_or_default();
+            let after = update_part(
                 shared,
                 &key,
-                json!({"state": "Running", "running": nodes, "since": store::now()}),
+                machine,
+                json!({"state": "Running", "running": nodes}),
             )?;
+            let ended = after["status"]["ended"].as_object().map_or(0, Map::len) as u64;
+            let total = after["status"]["nodes"].as_u64().unwrap_or(0);
+            if after["status"]["state"] == "Running" {
+                set_status(
+                    shared,
+                    &key,
+                    json!({"running": total.saturating_sub(ended)}),
+                )?;
+                if spread && before["status"]["state"] != "Running" {
+                    logs.append(id, None, "", true, &format!("all {total} nodes started"));
+                }
+            }
         }
         DataflowReport::NodeEnded {
             node,
             failed,
             status,
         } => {
-            logs.append(id, seq, "", true, &format!("node `{node}` ended: {status}"));
-            let current = shared.store.get(&key)?.unwrap_or_default();
-            let mut ended = current["status"]["ended"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            ended.insert(node, json!({"failed": failed, "status": status}));
-            let running = current["status"]["nodes"]
-                .as_u64()
-                .unwrap_or(0)
-                .saturating_sub(ended.len() as u64);
-            set_status(shared, &key, json!({"ended": ended, "running": running}))?;
+            logs.append(id, at, "", true, &format!("node `{node}` ended: {status}"));
+            record_node_end(shared, &key, &node, machine, failed, &status)?;
         }
         DataflowReport::Ended { failed, summary } => {
-            for line in summary.lines() {
-                logs.append(id, seq, "", true, line);
+            if spread {
+                logs.append(id, None, "", true, &format!("machine `{machine}`:"));
             }
-            logs.close(id);
-            let current = shared.store.get(&key)?.unwrap_or_default();
-            let stopping = current["status"]["state"] == "Stopping";
-            let state = match (failed, stopping) {
-                (true, _) => "Failed",
-                (false, true) => "Stopped",
-                (false, false) => "Succeeded",
-            };
-            set_status(
+            for line in summary.lines() {
+                logs.append(id, at, "", true, line);
+            }
+            let state = if failed { "Failed" } else { "Ended" };
+            let stored = update_part(
                 shared,
                 &key,
-                json!({"state": state, "running": 0, "summary": summary, "since": store::now()}),
+                machine,
+                json!({"state": state, "failed": failed, "summary": summary, "running": 0}),
             )?;
+            if !is_active(&stored) {
+                logs.close(id);
+            }
         }
         DataflowReport::Failed { error } => {
             for line in error.lines() {
-                logs.append(id, seq, "", true, line);
+                logs.append(id, at, "", true, line);
             }
-            logs.close(id);
-            set_status(
+            let stored = update_part(
                 shared,
                 &key,
-                json!({"state": "Failed", "running": 0, "reason": error, "since": store::now()}),
+                machine,
+                json!({"state": "Failed", "failed": true, "reason": error, "running": 0}),
             )?;
+            if is_active(&stored) {
+                // The rest of the run cannot go on without this part.
+                let others: Vec<String> = place
+                    .machines
+                    .iter()
+                    .filter(|m| *m != machine && part_active(&stored, m))
+                    .cloned()
+                    .collect();
+                logs.append(
+                    id,
+                    None,
+                    "",
+                    true,
+                    &format!(
+                        "machine `{machine}` could not run its part; stopping the run on {}",
+                        others.join(", ")
+                    ),
+                );
+                set_status(
+                    shared,
+                    &key,
+                    json!({"state": "Stopping", "since": store::now()}),
+                )?;
+                after.stop = Some((id.to_owned(), place.zone.clone(), others));
+            } else {
+                logs.close(id);
+            }
         }
     }
-    Ok(())
+    Ok(after)
+}
+
+/// Records that `node`, of `machine`, has ended for good.
+fn record_node_end(
+    shared: &Shared,
+    key: &str,
+    node: &str,
+    machine: &str,
+    failed: bool,
+    status: &str,
+) -> Result<(), ApiError> {
+    let current = shared.store.get(key)?.unwrap_or_default();
+    let mut ended = current["status"]["ended"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    if ended.contains_key(node) {
+        return Ok(());
+    }
+    ended.insert(
+        node.to_owned(),
+        json!({"failed": failed, "status": status, "machine": machine}),
+    );
+    let running = current["status"]["nodes"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(ended.len() as u64);
+    set_status(shared, key, json!({"ended": ended, "running": running}))
+}
+
+/// Machine `machine` of `zone` has been out of reach for
+/// [`MACHINE_LOST_AFTER`]: the nodes of the runs it had a part of are
+/// reported lost, here and to the other machines of each run, whose
+/// nodes that read them then see their inputs close. The rest of each
+/// run goes on (`Degraded`) as its restart policies say.
+pub async fn machine_lost(shared: &Arc<Shared>, zone: &str, machine: &str) {
+    let lost = {
+        let (zone, machine) = (zone.to_owned(), machine.to_owned());
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || lose_parts(&shared, &zone, &machine)).await
+    };
+    let ends = match lost {
+        Ok(Ok(ends)) => ends,
+        Ok(Err(error)) => {
+            eprintln!(
+                "error: cannot record the loss of machine `{machine}`: {}",
+                error.message
+            );
+            return;
+        }
+        Err(_) => return,
+    };
+    let Some(session) = shared.control.get() else {
+        return;
+    };
+    for (id, said) in ends {
+        let Ok(payload) = serde_json::to_vec(&said) else {
+            continue;
+        };
+        let key = cluster::ended_key(zone, &id, &said.node);
+        if let Err(error) = session.put(key, payload).await {
+            eprintln!(
+                "error: cannot tell the other machines that node `{}` was lost: {error}",
+                said.node
+            );
+        }
+    }
+}
+
+/// Marks the parts `machine` ran as lost; the ends to tell the other
+/// machines, by run.
+fn lose_parts(
+    shared: &Shared,
+    zone: &str,
+    machine: &str,
+) -> Result<Vec<(String, cluster::EndedElsewhere)>, ApiError> {
+    let mut ends = Vec::new();
+    for dataflow in shared.store.list(&format!("{}/", Kind::Dataflow))? {
+        let status = &dataflow["status"];
+        let (Some(id), Some(key)) = (status["id"].as_str(), object_key(&dataflow)) else {
+            continue;
+        };
+        if dataflow["metadata"]["zone"] != *zone
+            || !machines_of(&dataflow).iter().any(|m| m == machine)
+            || !part_active(&dataflow, machine)
+        {
+            continue;
+        }
+        let why = format!(
+            "lost: machine `{machine}` was out of reach for {}s",
+            MACHINE_LOST_AFTER.as_secs()
+        );
+        let nodes: Vec<String> = match status["nodeMachines"].as_object() {
+            Some(on) => on
+                .iter()
+                .filter(|(_, m)| *m == machine)
+                .map(|(node, _)| node.clone())
+                .collect(),
+            None => status["placement"]
+                .as_object()
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default(),
+        };
+        let logs = &shared.dataflows;
+        logs.append(
+            id,
+            None,
+            "",
+            true,
+            &format!("machine `{machine}` is lost: its nodes are reported lost"),
+        );
+        for node in nodes {
+            if status["ended"][&node].is_object() {
+                continue;
+            }
+            logs.append(id, None, "", true, &format!("node `{node}` ended: {why}"));
+            record_node_end(shared, &key, &node, machine, true, &why)?;
+            ends.push((
+                id.to_owned(),
+                cluster::EndedElsewhere {
+                    node,
+                    machine: machine.to_owned(),
+                    failed: true,
+                    status: why.clone(),
+                },
+            ));
+        }
+        let stored = update_part(
+            shared,
+            &key,
+            machine,
+            json!({"state": "Lost", "failed": true, "reason": why, "running": 0}),
+        )?;
+        if !is_active(&stored) {
+            logs.close(id);
+        }
+    }
+    Ok(ends)
 }
 
 /// Brings the dataflows recorded on `machine` up to date with what its
 /// daemon runs: when it comes back (a restart, a cut link, a coordinator
-/// that restarted), reports may have been missed.
+/// that restarted), reports may have been missed. A part that was
+/// reported lost meanwhile and still runs there is stopped: the rest of
+/// its run has gone on without it.
 pub async fn reconcile(shared: &Arc<Shared>, zone: &str, machine: &str) {
     // Its inventory first: a restarted daemon looked at the machine again.
     if let Ok(CommandAnswer::Inventory { inventory }) =
@@ -847,35 +1279,70 @@ pub async fn reconcile(shared: &Arc<Shared>, zone: &str, machine: &str) {
         Ok(CommandAnswer::Running { dataflows, ended }) => (dataflows, ended),
         _ => return,
     };
-    let (shared, zone, machine) = (shared.clone(), zone.to_owned(), machine.to_owned());
-    let done = tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        for dataflow in shared.store.list(&format!("{}/", Kind::Dataflow))? {
-            let status = &dataflow["status"];
-            let Some(id) = status["id"].as_str() else {
-                continue;
-            };
-            let here = status["machine"] == *machine && dataflow["metadata"]["zone"] == *zone;
-            if !here
-                || !is_active(&dataflow)
-                || running.iter().any(|r| r == id)
-            {
-                continue;
+    let done = {
+        let (shared, zone, machine) = (shared.clone(), zone.to_owned(), machine.to_owned());
+        let running = running.clone();
+        tokio::task::spawn_blocking(move || -> Result<Vec<AfterReport>, ApiError> {
+            let mut after = Vec::new();
+            for dataflow in shared.store.list(&format!("{}/", Kind::Dataflow))? {
+                let status = &dataflow["status"];
+                let Some(id) = status["id"].as_str() else {
+                    continue;
+                };
+                let here = machines_of(&dataflow).contains(&machine)
+                    && dataflow["metadata"]["zone"] == *zone;
+                if !here
+                    || !part_active(&dataflow, &machine)
+                    || running.iter().any(|r| r == id)
+                {
+                    continue;
+                }
+                let (seq, report) = match ended.get(id) {
+                    Some(last) => (Some(last.seq), last.report.clone()),
+                    None => (None, DataflowReport::Failed {
+                        error: format!("the daemon of machine `{machine}` no longer runs it: it restarted, and the nodes ended with it"),
+                    }),
+                };
+                after.push(apply_report(&shared, &(zone.clone(), machine.clone()), id, seq, report)?);
             }
-            let (seq, report) = match ended.get(id) {
-                Some(last) => (Some(last.seq), last.report.clone()),
-                None => (None, DataflowReport::Failed {
-                    error: format!("the daemon of machine `{machine}` no longer runs it: it restarted, and the nodes ended with it"),
-                }),
-            };
-            apply_report(&shared, &(zone.clone(), machine.clone()), id, seq, report)?;
+            Ok(after)
+        })
+        .await
+    };
+    match done {
+        Ok(Ok(after)) => {
+            for after in after {
+                after.carry_out(shared).await;
+            }
         }
-        Ok(())
-    })
-    .await;
-    if let Ok(Err(error)) = done {
-        eprintln!(
+        Ok(Err(error)) => eprintln!(
             "error: cannot bring the dataflows up to date: {}",
             error.message
-        );
+        ),
+        Err(_) => {}
+    }
+    // Parts it still runs that the cluster has given up on.
+    let lost: Vec<String> = {
+        let shared = shared.clone();
+        let machine = machine.to_owned();
+        tokio::task::spawn_blocking(move || {
+            shared
+                .store
+                .list(&format!("{}/", Kind::Dataflow))
+                .unwrap_or_default()
+                .iter()
+                .filter(|d| d["status"]["parts"][&machine]["state"] == "Lost")
+                .filter_map(|d| d["status"]["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    };
+    for id in running.into_iter().filter(|id| lost.contains(id)) {
+        let stop = Command::Stop {
+            dataflow: id,
+            grace_ms: 0,
+        };
+        let _ = command(shared, zone, machine, &stop).await;
     }
 }

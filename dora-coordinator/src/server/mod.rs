@@ -223,6 +223,7 @@ fn control_config(pki: &tls::Pki, options: &ServerOptions) -> eyre::Result<zenoh
             ca: &pki.ca_file,
             cert: &cert,
             key: &key,
+            verify_name: true,
         }),
     )
 }

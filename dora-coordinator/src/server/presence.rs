@@ -42,6 +42,26 @@ async fn watch(shared: Arc<Shared>, session: zenoh::Session) -> eyre::Result<()>
     tokio::task::spawn_blocking(move || mark_all(&store, false))
         .await
         .map_err(|e| eyre!(e))??;
+    // Those that do not come back are lost, as if seen leaving now.
+    let store = shared.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(super::dataflows::MACHINE_LOST_AFTER).await;
+        let nodes = store
+            .store
+            .list(&format!("{}/", Kind::Node))
+            .unwrap_or_default();
+        for node in nodes {
+            let out_for = now().saturating_sub(node["status"]["since"].as_u64().unwrap_or(0));
+            if node["status"]["state"] != "NotReady"
+                || out_for < super::dataflows::MACHINE_LOST_AFTER.as_secs()
+            {
+                continue;
+            }
+            let zone = node["metadata"]["zone"].as_str().unwrap_or_default();
+            let name = node["metadata"]["name"].as_str().unwrap_or_default();
+            super::dataflows::machine_lost(&store, zone, name).await;
+        }
+    });
     let presence = session
         .liveliness()
         .declare_subscriber(PRESENCE_ALL)
@@ -54,10 +74,31 @@ async fn watch(shared: Arc<Shared>, session: zenoh::Session) -> eyre::Result<()>
         };
         let ready = sample.kind() == SampleKind::Put;
         let key = keys::key(Kind::Node, Some(zone), None, machine);
-        let store = shared.clone();
-        tokio::task::spawn_blocking(move || set_ready(&store, &key, ready))
+        let (store, node_key) = (shared.clone(), key.clone());
+        tokio::task::spawn_blocking(move || set_ready(&store, &node_key, ready))
             .await
             .map_err(|e| eyre!(e))??;
+        if !ready {
+            // Out of reach for long enough, its nodes are reported lost.
+            let since = shared
+                .store
+                .get(&key)
+                .ok()
+                .flatten()
+                .map(|node| node["status"]["since"].clone());
+            let (shared, zone, machine) = (shared.clone(), zone.to_owned(), machine.to_owned());
+            tokio::spawn(async move {
+                tokio::time::sleep(super::dataflows::MACHINE_LOST_AFTER).await;
+                let now = shared.store.get(&key).ok().flatten();
+                let still = now.is_some_and(|node| {
+                    node["status"]["state"] == "NotReady"
+                        && Some(&node["status"]["since"]) == since.as_ref()
+                });
+                if still {
+                    super::dataflows::machine_lost(&shared, &zone, &machine).await;
+                }
+            });
+        }
         if ready {
             // What it ran while the coordinator could not hear it.
             let (shared, zone, machine) = (shared.clone(), zone.to_owned(), machine.to_owned());

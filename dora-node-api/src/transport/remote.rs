@@ -21,7 +21,7 @@
 //! sender keeps watching the tokens: a token goes when its link breaks,
 //! and comes back with the link.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -71,6 +71,11 @@ pub struct LinkTls<'a> {
     pub ca: &'a Path,
     pub cert: &'a Path,
     pub key: &'a Path,
+    /// Check that the certificate of the side connected to names the
+    /// endpoint's host. Links between nodes reach machines by address,
+    /// and a machine's certificate names the machine: there, both sides
+    /// prove only that the cluster's CA signed them.
+    pub verify_name: bool,
 }
 
 /// A zenoh configuration that reaches only `listen` and `connect`: no
@@ -138,7 +143,10 @@ pub fn zenoh_config(
                 json!(path(tls.key)),
             )?;
             set("transport/link/tls/enable_mtls", json!(true))?;
-            set("transport/link/tls/verify_name_on_connect", json!(true))?;
+            set(
+                "transport/link/tls/verify_name_on_connect",
+                json!(tls.verify_name),
+            )?;
         }
         None => set("transport/link/protocols", json!(["tcp"]))?,
     }
@@ -164,6 +172,7 @@ impl Session {
             ca: &tls.ca,
             cert: &tls.cert,
             key: &tls.key,
+            verify_name: false,
         });
         let zenoh_config = zenoh_config(
             LinkMode::Peer,
@@ -212,8 +221,16 @@ fn reader_key(channel: &str, node: &str, input: &str) -> String {
 
 /// How long a sender process that ends waits for a reader that is out of
 /// reach to come back, so that its end (and so the count of what it
-/// sent) reaches it.
-const END_PATIENCE: Duration = Duration::from_secs(5);
+/// sent) reaches it. Short: at `Stop`, the readers of other machines stop
+/// at the same time and are gone, and the sender's grace is counting.
+const END_PATIENCE: Duration = Duration::from_secs(1);
+
+/// How long a send with `backpressure` waits for a reader out of reach
+/// before it goes on without it: longer than a short cut of the network,
+/// and as long as the coordinator waits before it reports a machine lost.
+/// A reader that ended for good (or whose machine is gone) must not hold
+/// its sender for ever.
+const READER_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Which readers of an output are within reach: the live liveliness
 /// tokens of each, counted, since a restarted reader's new token may come
@@ -221,6 +238,9 @@ const END_PATIENCE: Duration = Duration::from_secs(5);
 struct Presence {
     tokens: Mutex<BTreeMap<String, usize>>,
     changed: Condvar,
+    /// The readers a send with `backpressure` waited for in vain, and no
+    /// longer waits for until they are back.
+    given_up: Mutex<BTreeSet<String>>,
 }
 
 impl Presence {
@@ -236,13 +256,45 @@ impl Presence {
             .collect()
     }
 
+    /// Waits, before a send with `backpressure`, for the readers out of
+    /// reach, up to [`READER_PATIENCE`] for each; says once which it goes
+    /// on without.
+    fn hold(&self, channel: &str) {
+        let mut given_up = self.given_up.lock().unwrap_or_else(PoisonError::into_inner);
+        // Those back are waited for again.
+        let tokens = self.lock();
+        given_up.retain(|key| tokens.get(key).is_some_and(|live| *live == 0));
+        let waiting = Presence::missing(&tokens)
+            .into_iter()
+            .any(|key| !given_up.contains(key));
+        drop(tokens);
+        if !waiting {
+            return;
+        }
+        let missing = self.wait(Some(READER_PATIENCE), &given_up);
+        let new: Vec<String> = missing
+            .into_iter()
+            .filter(|key| given_up.insert(key.clone()))
+            .collect();
+        if !new.is_empty() {
+            eprintln!(
+                "warning: {} of `{channel}` out of reach for {READER_PATIENCE:?}; sending on without them: what they miss is counted if they come back",
+                new.join(", ")
+            );
+        }
+    }
+
     /// Waits at most `patience` (for ever with `None`) until every reader
-    /// is within reach; the readers still missing then.
-    fn wait(&self, patience: Option<Duration>) -> Vec<String> {
+    /// but those of `besides` is within reach; the readers still missing
+    /// then.
+    fn wait(&self, patience: Option<Duration>, besides: &BTreeSet<String>) -> Vec<String> {
         let deadline = patience.map(|p| Instant::now() + p);
         let mut tokens = self.lock();
         loop {
-            let missing = Presence::missing(&tokens);
+            let missing: Vec<&str> = Presence::missing(&tokens)
+                .into_iter()
+                .filter(|key| !besides.contains(*key))
+                .collect();
             if missing.is_empty() {
                 return Vec::new();
             }
@@ -268,7 +320,7 @@ pub(crate) struct Sender {
     channel: String,
     presence: Arc<Presence>,
     /// A reader asks for `backpressure`: while one is out of reach, a send
-    /// waits for it to come back rather than send into nothing.
+    /// waits a while for it to come back rather than send into nothing.
     backpressure: bool,
     _tokens: zenoh::pubsub::Subscriber<()>,
     /// Kept open while the output is: a publisher does not keep it.
@@ -287,7 +339,8 @@ impl Sender {
     /// which fills the link's queue by itself, nearly always.) While a
     /// reader is out of reach (its link broke, its machine is gone), what
     /// is sent does not reach it: with `backpressure` the send waits for
-    /// it, else the reader counts the gap when messages come again.
+    /// it (up to [`READER_PATIENCE`]), else the reader counts the gap when
+    /// messages come again.
     pub(crate) fn new(
         session: &Arc<Session>,
         channel: &str,
@@ -308,6 +361,7 @@ impl Sender {
                     .collect(),
             ),
             changed: Condvar::new(),
+            given_up: Mutex::new(BTreeSet::new()),
         });
         let seen = presence.clone();
         let tokens = session
@@ -347,7 +401,7 @@ impl Sender {
         metadata: &[u8],
     ) -> Result<(), TransportError> {
         if self.backpressure {
-            self.presence.wait(None);
+            self.presence.hold(&self.channel);
         }
         self.publisher
             .put(payload)
@@ -360,7 +414,7 @@ impl Sender {
     /// sends no more; waits a while for readers out of reach, and for
     /// room, so that it arrives.
     pub(crate) fn end(&self, sent: u64) -> Result<(), TransportError> {
-        let missing = self.presence.wait(Some(END_PATIENCE));
+        let missing = self.presence.wait(Some(END_PATIENCE), &BTreeSet::new());
         if !missing.is_empty() {
             log::warn!(
                 "{} stayed out of reach for {END_PATIENCE:?}: they cannot count what of the {sent} messages of `{}` they missed at the end",
@@ -385,7 +439,7 @@ impl Sender {
     /// and subscribed.
     pub(crate) fn wait_for_readers(&self, wait: &mut StartWait<'_>) -> Result<(), InitError> {
         loop {
-            let missing = self.presence.wait(Some(wait.slice()));
+            let missing = self.presence.wait(Some(wait.slice()), &BTreeSet::new());
             if missing.is_empty() {
                 return Ok(());
             }

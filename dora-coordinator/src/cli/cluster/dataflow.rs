@@ -90,14 +90,16 @@ pub fn start(
         bail!("the coordinator refused {shown}");
     }
     let body = ok(answer)?;
-    let machine = body["machine"].as_str().unwrap_or("?");
+    let machines = machine_list(&body["machines"]);
+    let plural = if machines.contains(", ") { "s" } else { "" };
     eprintln!(
-        "dataflow `{name}` (run {}) starts on machine `{machine}`",
+        "dataflow `{name}` (run {}) starts on machine{plural} {machines}",
         body["id"].as_str().unwrap_or("?")
     );
     if let Some(reasons) = body["placement"].as_object() {
         for (node, why) in reasons {
-            eprintln!("  {node}: {}", why.as_str().unwrap_or_default());
+            let on = body["nodeMachines"][node].as_str().unwrap_or("?");
+            eprintln!("  {node} on `{on}`: {}", why.as_str().unwrap_or_default());
         }
     }
     if !attach {
@@ -206,9 +208,37 @@ pub fn list(connection: &Connection, place: &Place) -> eyre::Result<ExitCode> {
 }
 
 /// The columns of `dora list` and `dora get dataflows`.
-pub(super) const HEADERS: [&str; 6] = ["NAME", "ID", "STATE", "MACHINE", "NODES", "AGE"];
+pub(super) const HEADERS: [&str; 6] = ["NAME", "ID", "STATE", "MACHINES", "NODES", "AGE"];
 
-/// A dataflow's row: name, run, state, machine, nodes running of total,
+/// `` `m1`, `m2` `` from a status's `machines`.
+pub(super) fn machine_list(machines: &Json) -> String {
+    let names: Vec<String> = machines
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str().map(|m| format!("`{m}`")))
+        .collect();
+    if names.is_empty() {
+        "?".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The machines of a stored dataflow's run, for a table: `m1,m2`
+/// (`machine` in records of coordinators before dataflows spread).
+pub(super) fn machines_cell(status: &Json) -> String {
+    match status["machines"].as_array() {
+        Some(machines) => machines
+            .iter()
+            .filter_map(Json::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        None => status["machine"].as_str().unwrap_or("-").to_owned(),
+    }
+}
+
+/// A dataflow's row: name, run, state, machines, nodes running of total,
 /// age of the run.
 pub(super) fn row(object: &Json) -> Vec<String> {
     let status = &object["status"];
@@ -223,7 +253,7 @@ pub(super) fn row(object: &Json) -> Vec<String> {
         text(&object["metadata"]["name"]),
         text(&status["id"]),
         status["state"].as_str().unwrap_or("NotStarted").to_owned(),
-        text(&status["machine"]),
+        machines_cell(status),
         nodes,
         status["started"]
             .as_u64()
@@ -266,10 +296,27 @@ fn follow(
         encode(name),
         query(place, &extra)
     );
+    // A run spread over machines says each line's machine too.
+    let stored = ok(client.call(
+        Method::GET,
+        &format!(
+            "/api/v1/resources/dataflow/{}{}",
+            encode(name),
+            query(place, &[])
+        ),
+        None,
+    )?)?;
+    let spread = stored["status"]["machines"]
+        .as_array()
+        .is_some_and(|m| m.len() > 1);
     print_log(client, &path, |line| {
-        match line["node"].as_str().unwrap_or_default() {
-            "" => String::new(),
-            node => format!("{node} | "),
+        match (
+            line["node"].as_str().unwrap_or_default(),
+            line["machine"].as_str(),
+        ) {
+            ("", _) => String::new(),
+            (node, Some(machine)) if spread => format!("{node}@{machine} | "),
+            (node, _) => format!("{node} | "),
         }
     })
 }

@@ -136,6 +136,15 @@ pub struct DaemonArgs {
     /// daemon's connection (for benchmarks of the coordinator).
     #[arg(long, value_name = "N", default_value_t = 0, hide = true)]
     simulate: usize,
+    /// The address other machines reach this machine's nodes on, for
+    /// dataflows spread over machines (default: this machine's address
+    /// on the route to the coordinator).
+    #[arg(long, value_name = "IP")]
+    node_address: Option<String>,
+    /// The ports this machine's nodes may listen on for nodes of other
+    /// machines; the coordinator gives each node one.
+    #[arg(long, value_name = "FIRST-LAST", default_value = "42000-42999")]
+    node_ports: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -341,7 +350,16 @@ pub fn daemon(args: DaemonArgs) -> eyre::Result<ExitCode> {
         state_dir,
         inventory,
         simulate,
+        node_address,
+        node_ports,
     } = args;
+    let node_ports = match node_ports
+        .split_once('-')
+        .map(|(a, b)| (a.trim().parse::<u16>(), b.trim().parse::<u16>()))
+    {
+        Some((Ok(first), Ok(last))) if first > 0 && first <= last => (first, last),
+        _ => bail!("--node-ports {node_ports} is not a range of ports; write it like 42000-42999"),
+    };
     let labels = labels.as_deref();
     let mut parsed = BTreeMap::new();
     for pair in labels
@@ -372,6 +390,8 @@ pub fn daemon(args: DaemonArgs) -> eyre::Result<ExitCode> {
         state_dir,
         inventory,
         simulate,
+        node_address,
+        node_ports,
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -533,17 +533,24 @@ pub fn describe(
                 .into_iter()
                 .flatten()
                 .filter(|d| {
-                    d["status"]["machine"] == metadata["name"]
+                    let name = metadata["name"].as_str().unwrap_or_default();
+                    super::dataflow::machines_cell(&d["status"])
+                        .split(',')
+                        .any(|m| m == name)
                         && matches!(
                             d["status"]["state"].as_str(),
-                            Some("Starting" | "Running" | "Stopping")
+                            Some("Starting" | "Running" | "Degraded" | "Stopping")
                         )
                 })
                 .map(|d| {
+                    let name = &metadata["name"];
+                    let here = match d["status"]["nodeMachines"].as_object() {
+                        Some(on) => on.values().filter(|m| *m == name).count() as u64,
+                        None => d["status"]["nodes"].as_u64().unwrap_or(0),
+                    };
                     format!(
-                        "dataflow {} ({} nodes, {})",
+                        "dataflow {} ({here} nodes here, {})",
                         text(&d["metadata"]["name"]),
-                        d["status"]["nodes"].as_u64().unwrap_or(0),
                         text(&d["status"]["state"])
                     )
                 })
@@ -562,7 +569,11 @@ pub fn describe(
     }
     if object["kind"] == "Dataflow" && status["id"].is_string() {
         line(&mut out, "Run:", text(&status["id"]));
-        line(&mut out, "Machine:", text(&status["machine"]));
+        line(
+            &mut out,
+            "Machines:",
+            super::dataflow::machines_cell(status).replace(',', ", "),
+        );
         line(&mut out, "Folder:", text(&status["folder"]));
         if let Some(reason) = status["reason"].as_str() {
             line(
@@ -578,15 +589,23 @@ pub fn describe(
         for (node, why) in placement {
             let mut state = match ended.get(node) {
                 Some(end) => text(&end["status"]),
-                None if status["state"] == "Running" => "running".to_owned(),
+                None if matches!(status["state"].as_str(), Some("Running" | "Degraded")) => {
+                    "running".to_owned()
+                }
                 None => "-".to_owned(),
             };
             if let Some(restarts) = status["restarts"][node].as_u64() {
                 state += &format!(", restarted {restarts} times");
             }
+            let on = status["nodeMachines"][node]
+                .as_str()
+                .map_or_else(|| super::dataflow::machines_cell(status), str::to_owned);
+            if let Some(listen) = status["listen"][node].as_array() {
+                let endpoints: Vec<&str> = listen.iter().filter_map(Json::as_str).collect();
+                state += &format!(", reads other machines on {}", endpoints.join(", "));
+            }
             out += &format!(
-                "  {node}: on {} because {}; {state}\n",
-                text(&status["machine"]),
+                "  {node}: on {on} because {}; {state}\n",
                 why.as_str().unwrap_or_default()
             );
         }

@@ -143,15 +143,19 @@ pub fn up(args: UpArgs) -> eyre::Result<ExitCode> {
     let dir = state_dir(args.state_dir)?;
     std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
     let record = dir.join("up.json");
+    // A daemon still running (its coordinator was killed) is kept: its
+    // dataflows ran on meanwhile, and it reconnects by itself.
+    let mut running_daemon = None;
     if let Ok(text) = std::fs::read_to_string(&record) {
         if let Ok(up) = serde_json::from_str::<Up>(&text) {
-            if alive(up.coordinator) || alive(up.daemon) {
+            if alive(up.coordinator) {
                 bail!(
                     "dora is up already: the coordinator at {} (process {}); `dora down` stops it",
                     up.address,
                     up.coordinator
                 );
             }
+            running_daemon = alive(up.daemon).then_some(up.daemon);
         }
     }
     let coordinator_dir = dir.join("coordinator");
@@ -214,16 +218,38 @@ pub fn up(args: UpArgs) -> eyre::Result<ExitCode> {
         daemon_args.extend(["--join-token".to_owned(), join.to_owned()]);
     }
     let daemon_log = dir.join("daemon.log");
-    let mut daemon = spawn(&daemon_args, &daemon_log)?;
     let machine_path = format!("/api/v1/resources/machines/{machine}");
-    wait_for(&mut daemon, &daemon_log, "daemon", || {
+    let ready = || {
         client
             .call(Method::GET, &machine_path, None)
             .is_ok_and(|a| a.body["status"]["state"] == "Ready")
-    })?;
+    };
+    let daemon = match running_daemon {
+        Some(pid) => {
+            let deadline = std::time::Instant::now() + START_WAIT;
+            while !ready() {
+                if std::time::Instant::now() > deadline || !alive(pid) {
+                    bail!(
+                        "the daemon left running (process {pid}) did not come back to the new coordinator; see {}",
+                        daemon_log.display()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            eprintln!(
+                "the daemon was still running (process {pid}); the new coordinator took it back"
+            );
+            pid
+        }
+        None => {
+            let mut daemon = spawn(&daemon_args, &daemon_log)?;
+            wait_for(&mut daemon, &daemon_log, "daemon", ready)?;
+            daemon.id()
+        }
+    };
     let up = Up {
         coordinator: coordinator.id(),
-        daemon: daemon.id(),
+        daemon,
         address: address.clone(),
     };
     std::fs::write(&record, serde_json::to_string_pretty(&up)?)
