@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 /// A coordinator and the daemons of machines `m1` and `m2`.
 struct Cluster {
     coordinator: Coordinator,
+    /// The coordinator's arguments: its control plane's fixed address,
+    /// so that a new coordinator on the same state takes the daemons back.
+    args: Vec<String>,
     machines: Vec<(String, Daemon)>,
 }
 
@@ -41,7 +44,12 @@ impl Cluster {
     fn start(name: &str) -> Cluster {
         common::build_nodes_once();
         let dir = scratch(name);
-        let coordinator = Coordinator::start(&dir, &[]);
+        let args = vec![
+            "--control-listen".to_owned(),
+            format!("127.0.0.1:{}", free_port()),
+        ];
+        let coordinator =
+            Coordinator::start(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
         std::fs::write(coordinator.dir.join("gpus.yml"), "gpus: []\n").unwrap();
         let token = secure_cli(
             &coordinator,
@@ -59,8 +67,17 @@ impl Cluster {
             .into();
         Cluster {
             coordinator,
+            args,
             machines,
         }
+    }
+
+    /// Kills the coordinator with SIGKILL, and starts another on its state.
+    fn restart_coordinator(&mut self, down_for: Duration) {
+        self.coordinator.kill();
+        std::thread::sleep(down_for);
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.coordinator = Coordinator::start(&self.coordinator.dir.clone(), &args);
     }
 
     fn cli(&self, args: &[&str]) -> std::process::Output {
@@ -309,5 +326,44 @@ fn a_lost_machine_is_reported_and_the_nodes_it_fed_see_their_inputs_close() {
     let described = cluster.described("lost");
     assert!(described.contains("source: on m2"), "{described}");
     assert!(described.contains("lost: machine `m2`"), "{described}");
+    clean_up(&[file]);
+}
+
+#[test]
+fn data_flows_on_while_the_coordinator_is_killed_and_the_next_one_stops_the_run() {
+    let mut cluster = Cluster::start("spread-kill");
+    // The source sends a message every 20 ms for 6 s, then waits.
+    let file = common::scratch_dataflow(
+        "spread-kill",
+        "nodes:
+  - id: source
+    path: BIN/test-source
+    args: --count 300 --every-ms 20 --wait-ms 600000
+    outputs: [out, sum]
+    deploy: { machine: m1 }
+  - id: far
+    path: BIN/test-sink
+    deploy: { machine: m2 }
+    inputs:
+      in: { source: source/out, queue_policy: backpressure }
+",
+    );
+    let output = cluster.cli(&["start", file.to_str().unwrap(), "--name", "kept"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    cluster.wait_for("kept", "Running", Duration::from_secs(30));
+    let started = Instant::now();
+    // Down for 3 s while messages go from m1 to m2.
+    cluster.restart_coordinator(Duration::from_secs(3));
+    let row = cluster.wait_for("kept", "Running", Duration::from_secs(20));
+    assert_eq!(row[3..5], ["m1,m2", "2/2"], "{row:?}");
+    std::thread::sleep(Duration::from_secs(8).saturating_sub(started.elapsed()));
+    let stop = cluster.cli(&["stop", "kept"]);
+    assert!(stop.status.success(), "{}", text(&stop.stderr));
+    cluster.wait_for("kept", "Stopped", Duration::from_secs(30));
+    // Every message reached m2, those sent while no coordinator ran too;
+    // the sink's last words reached the new coordinator.
+    let logs = text(&cluster.cli(&["logs", "kept", "far"]).stdout);
+    let report = common::sink_report(&logs, "far@m2");
+    assert_eq!((report["received"], report["dropped"]), (300, 0), "{logs}");
     clean_up(&[file]);
 }
