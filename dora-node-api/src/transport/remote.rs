@@ -107,6 +107,19 @@ pub fn zenoh_config(
     set("scouting/gossip/enabled", json!(false))?;
     set("listen/endpoints", json!(listen))?;
     set("connect/endpoints", json!(connect))?;
+    // A node that connects before its reader listens (they start at
+    // once on their machines) tries again soon: zenoh's first retry comes
+    // after 1 s, which alone made a spread dataflow take a second to
+    // start. Later retries back off to 1 s, which also bounds how long a
+    // link takes to come back after a cut.
+    set(
+        "connect/retry",
+        json!({
+            "period_init_ms": CONNECT_RETRY_FIRST_MS,
+            "period_max_ms": CONNECT_RETRY_MAX_MS,
+            "period_increase_factor": 2,
+        }),
+    )?;
     set("transport/link/tx/lease", json!(lease_ms))?;
     set("transport/link/tx/keep_alive", json!(4))?;
     if mode == "peer" {
@@ -152,6 +165,11 @@ pub fn zenoh_config(
     }
     Ok(config)
 }
+
+/// The first and the longest wait before a connection is tried again, in
+/// milliseconds.
+const CONNECT_RETRY_FIRST_MS: u64 = 20;
+const CONNECT_RETRY_MAX_MS: u64 = 1000;
 
 /// How long a node's send may wait for room on its link before the link is
 /// given up, in microseconds.

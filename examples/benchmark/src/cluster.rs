@@ -305,7 +305,7 @@ fn many_machines(dora: &Path, dir: &Path, coordinator: &Coordinator) -> AnyResul
 }
 
 /// A daemon process, killed when dropped.
-pub(crate) struct Daemon(Child);
+pub(crate) struct Daemon(pub(crate) Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -377,7 +377,7 @@ pub(crate) fn present(
 }
 
 /// A join token for `zone`, made through the API.
-fn join_token(coordinator: &Coordinator, zone: &str) -> AnyResult<String> {
+pub(crate) fn join_token(coordinator: &Coordinator, zone: &str) -> AnyResult<String> {
     let request = format!(r#"{{"join_zone": "{zone}"}}"#);
     let (status, answer) = http(
         coordinator.port,

@@ -12,6 +12,7 @@
 //! target/release/dora-bench latency    # only the latency, blocking wake-ups
 //! target/release/dora-bench logs       # only logs: records, printed lines, the relay
 //! target/release/dora-bench remote     # one edge between two network namespaces (root)
+//! target/release/dora-bench spread     # start of 30 nodes on 3 machines' daemons
 //! ```
 //!
 //! The busy-polling runs each keep a core busy, and the throughput runs
@@ -26,6 +27,7 @@ mod logs;
 mod raw;
 mod remote;
 mod report;
+mod spread;
 mod startup;
 mod workloads;
 
@@ -106,6 +108,9 @@ fn main() {
         Some("cluster") => std::env::current_exe()
             .map_err(Into::into)
             .and_then(|exe| cluster::run(&exe)),
+        Some("spread") => std::env::current_exe()
+            .map_err(Into::into)
+            .and_then(|exe| spread::run(&exe)),
         Some("remote") => std::env::current_exe()
             .map_err(Into::into)
             .and_then(|exe| remote::run(&exe)),
