@@ -190,6 +190,7 @@ fn a_dataflow_spread_over_two_machines_runs_each_part_there_and_ends_and_stops_a
         assert!(report["checked"] > 0, "{sink}: {report:?}");
         assert_eq!(report["mismatches"], 0, "{sink}: {report:?}");
     }
+    assert!(!stderr.contains("between machines:"), "{stderr}");
     let row = cluster.wait_for("fan", "Succeeded", Duration::from_secs(30));
     assert_eq!(row[3..5], ["m1,m2", "0/3"], "{row:?}");
     // The summary is each machine's, under its name.
@@ -271,6 +272,13 @@ fn a_reader_restarted_on_its_machine_reconnects_to_its_remote_sender() {
     assert!(
         stderr.contains("restarting it")
             && stderr.contains("node `sink` ended: failed: exit code 1"),
+        "{stderr}"
+    );
+    // The 30 messages neither process read are accounted by the
+    // coordinator, which alone knows both machines' counts.
+    assert!(
+        stderr.contains("between machines:")
+            && stderr.contains("`sink/in` on `m2` did not read 30 of the 40 messages `source/out` sent on `m1`: lost: the reader failed"),
         "{stderr}"
     );
     assert!(

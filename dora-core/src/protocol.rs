@@ -370,10 +370,40 @@ pub mod cluster {
             failed: bool,
             status: String,
         },
-        /// The dataflow has ended: the summary `dora run` prints.
-        Ended { failed: bool, summary: String },
+        /// The dataflow (this machine's part of it) has ended: the
+        /// summary `dora run` prints, and for a part of a spread run what
+        /// it counted on its edges to other machines.
+        Ended {
+            failed: bool,
+            summary: String,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            edges: Option<EdgeCounts>,
+        },
         /// It could not be built or started.
         Failed { error: String },
+    }
+
+    /// What a machine's part of a spread run counted on its edges to
+    /// other machines, for the coordinator to account what was sent on
+    /// one machine and never read on another.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct EdgeCounts {
+        /// Per `node/output` that nodes of other machines read: the
+        /// messages sent on it.
+        pub sent: BTreeMap<String, u64>,
+        /// Per `node/input` that reads a node of another machine: that
+        /// `node/output`, and the messages the input read or counted as
+        /// dropped.
+        pub read: BTreeMap<String, ReadCount>,
+    }
+
+    /// What one input read of an output of another machine.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ReadCount {
+        pub from: String,
+        pub read: u64,
     }
 
     /// What the supervisor decided about a node.

@@ -321,6 +321,7 @@ fn run_one(
         Ok(outcome) => DataflowReport::Ended {
             failed: outcome.failed,
             summary: anstream::adapter::strip_str(&outcome.summary).to_string(),
+            edges: outcome.edges,
         },
         Err(error) => DataflowReport::Failed {
             error: format!("{error:#}"),

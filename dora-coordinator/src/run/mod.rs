@@ -36,7 +36,7 @@ use dora_core::check::{check_file, Content};
 use dora_core::config::{NodeConfig, TlsFiles};
 use dora_core::descriptor::Dataflow;
 use dora_core::id::{DataId, NodeId};
-use dora_core::protocol::cluster::{DataflowReport, EndedElsewhere};
+use dora_core::protocol::cluster::{DataflowReport, EdgeCounts, EndedElsewhere, ReadCount};
 use dora_core::protocol::START_TIMEOUT;
 use dora_core::relay::RELAY_NODE;
 use dora_node_api::launch::{RunChannels, StartError};
@@ -101,6 +101,9 @@ pub struct Outcome {
     pub failed: bool,
     /// The summary table, with bold headings.
     pub summary: String,
+    /// For a part of a spread run: what its nodes counted on edges to
+    /// other machines, which only the coordinator can account.
+    pub edges: Option<EdgeCounts>,
 }
 
 /// One node of the run: its process and what is known of its messages.
@@ -476,7 +479,12 @@ pub fn execute(
         })
         .collect();
     let (summary, failed) = summary::render(&rows, &run.run_dir);
-    Ok(Outcome { failed, summary })
+    let edges = ended_elsewhere.map(|_| run.edge_counts(&here));
+    Ok(Outcome {
+        failed,
+        summary,
+        edges,
+    })
 }
 
 fn slots(ids: &[NodeId], configs: &BTreeMap<NodeId, NodeConfig>) -> Vec<Slot> {
@@ -813,6 +821,48 @@ impl Run<'_> {
                 })
             })
             .map_err(|e| e.to_string())
+    }
+
+    /// What the nodes of this machine (`here`) counted on their edges to
+    /// nodes of other machines.
+    fn edge_counts(&self, here: &[bool]) -> EdgeCounts {
+        let mut counts = EdgeCounts::default();
+        for (index, slot) in self.slots.iter().enumerate() {
+            let stats = self.stats(slot);
+            if !here[index] {
+                continue;
+            }
+            for edge in slot.edges.iter().filter(|e| !here[e.sender]) {
+                let read = stats.as_ref().map_or(0, |s| {
+                    s.get(kind::RECEIVED, &edge.input)
+                        + s.get(kind::DROPPED, &edge.input)
+                        + s.get(kind::TYPE_MISMATCHES, &edge.input)
+                });
+                counts.read.insert(
+                    format!("{}/{}", slot.id, edge.input),
+                    ReadCount {
+                        from: format!("{}/{}", self.slots[edge.sender].id, edge.output),
+                        read,
+                    },
+                );
+            }
+            // What it sent to readers of other machines.
+            for reader in (0..self.slots.len()).filter(|&r| !here[r]) {
+                for edge in self.slots[reader]
+                    .edges
+                    .iter()
+                    .filter(|e| e.sender == index)
+                {
+                    let sent = stats
+                        .as_ref()
+                        .map_or(0, |s| s.get(kind::SENT, &edge.output));
+                    counts
+                        .sent
+                        .insert(format!("{}/{}", slot.id, edge.output), sent);
+                }
+            }
+        }
+        counts
     }
 
     /// The counts node `slot` keeps (see `dora_node_api::stats`); they can

@@ -907,10 +907,13 @@ fn update_part(
     let stored_state = current["status"]["state"].as_str().unwrap_or_default();
     let lost = states.contains(&"Lost");
     if states.iter().all(|s| !PART_ACTIVE.contains(s)) {
-        let failed = parts
-            .values()
-            .any(|p| p["failed"] == true || p["state"] == "Failed" || p["state"] == "Lost");
-        let state = match (failed, stored_state == "Stopping") {
+        let stopped = stored_state == "Stopping";
+        let (between, lost_failed) = unread_between_machines(&current, &parts, stopped);
+        let failed = lost_failed
+            || parts
+                .values()
+                .any(|p| p["failed"] == true || p["state"] == "Failed" || p["state"] == "Lost");
+        let state = match (failed, stopped) {
             (true, _) => "Failed",
             (false, true) => "Stopped",
             (false, false) => "Succeeded",
@@ -938,6 +941,16 @@ fn update_part(
                 })
             })
             .collect();
+        let mut summary = summary;
+        if !between.is_empty() {
+            let id = current["status"]["id"].as_str().unwrap_or_default();
+            let mut lines = vec!["between machines:".to_owned()];
+            lines.extend(between.iter().map(|line| format!("  {line}")));
+            for line in &lines {
+                shared.dataflows.append(id, None, "", true, line);
+            }
+            summary.push(lines.join("\n"));
+        }
         update["state"] = json!(state);
         update["running"] = json!(0);
         update["since"] = json!(store::now());
@@ -963,6 +976,59 @@ fn update_part(
     }
     set_status(shared, key, update)?;
     Ok(shared.store.get(key)?.unwrap_or_default())
+}
+
+/// What nodes sent on one machine and readers on another never read, as
+/// the parts counted them (`parts.*.edges`): a line per edge, and
+/// whether any is a failure (the reader failed, or never ended well),
+/// rather than what a stop or a reader's own end left unread.
+fn unread_between_machines(
+    dataflow: &Json_,
+    parts: &Map<String, Json_>,
+    stopped: bool,
+) -> (Vec<String>, bool) {
+    let counts: Vec<(&String, cluster::EdgeCounts)> = parts
+        .iter()
+        .filter_map(|(machine, part)| {
+            Some((machine, serde_json::from_value(part["edges"].clone()).ok()?))
+        })
+        .collect();
+    let sent: BTreeMap<&str, (&str, u64)> = counts
+        .iter()
+        .flat_map(|(machine, c)| {
+            c.sent
+                .iter()
+                .map(move |(output, n)| (output.as_str(), (machine.as_str(), *n)))
+        })
+        .collect();
+    let mut lines = Vec::new();
+    let mut failed = false;
+    for (machine, c) in &counts {
+        for (input, read) in &c.read {
+            let Some((from, sent)) = sent.get(read.from.as_str()) else {
+                continue;
+            };
+            let unread = sent.saturating_sub(read.read);
+            if unread == 0 {
+                continue;
+            }
+            let reader = input.split('/').next().unwrap_or_default();
+            let end = &dataflow["status"]["ended"][reader];
+            let why = if stopped {
+                "unread when the run stopped, or sent after"
+            } else if end["failed"] == false {
+                "sent after the reader had ended"
+            } else {
+                failed = true;
+                "lost: the reader failed or its machine was lost"
+            };
+            lines.push(format!(
+                "`{input}` on `{machine}` did not read {unread} of the {sent} messages `{}` sent on `{from}`: {why}",
+                read.from
+            ));
+        }
+    }
+    (lines, failed)
 }
 
 /// Records report `seq` of run `id` from the daemon of machine `from`
@@ -1057,7 +1123,11 @@ fn apply_report(
             logs.append(id, at, "", true, &format!("node `{node}` ended: {status}"));
             record_node_end(shared, &key, &node, machine, failed, &status)?;
         }
-        DataflowReport::Ended { failed, summary } => {
+        DataflowReport::Ended {
+            failed,
+            summary,
+            edges,
+        } => {
             if spread {
                 logs.append(id, None, "", true, &format!("machine `{machine}`:"));
             }
@@ -1069,7 +1139,7 @@ fn apply_report(
                 shared,
                 &key,
                 machine,
-                json!({"state": state, "failed": failed, "summary": summary, "running": 0}),
+                json!({"state": state, "failed": failed, "summary": summary, "running": 0, "edges": edges}),
             )?;
             if !is_active(&stored) {
                 logs.close(id);
