@@ -1102,33 +1102,6 @@ fn joined_machine(coordinator: &Coordinator) -> Daemon {
     daemon
 }
 
-/// The `dora list` row of dataflow `name`, split into its words.
-fn listed(coordinator: &Coordinator, name: &str) -> Vec<String> {
-    let output = secure_cli(coordinator, &["list"]);
-    text(&output.stdout)
-        .lines()
-        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-        .find(|words| words.first().is_some_and(|w| w == name))
-        .unwrap_or_default()
-}
-
-/// Waits until dataflow `name` is in `state`; its `dora list` row.
-fn wait_for_dataflow(coordinator: &Coordinator, name: &str, state: &str) -> Vec<String> {
-    let start = Instant::now();
-    loop {
-        let row = listed(coordinator, name);
-        if row.get(2).is_some_and(|s| s == state) {
-            return row;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "dataflow `{name}` is not {state}: {row:?}\n{}",
-            text(&secure_cli(coordinator, &["logs", name]).stderr)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 const SOURCE_AND_SINK: &str = "nodes:
   - id: source
     path: BIN/test-source
@@ -1143,12 +1116,7 @@ const SOURCE_AND_SINK: &str = "nodes:
 /// A source that sends `count` messages, then waits `wait_ms` (ending
 /// early at `Stop`), and a sink that reads them.
 fn source_and_sink(name: &str, count: u64, wait_ms: u64) -> PathBuf {
-    common::scratch_dataflow(
-        name,
-        &SOURCE_AND_SINK
-            .replace("COUNT", &count.to_string())
-            .replace("WAIT", &wait_ms.to_string()),
-    )
+    counted_dataflow(name, SOURCE_AND_SINK, count, wait_ms)
 }
 
 #[test]

@@ -92,30 +92,9 @@ impl Cluster {
         let _ = daemon.0.wait();
     }
 
-    /// The `dora list` row of dataflow `name`, split into its words.
-    fn listed(&self, name: &str) -> Vec<String> {
-        text(&self.cli(&["list"]).stdout)
-            .lines()
-            .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-            .find(|words| words.first().is_some_and(|w| w == name))
-            .unwrap_or_default()
-    }
-
-    /// Waits up to `limit` until dataflow `name` is in `state`; its row.
-    fn wait_for(&self, name: &str, state: &str, limit: Duration) -> Vec<String> {
-        let start = Instant::now();
-        loop {
-            let row = self.listed(name);
-            if row.get(2).is_some_and(|s| s == state) {
-                return row;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "dataflow `{name}` is not {state}: {row:?}\n{}",
-                text(&self.cli(&["logs", name]).stderr)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    /// Waits until dataflow `name` is in `state`; its `dora list` row.
+    fn wait_for(&self, name: &str, state: &str) -> Vec<String> {
+        wait_for_dataflow(&self.coordinator, name, state)
     }
 
     fn described(&self, name: &str) -> String {
@@ -152,12 +131,7 @@ const FAN_OUT: &str = "nodes:
 ";
 
 fn fan_out(name: &str, count: u64, wait_ms: u64) -> PathBuf {
-    common::scratch_dataflow(
-        name,
-        &FAN_OUT
-            .replace("COUNT", &count.to_string())
-            .replace("WAIT", &wait_ms.to_string()),
-    )
+    counted_dataflow(name, FAN_OUT, count, wait_ms)
 }
 
 fn clean_up(files: &[PathBuf]) {
@@ -191,7 +165,7 @@ fn a_dataflow_spread_over_two_machines_runs_each_part_there_and_ends_and_stops_a
         assert_eq!(report["mismatches"], 0, "{sink}: {report:?}");
     }
     assert!(!stderr.contains("between machines:"), "{stderr}");
-    let row = cluster.wait_for("fan", "Succeeded", Duration::from_secs(30));
+    let row = cluster.wait_for("fan", "Succeeded");
     assert_eq!(row[3..5], ["m1,m2", "0/3"], "{row:?}");
     // The summary is each machine's, under its name.
     assert!(
@@ -219,11 +193,11 @@ fn a_dataflow_spread_over_two_machines_runs_each_part_there_and_ends_and_stops_a
     let slow = fan_out("spread-slow", 100, 600_000);
     let output = cluster.cli(&["start", slow.to_str().unwrap(), "--name", "slow"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    let row = cluster.wait_for("slow", "Running", Duration::from_secs(30));
+    let row = cluster.wait_for("slow", "Running");
     assert_eq!(row[3..5], ["m1,m2", "3/3"], "{row:?}");
     let stop = cluster.cli(&["stop", "slow", "--grace", "3s"]);
     assert!(stop.status.success(), "{}", text(&stop.stderr));
-    let row = cluster.wait_for("slow", "Stopped", Duration::from_secs(30));
+    let row = cluster.wait_for("slow", "Stopped");
     assert_eq!(row[4], "0/3", "{row:?}");
     let logs = text(&cluster.cli(&["logs", "slow", "far"]).stdout);
     assert_eq!(
@@ -261,7 +235,7 @@ fn a_reader_restarted_on_its_machine_reconnects_to_its_remote_sender() {
     );
     let output = cluster.cli(&["start", file.to_str().unwrap(), "--name", "flaky"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    cluster.wait_for("flaky", "Failed", Duration::from_secs(60));
+    cluster.wait_for("flaky", "Failed");
     let logs = cluster.cli(&["logs", "flaky"]);
     let (stdout, stderr) = (text(&logs.stdout), text(&logs.stderr));
     assert_eq!(
@@ -311,7 +285,7 @@ fn a_lost_machine_is_reported_and_the_nodes_it_fed_see_their_inputs_close() {
     );
     let output = cluster.cli(&["start", file.to_str().unwrap(), "--name", "lost"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    cluster.wait_for("lost", "Running", Duration::from_secs(30));
+    cluster.wait_for("lost", "Running");
     // Its 50 messages are sent at once; the sink has read them well
     // before the machine goes.
     std::thread::sleep(Duration::from_secs(2));
@@ -320,7 +294,7 @@ fn a_lost_machine_is_reported_and_the_nodes_it_fed_see_their_inputs_close() {
     // Lost after the coordinator's patience (10 s): the source is
     // reported lost, the sink's input closes, the sink ends, and the run
     // has failed, since a part of it was lost.
-    let row = cluster.wait_for("lost", "Failed", Duration::from_secs(40));
+    let row = cluster.wait_for("lost", "Failed");
     assert_eq!(row[4], "0/2", "{row:?}");
     let logs = cluster.cli(&["logs", "lost"]);
     let (stdout, stderr) = (text(&logs.stdout), text(&logs.stderr));
@@ -358,16 +332,16 @@ fn data_flows_on_while_the_coordinator_is_killed_and_the_next_one_stops_the_run(
     );
     let output = cluster.cli(&["start", file.to_str().unwrap(), "--name", "kept"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    cluster.wait_for("kept", "Running", Duration::from_secs(30));
+    cluster.wait_for("kept", "Running");
     let started = Instant::now();
     // Down for 3 s while messages go from m1 to m2.
     cluster.restart_coordinator(Duration::from_secs(3));
-    let row = cluster.wait_for("kept", "Running", Duration::from_secs(20));
+    let row = cluster.wait_for("kept", "Running");
     assert_eq!(row[3..5], ["m1,m2", "2/2"], "{row:?}");
     std::thread::sleep(Duration::from_secs(8).saturating_sub(started.elapsed()));
     let stop = cluster.cli(&["stop", "kept"]);
     assert!(stop.status.success(), "{}", text(&stop.stderr));
-    cluster.wait_for("kept", "Stopped", Duration::from_secs(30));
+    cluster.wait_for("kept", "Stopped");
     // Every message reached m2, those sent while no coordinator ran too;
     // the sink's last words reached the new coordinator.
     let logs = text(&cluster.cli(&["logs", "kept", "far"]).stdout);

@@ -828,10 +828,10 @@ impl Run<'_> {
     fn edge_counts(&self, here: &[bool]) -> EdgeCounts {
         let mut counts = EdgeCounts::default();
         for (index, slot) in self.slots.iter().enumerate() {
-            let stats = self.stats(slot);
             if !here[index] {
                 continue;
             }
+            let stats = self.stats(slot);
             for edge in slot.edges.iter().filter(|e| !here[e.sender]) {
                 let read = stats.as_ref().map_or(0, |s| {
                     s.get(kind::RECEIVED, &edge.input)

@@ -918,30 +918,22 @@ fn update_part(
             (false, true) => "Stopped",
             (false, false) => "Succeeded",
         };
-        let spread = parts.len() > 1;
-        let summary: Vec<String> = parts
-            .iter()
-            .filter_map(|(machine, part)| {
-                let summary = part["summary"].as_str()?;
-                Some(if spread {
-                    format!("machine `{machine}`:\n{summary}")
-                } else {
-                    summary.to_owned()
+        // Each part's, under its machine's name when there are several.
+        let each = |field: &str, joiner: &str| -> Vec<String> {
+            parts
+                .iter()
+                .filter_map(|(machine, part)| {
+                    let text = part[field].as_str()?;
+                    Some(if parts.len() > 1 {
+                        format!("machine `{machine}`:{joiner}{text}")
+                    } else {
+                        text.to_owned()
+                    })
                 })
-            })
-            .collect();
-        let reason: Vec<String> = parts
-            .iter()
-            .filter_map(|(machine, part)| {
-                let reason = part["reason"].as_str()?;
-                Some(if spread {
-                    format!("machine `{machine}`: {reason}")
-                } else {
-                    reason.to_owned()
-                })
-            })
-            .collect();
-        let mut summary = summary;
+                .collect()
+        };
+        let mut summary = each("summary", "\n");
+        let reason = each("reason", " ");
         if !between.is_empty() {
             let id = current["status"]["id"].as_str().unwrap_or_default();
             let mut lines = vec!["between machines:".to_owned()];

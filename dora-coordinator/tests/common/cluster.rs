@@ -215,6 +215,45 @@ pub fn secure_command(coordinator: &Coordinator, args: &[&str]) -> Command {
     command
 }
 
+/// The `dora list` row of dataflow `name`, split into its words.
+pub fn listed(coordinator: &Coordinator, name: &str) -> Vec<String> {
+    let output = secure_cli(coordinator, &["list"]);
+    text(&output.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|words| words.first().is_some_and(|w| w == name))
+        .unwrap_or_default()
+}
+
+/// Waits until dataflow `name` is in `state`; its `dora list` row. Fails
+/// after 60 s, with the dataflow's log.
+pub fn wait_for_dataflow(coordinator: &Coordinator, name: &str, state: &str) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let row = listed(coordinator, name);
+        if row.get(2).is_some_and(|s| s == state) {
+            return row;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "dataflow `{name}` is not {state}: {row:?}\n{}",
+            text(&secure_cli(coordinator, &["logs", name]).stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A scratch dataflow of `yaml` with `COUNT` and `WAIT` (milliseconds)
+/// filled in.
+pub fn counted_dataflow(name: &str, yaml: &str, count: u64, wait_ms: u64) -> PathBuf {
+    super::scratch_dataflow(
+        name,
+        &yaml
+            .replace("COUNT", &count.to_string())
+            .replace("WAIT", &wait_ms.to_string()),
+    )
+}
+
 /// The machine's state as the coordinator has it.
 pub fn machine_state(coordinator: &Coordinator, zone: &str, machine: &str) -> String {
     let output = secure_cli(
