@@ -224,10 +224,12 @@ impl Runs {
             .session
             .declare_subscriber(cluster::ended_all(&self.zone, dataflow))
             .callback(move |sample| {
-                if let Ok(said) =
-                    serde_json::from_slice::<EndedElsewhere>(&sample.payload().to_bytes())
-                {
-                    let _ = tell.send(said);
+                match serde_json::from_slice::<EndedElsewhere>(&sample.payload().to_bytes()) {
+                    // The run may have ended already; then nobody listens.
+                    Ok(said) => drop(tell.send(said)),
+                    Err(error) => eprintln!(
+                        "warning: a node's end from another machine this daemon does not understand ({error}); run the same dora version on every machine"
+                    ),
                 }
             })
             .wait()

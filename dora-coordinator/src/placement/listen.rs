@@ -118,17 +118,17 @@ mod tests {
         assert_eq!(readers, ["far", "farther"]);
         // m2 and m3 are two daemons of one host; 42000 is held by a run.
         let links = BTreeMap::from([
-            ("m2".to_owned(), links("10.0.0.2", 42000, 42001)),
-            ("m3".to_owned(), links("10.0.0.2", 42000, 42001)),
+            ("m2".to_owned(), links("198.18.0.2", 42000, 42001)),
+            ("m3".to_owned(), links("198.18.0.2", 42000, 42001)),
         ]);
-        let taken = BTreeSet::from([("10.0.0.2".to_owned(), 42000)]);
+        let taken = BTreeSet::from([("198.18.0.2".to_owned(), 42000)]);
         let assigned = assign(&readers, &machine_of, &links, &BTreeSet::new(), true).unwrap();
-        assert_eq!(assigned["far"], ["tls/10.0.0.2:42000"]);
-        assert_eq!(assigned["farther"], ["tls/10.0.0.2:42001"]);
+        assert_eq!(assigned["far"], ["tls/198.18.0.2:42000"]);
+        assert_eq!(assigned["farther"], ["tls/198.18.0.2:42001"]);
         let problems = assign(&readers, &machine_of, &links, &taken, false).unwrap_err();
         assert_eq!(
             problems,
-            ["node `farther` needs a port on machine `m3`, whose ports 42000-42001 on 10.0.0.2 are all held by running dataflows; stop one, or give its daemon a wider --node-ports"]
+            ["node `farther` needs a port on machine `m3`, whose ports 42000-42001 on 198.18.0.2 are all held by running dataflows; stop one, or give its daemon a wider --node-ports"]
         );
         assert_eq!(
             parse_endpoint(&endpoint(false, "fd00::2", 7)),

@@ -549,7 +549,9 @@ pub async fn start(
             grace_ms: 0,
         };
         for machine in &started {
-            let _ = command(&shared, &zone, machine, &stop).await;
+            if let Err(error) = command(&shared, &zone, machine, &stop).await {
+                eprintln!("error: cannot stop the part of machine `{machine}` of a run that failed to start: {error}");
+            }
         }
         let each: Vec<String> = refused
             .iter()
@@ -1402,9 +1404,11 @@ pub async fn reconcile(shared: &Arc<Shared>, zone: &str, machine: &str) {
     };
     for id in running.into_iter().filter(|id| lost.contains(id)) {
         let stop = Command::Stop {
-            dataflow: id,
+            dataflow: id.clone(),
             grace_ms: 0,
         };
-        let _ = command(shared, zone, machine, &stop).await;
+        if let Err(error) = command(shared, zone, machine, &stop).await {
+            eprintln!("error: cannot stop run {id} on machine `{machine}`, which was reported lost: {error}");
+        }
     }
 }
